@@ -1,0 +1,150 @@
+"""The embedded engine (chdb): real ClickHouse running in this process.
+
+Rules this adapter keeps:
+
+* chdb runs one engine per process, bound to one directory. Opening a second
+  directory while the first is open fails; the error says which path holds it.
+* Query parameters are bound by the engine (``{name:Type}``), never formatted.
+* Settings for a statement are applied with ``SET`` on this connection (chdb
+  has no per-query settings for DDL); they stay in force for the session.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from opik_store.adapters import Rows
+from opik_store.errors import ConfigError, ServerError
+from opik_store.quoting import check_setting_name, setting_literal
+from opik_store.urls import ConnectionSpec
+
+_CODE = re.compile(r"Code:\s*(\d+)\.\s*(.*)", re.S)
+
+
+def server_error(exc: BaseException, spec: ConnectionSpec) -> ServerError:
+    """Turn an engine exception into a ServerError with ClickHouse's code."""
+    text = spec.scrub(str(exc))
+    match = _CODE.search(text)
+    if match:
+        return ServerError(int(match.group(1)), match.group(2).strip())
+    return ServerError(0, text)
+
+
+class EmbeddedAdapter:
+    """A connection to the in-process engine at ``spec.path``."""
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        import chdb  # imported lazily: ~2 s and a large shared object
+
+        self.spec = spec
+        if spec.path != ":memory:":
+            Path(spec.path).mkdir(parents=True, exist_ok=True)
+            target = f"file:{spec.path}"
+        else:
+            target = ":memory:"
+        if spec.options:
+            target += "?" + "&".join(f"{k}={v}" for k, v in spec.options)
+        try:
+            self._conn = chdb.connect(target)
+        except Exception as exc:  # chdb raises RuntimeError subclasses
+            err = server_error(exc, spec)
+            if err.code == 36 or "already initialized" in str(exc):
+                raise ConfigError(
+                    f"cannot open embedded database {spec.display}: this process already has another "
+                    f"embedded database open ({err.server_message}). Close it first."
+                ) from None
+            raise err from None
+        self._applied: dict[str, str] = {}
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+        try:
+            encoded = {k: encode_param(v) for k, v in (params or {}).items()}
+            return self._conn.query(sql, "JSONCompact", params=encoded)
+        except Exception as exc:
+            raise server_error(exc, self.spec) from None
+
+    def _apply_settings(self, settings: Mapping[str, str] | None) -> None:
+        for name, value in (settings or {}).items():
+            if self._applied.get(name) != value:
+                self._run(f"SET {check_setting_name(name)} = {setting_literal(value)}", None)
+                self._applied[name] = value
+
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
+    ) -> Rows:
+        self._apply_settings(settings)
+        result = self._run(sql, params)
+        raw = result.bytes()
+        if not raw:
+            return Rows((), [])
+        doc = json.loads(raw)
+        meta = doc.get("meta", [])
+        names = tuple(m["name"] for m in meta)
+        converters = [_converter(m["type"]) for m in meta]
+        rows = [tuple(conv(v) for conv, v in zip(converters, row, strict=True)) for row in doc.get("data", [])]
+        return Rows(names, rows)
+
+    def execute(
+        self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
+    ) -> None:
+        self._apply_settings(settings)
+        self._run(sql, params)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def encode_param(value: Any) -> str:
+    """Encode a parameter value in the escaped text form the engine parses.
+
+    The engine reads parameter values like TSV fields: backslash sequences are
+    interpreted and ``\\N`` is NULL, so text is escaped here and None becomes NULL.
+    """
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    raise TypeError(f"unsupported query parameter type {type(value).__name__}")
+
+
+def _converter(type_name: str) -> Any:
+    inner = type_name
+    nullable = False
+    while True:
+        if inner.startswith("Nullable(") and inner.endswith(")"):
+            inner, nullable = inner[9:-1], True
+        elif inner.startswith("LowCardinality(") and inner.endswith(")"):
+            inner = inner[15:-1]
+        else:
+            break
+    if re.fullmatch(r"U?Int(8|16|32|64|128|256)", inner):
+        base: Any = int
+    elif inner.startswith("DateTime"):
+        base = _parse_datetime
+    else:
+        return lambda v: v
+
+    def convert(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        return base(value)
+
+    return convert
+
+
+def _parse_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)

@@ -1,0 +1,301 @@
+"""The ``opik-store`` command: a thin layer over :class:`opik_store.Store`.
+
+Exit codes: 0 success, 1 a database/server error, 2 bad input or refused
+operation (nothing was changed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from opik_store import __version__
+from opik_store.config import parse_settings
+from opik_store.errors import ConfigError, DataLossError, OpikStoreError, RevisionError, UnsupportedServerError
+from opik_store.migrator import Report
+from opik_store.revisions import RevisionSet
+from opik_store.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Options:
+    url: str | None
+    database: str | None
+    cluster: str | None
+    replica_path: str | None
+    replica_name: str | None
+    settings: tuple[str, ...]
+    migrations_dir: str | None
+
+    def store(self) -> Store:
+        return Store.from_url(
+            url=self.url,
+            database=self.database,
+            cluster=self.cluster,
+            replica_path=self.replica_path,
+            replica_name=self.replica_name,
+            settings=parse_settings(self.settings),
+            migrations_dir=self.migrations_dir,
+        )
+
+
+def _err(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+
+
+def handle_errors(func: F) -> F:
+    """Turn opik-store errors into one clear line and an exit code."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, DataLossError, RevisionError, UnsupportedServerError) as exc:
+            _err(str(exc))
+            sys.exit(2)
+        except OpikStoreError as exc:
+            _err(str(exc))
+            sys.exit(1)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper  # type: ignore[return-value]
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    return (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="opik-store")
+@click.option(
+    "--url",
+    envvar="OPIK_STORE_URL",
+    show_envvar=True,
+    help="clickhouse://user:password@host:9000/?secure=true (native) or chdb:///abs/path (embedded). "
+    "Default: an embedded database in ./.opik-store. Passwords are never printed; "
+    "OPIK_STORE_PASSWORD supplies one the URL omits.",
+)
+@click.option("--database", envvar="OPIK_STORE_DATABASE", show_envvar=True, help="Target database [default: opik].")
+@click.option(
+    "--cluster",
+    envvar="OPIK_STORE_CLUSTER",
+    show_envvar=True,
+    help="Cluster name: renders Replicated* engines and ON CLUSTER. Omit for a single node.",
+)
+@click.option(
+    "--replica-path",
+    envvar="OPIK_STORE_REPLICA_PATH",
+    show_envvar=True,
+    help="Replication path template [default: /clickhouse/tables/{shard}/{database}/{table}].",
+)
+@click.option(
+    "--replica-name", envvar="OPIK_STORE_REPLICA_NAME", show_envvar=True, help="Replica name [default: {replica}]."
+)
+@click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="ClickHouse setting for DDL statements (repeatable), over the defaults alter_sync/mutations_sync "
+    "(and distributed_ddl_task_timeout on a cluster). Also OPIK_STORE_DDL_SETTINGS='a=1,b=2'.",
+)
+@click.option(
+    "--migrations-dir",
+    envvar="OPIK_STORE_MIGRATIONS_DIR",
+    show_envvar=True,
+    type=click.Path(file_okay=False),
+    help="Folder with script.py.mako and versions/ [default: the shipped migrations].",
+)
+@click.pass_context
+def main(ctx: click.Context, **kwargs: Any) -> None:
+    """Manage the ClickHouse storage of an Opik deployment.
+
+    \b
+    Quick start (embedded engine, no server needed):
+      opik-store migrate            # create or upgrade ./.opik-store, database opik
+      opik-store status             # what is applied, what is pending
+    Against a server or a replicated cluster:
+      opik-store --url clickhouse://opik:secret@ch:9000/ --cluster opik migrate
+    """
+    kwargs["settings"] = tuple(kwargs["settings"])
+    ctx.obj = Options(**kwargs)
+
+
+def _print_report(report: Report, store: Store, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+        return
+    where = f"database {store.config.database!r} on {store.config.connection.display} ({store.config.topology.label})"
+    verb = {"upgrade": "apply", "downgrade": "revert"}[report.direction]
+    if not report.steps:
+        status = store.status()
+        at = ", ".join(status.current) or "base"
+        click.echo(f"{where}: up to date at {at}; nothing to {verb}.")
+        return
+    if report.dry_run:
+        click.echo(f"{where}: would {verb} {len(report.steps)} revision(s) (dry run, nothing changed):")
+        for step in report.steps:
+            click.echo(f"-- {step.revision.id}: {step.revision.message}")
+            for st in step.statements:
+                click.echo(st.sql.rstrip() + ";\n")
+        return
+    past = {"apply": "applied", "revert": "reverted"}[verb]
+    click.echo(f"{where}: {past} {', '.join(report.revisions)}.")
+
+
+@main.command()
+@click.option("--to", "target", default="heads", show_default=True, help="Revision to migrate to.")
+@click.option("--sql", "as_sql", is_flag=True, help="Print the statements for the chosen topology; do not connect.")
+@click.option("--from", "start", default=None, help="With --sql: start after this revision [default: base].")
+@click.option("--dry-run", is_flag=True, help="Connect, and print what would be applied; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.pass_obj
+@handle_errors
+def migrate(opts: Options, target: str, as_sql: bool, start: str | None, dry_run: bool, as_json: bool, quiet: bool) -> None:
+    """Create or upgrade the schema to the newest revision (or --to REV).
+
+    Every statement is idempotent: after an interruption or a fixed failure,
+    running the same command again finishes the job. An up-to-date database
+    applies nothing and says so.
+
+    \b
+    Examples:
+      opik-store migrate
+      opik-store migrate --dry-run
+      opik-store migrate --sql --cluster opik > schema.sql    # no server needed
+      opik-store migrate --sql --from 0001 --to 0003
+    """
+    store = opts.store()
+    if as_sql:
+        steps = store.sql(start=start, end=target)
+        if as_json:
+            click.echo(json.dumps(Report("upgrade", steps, dry_run=True).as_json(), indent=2))
+            return
+        click.echo(f"-- opik-store {__version__}: database {store.config.database!r}, {store.config.topology.label}")
+        if start is None:
+            click.echo("-- setup (database and migration ledger)")
+            for sql in store.setup_sql():
+                click.echo(sql.strip() + ";\n")
+        for step in steps:
+            click.echo(f"-- revision {step.revision.id}: {step.revision.message}")
+            for st in step.statements:
+                click.echo(st.sql.rstrip() + ";\n")
+        return
+    with store:
+        report = store.migrate(target, dry_run=dry_run, progress=_progress(quiet or as_json))
+        _print_report(report, store, as_json)
+
+
+@main.command()
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Confirm a downgrade that drops tables or columns (loses data).")
+@click.option("--dry-run", is_flag=True, help="Print what would be reverted; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.pass_obj
+@handle_errors
+def downgrade(opts: Options, revision: str, yes: bool, dry_run: bool, as_json: bool, quiet: bool) -> None:
+    """Revert applied revisions newer than REVISION ('base' reverts all).
+
+    Refuses, changing nothing, when a reverted revision drops a table or a
+    column, unless --yes is given.
+
+    \b
+    Examples:
+      opik-store downgrade 0001 --dry-run
+      opik-store downgrade base --yes
+    """
+    with opts.store() as store:
+        report = store.downgrade(revision, allow_data_loss=yes, dry_run=dry_run, progress=_progress(quiet or as_json))
+        _print_report(report, store, as_json)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def status(opts: Options, as_json: bool) -> None:
+    """Show the current revision and what is pending.
+
+    \b
+    Example:
+      opik-store status --json | jq .pending
+    """
+    with opts.store() as store:
+        st = store.status()
+        if as_json:
+            click.echo(json.dumps({**st.as_json(), "server_version": store.server.version}, indent=2))
+            return
+        click.echo(f"database:  {st.database} on {store.config.connection.display} ({st.topology})")
+        click.echo(f"server:    ClickHouse {store.server.version}")
+        click.echo(f"current:   {', '.join(st.current) or 'base (nothing applied)'}")
+        click.echo(f"head:      {', '.join(st.heads)}")
+        if st.pending:
+            click.echo(f"pending:   {len(st.pending)}")
+            for rev in st.pending:
+                click.echo(f"  {rev.id}  {rev.message}")
+        else:
+            click.echo("pending:   none (up to date)")
+        for entry in st.interrupted:
+            click.echo(f"interrupted: {entry.revision} started {entry.started_at:%Y-%m-%d %H:%M:%S} on {entry.host} "
+                       "(run `opik-store migrate` to finish it)")
+        for entry in st.failed:
+            click.echo(f"failed:    {entry.revision}: {entry.error}")
+        for rev in st.unknown:
+            click.echo(f"unknown:   {rev} is applied but not in the migrations folder (newer opik-store?)")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the newest N entries.")
+@click.pass_obj
+@handle_errors
+def history(opts: Options, as_json: bool, limit: int | None) -> None:
+    """Show every recorded application, oldest first (the append-only ledger).
+
+    \b
+    Example:
+      opik-store history --limit 10
+    """
+    with opts.store() as store:
+        entries = store.history()
+        if limit:
+            entries = entries[-limit:]
+        if as_json:
+            click.echo(json.dumps([e.as_json() for e in entries], indent=2))
+            return
+        if not entries:
+            click.echo("no migrations recorded yet")
+            return
+        click.echo(f"{'recorded (UTC)':26} {'revision':10} {'direction':10} {'state':9} {'ms':>7} host/pid")
+        for e in entries:
+            ms = "" if e.duration_ms is None else str(e.duration_ms)
+            line = f"{e.recorded_at:%Y-%m-%d %H:%M:%S.%f} {e.revision:10} {e.direction:10} {e.state:9} {ms:>7} {e.host}/{e.pid}"
+            click.echo(line + (f"  {e.error}" if e.error else ""))
+
+
+@main.command()
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option("--rev-id", default=None, help="Revision id [default: next number, e.g. 0002].")
+@click.pass_obj
+@handle_errors
+def revision(opts: Options, message: str, rev_id: str | None) -> None:
+    """Create a new revision script in the migrations folder.
+
+    Write statements once, in single-node form, with unqualified table names;
+    opik-store renders them for the database and topology.
+
+    \b
+    Example:
+      opik-store --migrations-dir migrations revision -m "add cost index to spans"
+    """
+    path = RevisionSet(opts.migrations_dir).create(message, rev_id=rev_id)
+    click.echo(f"created {path}")

@@ -1,0 +1,122 @@
+"""Store configuration: where to connect, which database, which topology.
+
+Every field has an environment variable so that operators can configure a
+deployment without flags; explicit arguments always win over the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from opik_store.errors import ConfigError
+from opik_store.quoting import check_name, check_setting_name
+from opik_store.urls import ConnectionSpec, parse_url
+
+DEFAULT_DATABASE = "opik"
+DEFAULT_REPLICA_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
+DEFAULT_REPLICA_NAME = "{replica}"
+
+ENV_URL = "OPIK_STORE_URL"
+ENV_DATABASE = "OPIK_STORE_DATABASE"
+ENV_CLUSTER = "OPIK_STORE_CLUSTER"
+ENV_REPLICA_PATH = "OPIK_STORE_REPLICA_PATH"
+ENV_REPLICA_NAME = "OPIK_STORE_REPLICA_NAME"
+ENV_DDL_SETTINGS = "OPIK_STORE_DDL_SETTINGS"
+
+#: Settings every DDL statement runs with, per topology. Users override any of
+#: them (``--setting name=value`` or OPIK_STORE_DDL_SETTINGS="a=1,b=2").
+SINGLE_NODE_DDL_SETTINGS: dict[str, str] = {"alter_sync": "1", "mutations_sync": "1"}
+CLUSTER_DDL_SETTINGS: dict[str, str] = {
+    "alter_sync": "2",
+    "mutations_sync": "2",
+    "distributed_ddl_task_timeout": "300",
+}
+
+
+@dataclass(frozen=True)
+class Topology:
+    """How statements are rendered: one node, or a replicated cluster.
+
+    ``cluster`` None means single node (MergeTree family, no ON CLUSTER).
+    """
+
+    cluster: str | None = None
+    replica_path: str = DEFAULT_REPLICA_PATH
+    replica_name: str = DEFAULT_REPLICA_NAME
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster is not None
+
+    @property
+    def label(self) -> str:
+        return f"cluster {self.cluster!r}" if self.cluster else "single node"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Everything needed to open a store. Build it with :meth:`from_env`."""
+
+    connection: ConnectionSpec
+    database: str = DEFAULT_DATABASE
+    topology: Topology = field(default_factory=Topology)
+    ddl_settings: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(
+        cls,
+        url: str | None = None,
+        database: str | None = None,
+        cluster: str | None = None,
+        replica_path: str | None = None,
+        replica_name: str | None = None,
+        settings: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> StoreConfig:
+        """Combine explicit arguments with OPIK_STORE_* variables and defaults.
+
+        Precedence per field: argument, environment variable, URL path (for the
+        database), default. User DDL settings are layered over the topology's
+        defaults; names are checked for shape here and against the server's
+        ``system.settings`` before any DDL runs.
+        """
+        env = os.environ if environ is None else environ
+        spec = parse_url(url or env.get(ENV_URL) or None)
+        db = database or env.get(ENV_DATABASE) or spec.database or DEFAULT_DATABASE
+        check_name(db, "database name")
+        cluster_name = cluster or env.get(ENV_CLUSTER) or None
+        if cluster_name is not None:
+            check_name(cluster_name, "cluster name")
+        topology = Topology(
+            cluster=cluster_name,
+            replica_path=replica_path or env.get(ENV_REPLICA_PATH) or DEFAULT_REPLICA_PATH,
+            replica_name=replica_name or env.get(ENV_REPLICA_NAME) or DEFAULT_REPLICA_NAME,
+        )
+        if "{table}" not in topology.replica_path and "{uuid}" not in topology.replica_path:
+            raise ConfigError(
+                f"replica path {topology.replica_path!r} must contain {{table}} (or {{uuid}}): "
+                "otherwise every table would share one replication path"
+            )
+        merged = dict(CLUSTER_DDL_SETTINGS if topology.is_cluster else SINGLE_NODE_DDL_SETTINGS)
+        merged.update(parse_settings(env.get(ENV_DDL_SETTINGS, "")))
+        merged.update(settings or {})
+        for name in merged:
+            check_setting_name(name)
+        return cls(connection=spec, database=db, topology=topology, ddl_settings=merged)
+
+
+def parse_settings(text: str | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Parse ``name=value`` pairs (a comma-separated string or a list of pairs)."""
+    items = [p for p in text.split(",")] if isinstance(text, str) else list(text)
+    out: dict[str, str] = {}
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"invalid setting {item!r}: expected name=value")
+        out[check_setting_name(name.strip())] = value.strip()
+    return out

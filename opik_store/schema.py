@@ -1,0 +1,27 @@
+"""The canonical table definitions kept in ``ddl/``.
+
+Each ``ddl/<table>.sql`` holds one CREATE TABLE statement in single-node form
+with an unqualified table name. Migrations create tables from these files with
+:func:`ddl`; the renderer turns them into the statement for a database and a
+topology. See ``ddl/README.md`` for the design of each table.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from opik_store.errors import ConfigError
+from opik_store.resources import data_dir
+
+#: Tables owned by the store, in creation order.
+TABLES = ("traces", "spans")
+
+
+@cache
+def ddl(table: str) -> str:
+    """The CREATE TABLE statement of ``table`` as written in ``ddl/<table>.sql``."""
+    path = data_dir("ddl") / f"{table}.sql"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in data_dir("ddl").glob("*.sql")))
+        raise ConfigError(f"no DDL for table {table!r} (known: {known})")
+    return path.read_text(encoding="utf-8")

@@ -1,0 +1,116 @@
+"""``Store``: the Python API backend code and the CLI use.
+
+A Store is built from a URL (or a StoreConfig) and connects lazily: rendering
+SQL (``sql()``) never connects. Connecting checks the server version and the
+names of the configured DDL settings before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+
+from opik_store.adapters import Adapter, open_adapter
+from opik_store.config import StoreConfig
+from opik_store.errors import OpikStoreError
+from opik_store.ledger import UPGRADE, LedgerEntry, setup_statements
+from opik_store.migrator import Migrator, Progress, Report, Status, Step, render_revision
+from opik_store.revisions import RevisionSet
+from opik_store.server import ServerInfo, check_settings, check_version, server_info
+
+
+class Store:
+    """The ClickHouse storage of an Opik deployment: one database on one server or cluster."""
+
+    def __init__(self, config: StoreConfig, revisions: RevisionSet | None = None) -> None:
+        self.config = config
+        self.revisions = revisions or RevisionSet()
+        self._adapter: Adapter | None = None
+        self._server: ServerInfo | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | None = None,
+        database: str | None = None,
+        cluster: str | None = None,
+        replica_path: str | None = None,
+        replica_name: str | None = None,
+        settings: Mapping[str, str] | None = None,
+        migrations_dir: str | None = None,
+    ) -> Store:
+        """Build a store; arguments left as None fall back to OPIK_STORE_* variables, then defaults."""
+        config = StoreConfig.from_env(
+            url=url,
+            database=database,
+            cluster=cluster,
+            replica_path=replica_path,
+            replica_name=replica_name,
+            settings=settings,
+        )
+        return cls(config, RevisionSet(migrations_dir))
+
+    # -- connection -------------------------------------------------------
+    @property
+    def adapter(self) -> Adapter:
+        """The open connection; opened (and the server checked) on first use."""
+        if self._adapter is None:
+            adapter = open_adapter(self.config.connection)
+            try:
+                info = server_info(adapter)
+                check_version(info.version)
+                check_settings(adapter, self.config.ddl_settings)
+            except OpikStoreError:
+                adapter.close()
+                raise
+            self._adapter, self._server = adapter, info
+        return self._adapter
+
+    @property
+    def server(self) -> ServerInfo:
+        _ = self.adapter
+        assert self._server is not None
+        return self._server
+
+    def close(self) -> None:
+        if self._adapter is not None:
+            self._adapter.close()
+            self._adapter = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def migrator(self) -> Migrator:
+        return Migrator(self.adapter, self.config, self.revisions)
+
+    # -- operations -------------------------------------------------------
+    def migrate(self, to: str = "heads", dry_run: bool = False, progress: Progress | None = None) -> Report:
+        """Apply pending revisions up to ``to``. An up-to-date database gets an empty report."""
+        return self.migrator.upgrade(to, dry_run=dry_run, progress=progress)
+
+    def downgrade(
+        self, to: str, allow_data_loss: bool = False, dry_run: bool = False, progress: Progress | None = None
+    ) -> Report:
+        """Revert revisions newer than ``to`` (``base`` reverts all); DataLossError unless allowed."""
+        return self.migrator.downgrade(to, allow_data_loss=allow_data_loss, dry_run=dry_run, progress=progress)
+
+    def status(self) -> Status:
+        return self.migrator.status()
+
+    def history(self) -> list[LedgerEntry]:
+        """Every ledger row, oldest first."""
+        return self.migrator.ledger.entries()
+
+    def sql(self, start: str | None = None, end: str = "heads") -> list[Step]:
+        """Render the upgrade statements after ``start`` up to ``end`` without connecting."""
+        return [render_revision(r, UPGRADE, self.config) for r in self.revisions.between(start, end)]
+
+    def setup_sql(self) -> list[str]:
+        """Statements ``migrate`` runs before any revision (database and ledger, idempotent)."""
+        return setup_statements(self.config.database, self.config.topology)

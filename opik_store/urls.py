@@ -1,0 +1,150 @@
+"""Connection URLs: parsing, defaults and password masking.
+
+Accepted forms:
+
+* ``clickhouse://user:password@host:9000/?secure=true`` -- native protocol
+  (``clickhouse+native://`` and ``clickhouses://`` -- secure -- are accepted too);
+* ``chdb:///abs/path`` -- the embedded engine at an absolute path;
+* ``chdb:relative/path`` or ``chdb://./relative/path`` -- relative to the
+  current directory;
+* ``chdb://:memory:`` -- an in-memory embedded engine.
+
+Query parameters of a ``chdb`` URL are passed to the engine as start-up
+options (e.g. ``?config-file=/abs/config.xml``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from opik_store.errors import ConfigError
+
+DEFAULT_EMBEDDED_DIR = ".opik-store"
+NATIVE_SCHEMES = {"clickhouse", "clickhouse+native", "clickhouses"}
+EMBEDDED_SCHEMES = {"chdb"}
+_MASK = "***"
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """A parsed connection URL. ``password`` is never part of ``repr``."""
+
+    kind: str  # "native" | "embedded"
+    host: str = ""
+    port: int = 0
+    user: str = "default"
+    password: str = field(default="", repr=False)
+    secure: bool = False
+    database: str | None = None
+    path: str = ""  # embedded: absolute directory or ":memory:"
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def display(self) -> str:
+        """The URL with its password masked, safe for any message."""
+        if self.kind == "embedded":
+            opts = "&".join(f"{k}={v}" for k, v in self.options)
+            return f"chdb://{self.path}" + (f"?{opts}" if opts else "")
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += f":{_MASK}"
+        scheme = "clickhouses" if self.secure else "clickhouse"
+        db = f"/{self.database}" if self.database else "/"
+        return f"{scheme}://{auth}@{self.host}:{self.port}{db}"
+
+    def scrub(self, text: str) -> str:
+        """Remove this connection's password from ``text`` wherever it appears."""
+        if self.password:
+            text = text.replace(self.password, _MASK)
+            encoded = quote(self.password, safe="")
+            if encoded != self.password:
+                text = text.replace(encoded, _MASK)
+        return text
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``.
+
+    Works on malformed URLs too (used when reporting that a URL is invalid).
+    """
+    return re.sub(r"(://[^:/@\s]*:)([^@\s]*)(@)", rf"\g<1>{_MASK}\g<3>", url)
+
+
+def _truthy(value: str) -> bool:
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"expected a boolean (true/false) in the URL, got {value!r}")
+
+
+def parse_url(url: str | None, cwd: Path | None = None) -> ConnectionSpec:
+    """Parse a connection URL; ``None`` or empty means the default embedded dir.
+
+    Rules: relative embedded paths resolve against ``cwd`` (default: the process
+    working directory); a native URL without a port uses 9000 (9440 when
+    secure); unknown schemes or query parameters of a native URL are errors.
+    """
+    base = cwd or Path.cwd()
+    if not url:
+        return ConnectionSpec(kind="embedded", path=str((base / DEFAULT_EMBEDDED_DIR).resolve()))
+    shown = mask_url(url)
+    scheme, sep, rest = url.partition(":")
+    scheme = scheme.lower()
+    if not sep:
+        raise ConfigError(f"invalid URL {shown!r}: expected clickhouse://... or chdb:///path")
+    if scheme in EMBEDDED_SCHEMES:
+        return _parse_embedded(rest, base, shown)
+    if scheme in NATIVE_SCHEMES:
+        return _parse_native(url, scheme, shown)
+    raise ConfigError(
+        f"unsupported URL scheme {scheme!r} in {shown!r}: use clickhouse://user:password@host:9000/ "
+        "(native protocol) or chdb:///abs/path (embedded engine)"
+    )
+
+
+def _parse_embedded(rest: str, base: Path, shown: str) -> ConnectionSpec:
+    location, _, query = rest.partition("?")
+    if location.startswith("//"):
+        location = location[2:]  # chdb:///abs -> /abs ; chdb://./rel -> ./rel
+    options = tuple(parse_qsl(query, keep_blank_values=True))
+    if location == ":memory:":
+        return ConnectionSpec(kind="embedded", path=":memory:", options=options)
+    if not location:
+        location = DEFAULT_EMBEDDED_DIR
+    path = Path(unquote(location))
+    if not path.is_absolute():
+        path = base / path
+    if "\x00" in str(path):
+        raise ConfigError(f"invalid embedded path in {shown!r}")
+    return ConnectionSpec(kind="embedded", path=str(path.resolve()), options=options)
+
+
+def _parse_native(url: str, scheme: str, shown: str) -> ConnectionSpec:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"invalid URL {shown!r}: {mask_url(str(exc))}") from None
+    if not parts.hostname:
+        raise ConfigError(f"invalid URL {shown!r}: no host")
+    secure = scheme == "clickhouses"
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "secure":
+            secure = _truthy(value)
+        else:
+            raise ConfigError(f"unknown URL parameter {key!r} in {shown!r}; supported: secure")
+    database = unquote(parts.path.strip("/")) or None
+    return ConnectionSpec(
+        kind="native",
+        host=parts.hostname,
+        port=port or (9440 if secure else 9000),
+        user=unquote(parts.username) if parts.username else "default",
+        password=unquote(parts.password) if parts.password else os.environ.get("OPIK_STORE_PASSWORD", ""),
+        secure=secure,
+        database=database,
+    )
