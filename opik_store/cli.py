@@ -114,7 +114,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     help="Folder with script.py.mako and versions/ [default: the shipped migrations].",
 )
 @click.pass_context
-def main(ctx: click.Context, **kwargs: Any) -> None:
+def main(ctx: click.Context, /, **kwargs: Any) -> None:
     """Manage the ClickHouse storage of an Opik deployment.
 
     \b
@@ -159,7 +159,9 @@ def _print_report(report: Report, store: Store, as_json: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @click.pass_obj
 @handle_errors
-def migrate(opts: Options, target: str, as_sql: bool, start: str | None, dry_run: bool, as_json: bool, quiet: bool) -> None:
+def migrate(
+    opts: Options, target: str, as_sql: bool, start: str | None, dry_run: bool, as_json: bool, quiet: bool
+) -> None:
     """Create or upgrade the schema to the newest revision (or --to REV).
 
     Every statement is idempotent: after an interruption or a fixed failure,
@@ -245,12 +247,14 @@ def status(opts: Options, as_json: bool) -> None:
         else:
             click.echo("pending:   none (up to date)")
         for entry in st.interrupted:
-            click.echo(f"interrupted: {entry.revision} started {entry.started_at:%Y-%m-%d %H:%M:%S} on {entry.host} "
-                       "(run `opik-store migrate` to finish it)")
+            click.echo(
+                f"interrupted: {entry.revision} started {entry.started_at:%Y-%m-%d %H:%M:%S} on {entry.host} "
+                "(run `opik-store migrate` to finish it)"
+            )
         for entry in st.failed:
             click.echo(f"failed:    {entry.revision}: {entry.error}")
-        for rev in st.unknown:
-            click.echo(f"unknown:   {rev} is applied but not in the migrations folder (newer opik-store?)")
+        for unknown in st.unknown:
+            click.echo(f"unknown:   {unknown} is applied but not in the migrations folder (newer opik-store?)")
 
 
 @main.command()
@@ -278,7 +282,8 @@ def history(opts: Options, as_json: bool, limit: int | None) -> None:
         click.echo(f"{'recorded (UTC)':26} {'revision':10} {'direction':10} {'state':9} {'ms':>7} host/pid")
         for e in entries:
             ms = "" if e.duration_ms is None else str(e.duration_ms)
-            line = f"{e.recorded_at:%Y-%m-%d %H:%M:%S.%f} {e.revision:10} {e.direction:10} {e.state:9} {ms:>7} {e.host}/{e.pid}"
+            when = f"{e.recorded_at:%Y-%m-%d %H:%M:%S.%f}"
+            line = f"{when} {e.revision:10} {e.direction:10} {e.state:9} {ms:>7} {e.host}/{e.pid}"
             click.echo(line + (f"  {e.error}" if e.error else ""))
 
 

@@ -195,8 +195,10 @@ class Migrator:
                 f"({', '.join(status.unknown)}): it was migrated by a newer version. Upgrade opik-store."
             )
         for entry in status.interrupted:
-            say(f"revision {entry.revision} was interrupted (started {entry.started_at:%Y-%m-%d %H:%M:%S} "
-                f"on {entry.host}, pid {entry.pid}); applying it again")
+            say(
+                f"revision {entry.revision} was interrupted (started {entry.started_at:%Y-%m-%d %H:%M:%S} "
+                f"on {entry.host}, pid {entry.pid}); applying it again"
+            )
         steps = [render_revision(r, UPGRADE, self.config) for r in self.revisions.to_apply(target, status.applied)]
         report = Report(direction=UPGRADE, steps=steps, dry_run=dry_run)
         if dry_run:

@@ -170,9 +170,7 @@ class RevisionSet:
             raise RevisionError(f"several heads ({', '.join(heads)}): merge them first")
         self._script.timezone = "UTC"
         try:
-            script = self._script.generate_revision(
-                rev_id, message, head="head", create_date=datetime.now(UTC)
-            )
+            script = self._script.generate_revision(rev_id, message, head="head", create_date=datetime.now(UTC))
         except (CommandError, AlembicRevisionError) as exc:
             raise RevisionError(str(exc)) from None
         if script is None:

@@ -1,0 +1,76 @@
+"""Shared fixtures: one embedded ClickHouse engine for the whole session.
+
+chdb runs one engine per process bound to one directory, so the suite opens a
+single engine (with macros for replicated-engine checks and the system logs
+the tests read) and gives each test its own database in it. Stores built by
+tests open and close their own connections to the same directory.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.store import Store
+from opik_store.urls import parse_url
+
+ENGINE_CONFIG = """<clickhouse>
+  <macros><shard>01</shard><replica>replica-1</replica><cluster>opik</cluster></macros>
+  <query_log>
+    <database>system</database><table>query_log</table>
+    <flush_interval_milliseconds>500</flush_interval_milliseconds>
+  </query_log>
+  <part_log>
+    <database>system</database><table>part_log</table>
+    <flush_interval_milliseconds>500</flush_interval_milliseconds>
+  </part_log>
+</clickhouse>
+"""
+
+
+@pytest.fixture(scope="session")
+def engine_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("engine")
+    config = root / "config.xml"
+    config.write_text(ENGINE_CONFIG)
+    return f"chdb://{root / 'data'}?config-file={config}"
+
+
+@pytest.fixture(scope="session")
+def engine(engine_url: str) -> Iterator[EmbeddedAdapter]:
+    """A session-long connection to the shared engine, for direct queries."""
+    adapter = EmbeddedAdapter(parse_url(engine_url))
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, engine: EmbeddedAdapter) -> Iterator[str]:
+    """A fresh database name for one test (dropped afterwards)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
+    name = f"t_{slug}_{uuid.uuid4().hex[:6]}"
+    yield name
+    engine.execute(f"DROP DATABASE IF EXISTS `{name}` SYNC")
+
+
+@pytest.fixture
+def store(engine_url: str, database: str) -> Iterator[Store]:
+    with Store.from_url(engine_url, database=database) as s:
+        yield s
+
+
+@pytest.fixture
+def migrations_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped migrations folder."""
+    import shutil
+
+    from opik_store.resources import data_dir
+
+    target = tmp_path / "migrations"
+    shutil.copytree(data_dir("migrations"), target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target

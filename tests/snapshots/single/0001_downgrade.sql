@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS `opik`.`spans`;
+
+DROP TABLE IF EXISTS `opik`.`traces`;

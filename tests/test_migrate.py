@@ -1,0 +1,206 @@
+"""Migrating a real embedded engine: create, re-run, downgrade, status, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import table_info, table_names
+
+from opik_store import DataLossError, RevisionError, Store
+from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.ledger import LEDGER_TABLE
+from opik_store.migrator import MigrationError
+
+
+def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAdapter, database: str) -> None:
+    report = store.migrate()
+    assert report.revisions == ["0001"]
+    assert table_names(engine, database) == {"traces", "spans", LEDGER_TABLE}
+
+    traces = table_info(engine, database, "traces")
+    assert traces["engine"] == "ReplacingMergeTree"
+    assert traces["engine_full"].startswith("ReplacingMergeTree(last_updated_at)")
+    assert traces["partition_key"] == "toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id)))"
+    assert traces["sorting_key"] == "workspace_id, project_id, id"
+    assert "INDEX idx_traces_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1" in traces["create_table_query"]
+
+    spans = table_info(engine, database, "spans")
+    assert spans["engine"] == "ReplacingMergeTree"
+    assert spans["partition_key"] == "toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id)))"
+    assert spans["sorting_key"] == "workspace_id, project_id, trace_id, parent_span_id, id"
+
+    columns = engine.query(
+        "SELECT table, name, type, compression_codec FROM system.columns WHERE database = {db:String}",
+        {"db": database},
+    ).rows
+    by_name = {(t, n): (ty, codec) for t, n, ty, codec in columns}
+    for table in ("traces", "spans"):
+        for big in ("input", "output", "metadata"):
+            assert by_name[(table, big)] == ("String", "CODEC(ZSTD(3))")
+        assert by_name[(table, "last_updated_at")][0] == "DateTime64(6, 'UTC')"
+        assert by_name[(table, "start_time")][0] == "DateTime64(9, 'UTC')"
+        assert by_name[(table, "id")][0] == "FixedString(36)"
+        assert by_name[(table, "created_by")][0] == "LowCardinality(String)"
+    assert by_name[("spans", "usage")][0] == "Map(String, Int32)"
+    assert by_name[("spans", "total_estimated_cost")][0] == "Decimal(38, 12)"
+    assert by_name[("spans", "type")][0].startswith("Enum8('unknown' = 0, 'general' = 1, 'tool' = 2, 'llm' = 3")
+
+
+def test_rerun_is_a_no_op(store: Store, engine: EmbeddedAdapter, database: str) -> None:
+    store.migrate()
+    before = table_info(engine, database, "spans")["create_table_query"]
+    rows_before = len(store.history())
+    report = store.migrate()
+    assert report.steps == []
+    assert len(store.history()) == rows_before
+    assert table_info(engine, database, "spans")["create_table_query"] == before
+    assert store.status().up_to_date
+
+
+def test_downgrade_then_upgrade_round_trips(store: Store, engine: EmbeddedAdapter, database: str) -> None:
+    store.migrate()
+    created = {t: table_info(engine, database, t)["create_table_query"] for t in ("traces", "spans")}
+    with pytest.raises(DataLossError, match="--yes"):
+        store.downgrade("base")
+    assert {"traces", "spans"} <= table_names(engine, database), "a refused downgrade must change nothing"
+
+    report = store.downgrade("base", allow_data_loss=True)
+    assert report.revisions == ["0001"]
+    assert table_names(engine, database) == {LEDGER_TABLE}
+    assert [r.id for r in store.status().pending] == ["0001"]
+
+    store.migrate()
+    assert {t: table_info(engine, database, t)["create_table_query"] for t in ("traces", "spans")} == created
+    states = [(e.revision, e.direction, e.state) for e in store.history()]
+    assert states == [
+        ("0001", "upgrade", "started"),
+        ("0001", "upgrade", "applied"),
+        ("0001", "downgrade", "started"),
+        ("0001", "downgrade", "reverted"),
+        ("0001", "upgrade", "started"),
+        ("0001", "upgrade", "applied"),
+    ]
+
+
+def test_status_and_history(store: Store) -> None:
+    status = store.status()
+    assert status.current == [] and [r.id for r in status.pending] == ["0001"] and not status.up_to_date
+    assert store.history() == []
+    store.migrate()
+    status = store.status()
+    assert status.current == ["0001"] and status.pending == [] and status.up_to_date
+    applied = store.history()[-1]
+    assert applied.state == "applied" and applied.duration_ms is not None and applied.finished_at is not None
+    assert len(applied.checksum) == 64 and applied.error == ""
+    assert applied.host and applied.pid > 0
+
+
+def test_dry_run_changes_nothing(store: Store, engine: EmbeddedAdapter, database: str) -> None:
+    report = store.migrate(dry_run=True)
+    assert report.revisions == ["0001"] and report.dry_run
+    assert table_names(engine, database) == set()
+
+
+def _write_revision(folder: Path, rev: str, down: str, up: list[str], back: list[str]) -> None:
+    (folder / "versions" / f"{rev}_test.py").write_text(
+        f'"""Test revision {rev}."""\n'
+        f"revision = {rev!r}\ndown_revision = {down!r}\nbranch_labels = None\ndepends_on = None\n\n"
+        f"def upgrade():\n    return {up!r}\n\n\ndef downgrade():\n    return {back!r}\n"
+    )
+
+
+def test_migrate_to_a_revision_and_failed_statement_is_recorded_then_resumed(
+    migrations_copy: Path, engine_url: str, engine: EmbeddedAdapter, database: str
+) -> None:
+    _write_revision(
+        migrations_copy,
+        "0002",
+        "0001",
+        ["ALTER TABLE traces ADD COLUMN note String DEFAULT ''", "ALTER TABLE spans ADD COLUMN note String AFTER nope"],
+        ["ALTER TABLE spans DROP COLUMN note", "ALTER TABLE traces DROP COLUMN note"],
+    )
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
+        assert store.migrate(to="0001").revisions == ["0001"]
+        assert [r.id for r in store.status().pending] == ["0002"]
+        with pytest.raises(MigrationError, match=r"revision 0002 failed at statement 2/2.*nope"):
+            store.migrate()
+        failed = store.status().failed
+        assert [e.revision for e in failed] == ["0002"] and "nope" in failed[0].error
+        # the first statement ran; the fix makes the same command finish the job
+        _write_revision(
+            migrations_copy,
+            "0002",
+            "0001",
+            ["ALTER TABLE traces ADD COLUMN note String DEFAULT ''", "ALTER TABLE spans ADD COLUMN note String"],
+            ["ALTER TABLE spans DROP COLUMN note", "ALTER TABLE traces DROP COLUMN note"],
+        )
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
+        assert store.migrate().revisions == ["0002"]
+        assert store.status().up_to_date
+    cols = engine.query(
+        "SELECT table FROM system.columns WHERE database = {db:String} AND name = 'note' ORDER BY table",
+        {"db": database},
+    ).rows
+    assert cols == [("spans",), ("traces",)]
+
+
+def test_interrupted_revision_is_applied_again(store: Store, engine: EmbeddedAdapter, database: str) -> None:
+    """A 'started' row without an end (a killed run) is finished by the next migrate."""
+    for sql in store.setup_sql():
+        engine.execute(sql)
+    step = store.sql()[0]
+    store.migrator.ledger.record("0001", "started", "upgrade", step.checksum, store.migrator.ledger.now())
+    engine.execute(step.statements[0].sql)  # the run died after its first statement
+    status = store.status()
+    assert [e.revision for e in status.interrupted] == ["0001"]
+    messages: list[str] = []
+    assert store.migrate(progress=messages.append).revisions == ["0001"]
+    assert any("interrupted" in m for m in messages)
+    assert {"traces", "spans"} <= table_names(engine, database)
+    assert store.status().up_to_date
+
+
+def test_database_migrated_by_newer_code_is_refused(store: Store) -> None:
+    store.migrate()
+    ledger = store.migrator.ledger
+    ledger.record("9999", "applied", "upgrade", "x", ledger.now())
+    assert store.status().unknown == ["9999"]
+    with pytest.raises(RevisionError, match="9999"):
+        store.migrate()
+
+
+def test_unknown_target_revision(store: Store) -> None:
+    with pytest.raises(RevisionError, match="unknown revision"):
+        store.migrate(to="nope")
+
+
+def test_two_databases_never_share_state(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
+    other = database + "_b"
+    try:
+        with Store.from_url(engine_url, database=database) as a:
+            a.migrate()
+        with Store.from_url(engine_url, database=other) as b:
+            assert [r.id for r in b.status().pending] == ["0001"]
+            assert b.history() == []
+    finally:
+        engine.execute(f"DROP DATABASE IF EXISTS `{other}` SYNC")
+
+
+def test_hostile_database_name_is_quoted(engine_url: str, engine: EmbeddedAdapter) -> None:
+    name = "we`ird; DROP DATABASE system; --\\ db"
+    try:
+        with Store.from_url(engine_url, database=name) as store:
+            store.migrate()
+            assert store.status().up_to_date
+        assert {"traces", "spans"} <= table_names(engine, name)
+    finally:
+        engine.execute("DROP DATABASE IF EXISTS `we\\`ird; DROP DATABASE system; --\\\\ db` SYNC")
+
+
+def test_ledger_error_text_round_trips_backslashes_and_quotes(store: Store) -> None:
+    store.migrate()
+    ledger = store.migrator.ledger
+    nasty = "it's a \\N \t tab\nnewline `x` {p:String} \\\\"
+    ledger.record("0001", "failed", "downgrade", "c", ledger.now(), error=nasty)
+    assert store.history()[-1].error == nasty
