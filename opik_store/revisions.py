@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -170,7 +169,7 @@ class RevisionSet:
             raise RevisionError(f"several heads ({', '.join(heads)}): merge them first")
         self._script.timezone = "UTC"
         try:
-            script = self._script.generate_revision(rev_id, message, head="head", create_date=datetime.now(UTC))
+            script = self._script.generate_revision(rev_id, message, head="head")
         except (CommandError, AlembicRevisionError) as exc:
             raise RevisionError(str(exc)) from None
         if script is None:

@@ -1,0 +1,148 @@
+"""The opik-store command line, in-process (CliRunner) and as the installed script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from support import table_names
+
+from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.cli import main
+
+COMMANDS = ["migrate", "downgrade", "status", "history", "revision"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself_with_an_example(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output
+
+
+def test_top_level_help_names_environment_variables() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for var in ("OPIK_STORE_URL", "OPIK_STORE_DATABASE", "OPIK_STORE_CLUSTER"):
+        assert var in result.output
+
+
+def test_sql_prints_cluster_statements_without_connecting(engine: EmbeddedAdapter) -> None:
+    # a URL nobody listens on proves no connection is made
+    result = CliRunner().invoke(
+        main, ["--url", "clickhouse://u:pw@127.0.0.1:1/", "--cluster", "opik", "migrate", "--sql"]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', last_updated_at)"
+        in out
+    )
+    assert "CREATE TABLE IF NOT EXISTS `opik`.`spans` ON CLUSTER 'opik'" in out
+    assert "CREATE DATABASE IF NOT EXISTS `opik` ON CLUSTER 'opik'" in out
+    statements = [s.strip() for s in out.split(";\n") if s.strip() and not s.strip().startswith("--")]
+    for chunk in statements:
+        sql = "\n".join(line for line in chunk.splitlines() if not line.startswith("--"))
+        assert engine.query("SELECT formatQuery({q:String})", {"q": sql}).scalar()
+
+
+def test_sql_range_and_json() -> None:
+    result = CliRunner().invoke(main, ["--url", "chdb:///nonexistent", "migrate", "--sql", "--from", "0001"])
+    assert result.exit_code == 0 and "CREATE TABLE" not in result.output
+    result = CliRunner().invoke(main, ["--url", "chdb:///nonexistent", "migrate", "--sql", "--json"])
+    data = json.loads(result.output)
+    assert [r["revision"] for r in data["revisions"]] == ["0001"]
+    assert not Path("/nonexistent").exists()
+
+
+def test_migrate_status_history_downgrade(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
+    base = ["--url", engine_url, "--database", database]
+    run = CliRunner().invoke
+    result = run(main, [*base, "migrate", "--dry-run"])
+    assert result.exit_code == 0 and "would apply 1 revision" in result.output
+    assert table_names(engine, database) == set()
+
+    result = run(main, [*base, "migrate"])
+    assert result.exit_code == 0 and "applied 0001" in result.output
+    result = run(main, [*base, "migrate"])
+    assert result.exit_code == 0 and "up to date at 0001; nothing to apply" in result.output
+
+    status = json.loads(run(main, [*base, "status", "--json"]).output)
+    assert status["current"] == ["0001"] and status["pending"] == [] and status["up_to_date"]
+    history = json.loads(run(main, [*base, "history", "--json"]).output)
+    assert [h["state"] for h in history] == ["started", "applied"]
+    assert "applied" in run(main, [*base, "history"]).output
+
+    result = run(main, [*base, "downgrade", "base"])
+    assert result.exit_code == 2 and "--yes" in result.output
+    assert {"traces", "spans"} <= table_names(engine, database)
+    result = run(main, [*base, "downgrade", "base", "--yes"])
+    assert result.exit_code == 0 and "reverted 0001" in result.output
+    assert "traces" not in table_names(engine, database)
+
+
+def test_bad_input_exits_2_with_a_clear_message() -> None:
+    result = CliRunner().invoke(main, ["--url", "ftp://x", "status"])
+    assert result.exit_code == 2 and "unsupported URL scheme" in result.output
+    result = CliRunner().invoke(main, ["--url", "chdb:///x", "--setting", "novalue", "migrate", "--sql"])
+    assert result.exit_code == 2 and "expected name=value" in result.output
+
+
+def test_revision_creates_a_numbered_script_that_runs(
+    migrations_copy: Path, engine_url: str, engine: EmbeddedAdapter, database: str
+) -> None:
+    run = CliRunner().invoke
+    result = run(main, ["--migrations-dir", str(migrations_copy), "revision", "-m", "add note to traces"])
+    assert result.exit_code == 0, result.output
+    created = Path(result.output.split("created ", 1)[1].strip())
+    assert created.parent == migrations_copy / "versions" and created.name.startswith("0002_add_note_to_traces")
+    text = created.read_text()
+    assert "revision = '0002'" in text and "down_revision = '0001'" in text
+    created.write_text(
+        text.replace('# "ALTER TABLE traces ADD', '"ALTER TABLE traces ADD').replace(
+            '# "ALTER TABLE traces DROP', '"ALTER TABLE traces DROP'
+        )
+    )
+    base = ["--url", engine_url, "--database", database, "--migrations-dir", str(migrations_copy)]
+    result = run(main, [*base, "migrate"])
+    assert result.exit_code == 0 and "applied 0001, 0002" in result.output
+    cols = engine.query(
+        "SELECT name FROM system.columns WHERE database = {d:String} AND table = 'traces' AND name = 'example'",
+        {"d": database},
+    ).rows
+    assert cols == [("example",)]
+
+
+def test_installed_script_runs_the_readme_command(tmp_path: Path) -> None:
+    """`opik-store migrate` in an empty folder creates opik.traces/spans in ./.opik-store; again applies nothing."""
+    script = Path(sys.executable).parent / "opik-store"
+    if not script.exists():
+        pytest.fail(f"the console script {script} is not installed: install the package (README)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    first = subprocess.run([str(script), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "database 'opik'" in first.stdout and "applied 0001" in first.stdout
+    assert (tmp_path / ".opik-store").is_dir()
+    second = subprocess.run(
+        [str(script), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert second.returncode == 0 and "nothing to apply" in second.stdout
+    tables = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import chdb; c = chdb.connect('file:.opik-store'); "
+            "q = \"SELECT name FROM system.tables WHERE database='opik' ORDER BY name\"; "
+            "print(c.query(q, 'CSV').bytes().decode())",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert tables.stdout.split() == ['"opik_store_ledger"', '"spans"', '"traces"']

@@ -1,0 +1,106 @@
+"""URLs, environment defaults, setting names and version rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opik_store import ConfigError, Store, StoreConfig, UnsupportedServerError
+from opik_store.server import check_version
+from opik_store.urls import mask_url, parse_url
+
+
+def test_native_url_parsing_and_masking() -> None:
+    spec = parse_url("clickhouse://opik:p%40ss:w0rd@ch.example:9440/analytics?secure=true")
+    assert (spec.kind, spec.host, spec.port, spec.user, spec.secure) == ("native", "ch.example", 9440, "opik", True)
+    assert spec.password == "p@ss:w0rd" and spec.database == "analytics"
+    assert "p@ss" not in spec.display and "p@ss" not in repr(spec) and "***" in spec.display
+    assert spec.scrub("login p@ss:w0rd failed") == "login *** failed"
+    assert parse_url("clickhouse://h").port == 9000
+    assert parse_url("clickhouses://h").port == 9440
+
+
+def test_embedded_url_forms(tmp_path: Path) -> None:
+    assert parse_url(None, cwd=tmp_path).path == str(tmp_path / ".opik-store")
+    assert parse_url("chdb:data/x", cwd=tmp_path).path == str(tmp_path / "data/x")
+    assert parse_url("chdb://./data/x", cwd=tmp_path).path == str(tmp_path / "data/x")
+    assert parse_url("chdb:///abs/dir").path == "/abs/dir"
+    assert parse_url("chdb://:memory:").path == ":memory:"
+    assert parse_url("chdb:///abs?config-file=/c.xml").options == (("config-file", "/c.xml"),)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgres://u:hunter2@h/", "unsupported URL scheme"),
+        ("clickhouse://u:hunter2@h:9000/?compress=1", "unknown URL parameter"),
+        ("clickhouse://u:hunter2@h:notaport/", "invalid URL"),
+        ("clickhouse://u:hunter2@:9000/", "no host"),
+        ("nonsense", "invalid URL"),
+    ],
+)
+def test_bad_urls_are_refused_without_the_password(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_url(url)
+    assert "hunter2" not in str(info.value)
+
+
+def test_mask_url() -> None:
+    assert mask_url("clickhouse://u:secret@h:9000/") == "clickhouse://u:***@h:9000/"
+    assert mask_url("chdb:///x") == "chdb:///x"
+
+
+def test_environment_defaults_and_precedence(tmp_path: Path) -> None:
+    env = {
+        "OPIK_STORE_URL": "clickhouse://u@h:9000/fromurl",
+        "OPIK_STORE_CLUSTER": "prod",
+        "OPIK_STORE_DDL_SETTINGS": "distributed_ddl_task_timeout=600, alter_sync=1",
+    }
+    config = StoreConfig.from_env(environ=env)
+    assert config.database == "fromurl" and config.topology.cluster == "prod"
+    assert config.ddl_settings == {"alter_sync": "1", "mutations_sync": "2", "distributed_ddl_task_timeout": "600"}
+    config = StoreConfig.from_env(database="explicit", settings={"alter_sync": "2"}, environ=env)
+    assert config.database == "explicit" and config.ddl_settings["alter_sync"] == "2"
+    single = StoreConfig.from_env(url="chdb:///x", environ={})
+    assert single.database == "opik" and not single.topology.is_cluster
+    assert single.ddl_settings == {"alter_sync": "1", "mutations_sync": "1"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"settings": {"bad name": "1"}}, "invalid setting name"),
+        ({"database": "a\nb"}, "control characters"),
+        ({"replica_path": "/clickhouse/tables/{shard}/x"}, "must contain"),
+    ],
+)
+def test_bad_config_is_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        StoreConfig.from_env(url="chdb:///x", environ={}, **kwargs)  # type: ignore[arg-type]
+
+
+def test_unknown_setting_is_refused_by_the_server_before_any_change(engine_url: str, database: str) -> None:
+    from opik_store.adapters.embedded import EmbeddedAdapter
+
+    store = Store.from_url(engine_url, database=database, settings={"alter_synk": "2"})
+    with store, pytest.raises(ConfigError, match="alter_synk"):
+        store.migrate()
+    probe = EmbeddedAdapter(parse_url(engine_url))
+    try:
+        assert (
+            probe.query("SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}).scalar() == 0
+        )
+    finally:
+        probe.close()
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"), [("25.3.1.1", True), ("26.9.2.1", True), ("25.2.9", False), ("18.16.1", False)]
+)
+def test_minimum_version(version: str, ok: bool) -> None:
+    if ok:
+        check_version(version)
+    else:
+        with pytest.raises(UnsupportedServerError, match=r"needs 25\.3"):
+            check_version(version)

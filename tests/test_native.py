@@ -1,0 +1,107 @@
+"""The native-protocol adapter against a real server (see native_server.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from native_server import TEST_PASSWORD, free_port, local_server, server_binary
+
+from opik_store import ServerError, Store, UnsupportedServerError
+from opik_store.adapters.native import NativeAdapter
+from opik_store.cli import main
+from opik_store.server import parse_version
+from opik_store.urls import parse_url
+
+
+@pytest.fixture(scope="module")
+def native_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import os
+
+    if os.environ.get("OPIK_STORE_TEST_URL"):
+        yield os.environ["OPIK_STORE_TEST_URL"]
+        return
+    if not server_binary():
+        pytest.skip("no ClickHouse server: set OPIK_STORE_TEST_URL or install clickhouse-server (.ci/run does)")
+    with local_server(tmp_path_factory.mktemp("clickhouse-server")) as url:
+        yield url
+
+
+@pytest.fixture
+def native(native_url: str) -> Iterator[NativeAdapter]:
+    adapter = NativeAdapter(parse_url(native_url))
+    yield adapter
+    adapter.close()
+
+
+pytestmark = pytest.mark.server
+
+
+def test_query_returns_named_rows(native: NativeAdapter) -> None:
+    rows = native.query("SELECT number AS n, toString(number) AS s FROM system.numbers LIMIT 3")
+    assert rows.columns == ("n", "s")
+    assert rows.rows == [(0, "0"), (1, "1"), (2, "2")]
+    when = native.query("SELECT toDateTime('2026-01-02 03:04:05', 'UTC')").scalar()
+    assert when.tzinfo is not None and when.isoformat().startswith("2026-01-02T03:04:05")
+
+
+def test_settings_travel_with_each_query(native: NativeAdapter) -> None:
+    sql = "SELECT value FROM system.settings WHERE name = 'max_threads'"
+    assert native.query(sql, settings={"max_threads": "3"}).scalar() == "3"
+    assert native.query(sql).scalar() != "3", "a per-query setting must not stick to the connection"
+
+
+def test_server_errors_carry_clickhouse_codes(native: NativeAdapter) -> None:
+    with pytest.raises(ServerError) as info:
+        native.query("SELECT * FROM no_such_database_x.t")
+    assert info.value.code == 81  # UNKNOWN_DATABASE
+    assert "Stack trace" not in str(info.value)
+    with pytest.raises(ServerError) as info:
+        native.query("SELEC 1")
+    assert info.value.code == 62  # SYNTAX_ERROR
+
+
+def test_bound_parameters(native: NativeAdapter) -> None:
+    version = native.query("SELECT version()").scalar()
+    if parse_version(version)[:2] < (19, 16):
+        pytest.skip(f"server {version} predates query parameters; checked on the embedded engine instead")
+    value = "it's; `x` \\ {y}"
+    assert native.query("SELECT {v:String}", {"v": value}).scalar() == value
+
+
+def test_wrong_password_is_reported_without_it(native_url: str) -> None:
+    wrong = native_url.replace(TEST_PASSWORD, "not-the-Pa55word")
+    with pytest.raises(ServerError) as info:
+        NativeAdapter(parse_url(wrong))
+    assert "not-the-Pa55word" not in str(info.value)
+    assert info.value.code in {192, 193, 516}  # UNKNOWN_USER / WRONG_PASSWORD / AUTHENTICATION_FAILED
+
+
+def test_store_refuses_an_old_server(native_url: str) -> None:
+    version = NativeAdapter(parse_url(native_url)).query("SELECT version()").scalar()
+    if parse_version(version)[:2] >= (25, 3):
+        pytest.skip(f"server {version} is new enough; the refusal is checked against an old server only")
+    with Store.from_url(native_url, database="opik") as store, pytest.raises(UnsupportedServerError, match=r"25\.3"):
+        store.status()
+
+
+def test_cli_against_old_server_exits_2_and_hides_password(native_url: str) -> None:
+    version = NativeAdapter(parse_url(native_url)).query("SELECT version()").scalar()
+    if parse_version(version)[:2] >= (25, 3):
+        pytest.skip(f"server {version} is new enough for this refusal test")
+    result = CliRunner().invoke(main, ["--url", native_url, "migrate"])
+    assert result.exit_code == 2
+    assert "too old" in result.output and TEST_PASSWORD not in result.output
+
+
+def test_unreachable_server_error_is_masked(tmp_path: Path) -> None:
+    """Needs no server: nothing listens on the port."""
+    url = f"clickhouse://alice:{TEST_PASSWORD}@127.0.0.1:{free_port()}/"
+    with pytest.raises(ServerError) as info:
+        NativeAdapter(parse_url(url), connect_timeout=2)
+    assert TEST_PASSWORD not in str(info.value)
+    assert "alice:***@127.0.0.1" in str(info.value)
+    result = CliRunner().invoke(main, ["--url", url, "status"])
+    assert result.exit_code == 1 and TEST_PASSWORD not in result.output and "***" in result.output
