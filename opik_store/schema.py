@@ -1,9 +1,10 @@
 """The canonical table definitions kept in ``ddl/``.
 
 Each ``ddl/<table>.sql`` holds one CREATE TABLE statement in single-node form
-with an unqualified table name. Migrations create tables from these files with
-:func:`ddl`; the renderer turns them into the statement for a database and a
-topology. See ``ddl/README.md`` for the design of each table.
+with an unqualified table name: the current shape of that table. Revisions are
+frozen history and carry their own statements; the test suite proves that
+applying every revision yields exactly these definitions, and ``check``
+compares a live database against them. See ``ddl/README.md`` for the design.
 """
 
 from __future__ import annotations

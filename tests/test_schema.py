@@ -1,0 +1,42 @@
+"""ddl/ is the current shape of every table, and the migrations reproduce it exactly."""
+
+from __future__ import annotations
+
+from opik_store import Store, Topology
+from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.ledger import LEDGER_TABLE
+from opik_store.render import render_statement
+from opik_store.resources import data_dir
+from opik_store.schema import TABLES, ddl
+
+
+def _shape(engine: EmbeddedAdapter, database: str) -> dict[str, tuple[str, list[tuple[str, ...]]]]:
+    tables = engine.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = {d:String} AND name != {l:String}",
+        {"d": database, "l": LEDGER_TABLE},
+    ).rows
+    out = {}
+    for name, create in tables:
+        columns = engine.query(
+            "SELECT name, type, default_kind, default_expression, compression_codec, position FROM system.columns "
+            "WHERE database = {d:String} AND table = {t:String} ORDER BY position",
+            {"d": database, "t": name},
+        ).rows
+        out[name] = (create.replace(f"CREATE TABLE {database}.", "CREATE TABLE "), columns)
+    return out
+
+
+def test_applying_every_revision_yields_exactly_ddl(store: Store, engine: EmbeddedAdapter, database: str) -> None:
+    store.migrate()
+    scratch = database + "_ddl"
+    engine.execute(f"CREATE DATABASE `{scratch}`")
+    try:
+        for table in TABLES:
+            engine.execute(render_statement(ddl(table), scratch, Topology()).sql)
+        assert _shape(engine, database) == _shape(engine, scratch)
+    finally:
+        engine.execute(f"DROP DATABASE IF EXISTS `{scratch}` SYNC")
+
+
+def test_every_ddl_file_is_a_known_table() -> None:
+    assert sorted(p.stem for p in data_dir("ddl").glob("*.sql")) == sorted(TABLES)
