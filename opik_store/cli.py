@@ -1,7 +1,8 @@
 """The ``opik-store`` command: a thin layer over :class:`opik_store.Store`.
 
-Exit codes: 0 success, 1 a database/server error, 2 bad input or refused
-operation (nothing was changed).
+Exit codes: 0 success; 1 a database/server error; 2 bad input or a refused
+operation (nothing was changed); 3 ``check`` found differences; 4 the
+migration lock stayed busy for the whole --lock-timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import click
 from opik_store import __version__
 from opik_store.config import parse_settings
 from opik_store.errors import ConfigError, DataLossError, OpikStoreError, RevisionError, UnsupportedServerError
-from opik_store.migrator import Report
+from opik_store.lock import LockLost, LockTimeout
+from opik_store.migrator import RefusedError, Report, Step
+from opik_store.preflight import PreflightError
 from opik_store.revisions import RevisionSet
 from opik_store.store import Store
 
@@ -33,6 +36,9 @@ class Options:
     replica_name: str | None
     settings: tuple[str, ...]
     migrations_dir: str | None
+    lock_timeout: float | None
+    lock_lease: float | None
+    retries: int | None
 
     def store(self) -> Store:
         return Store.from_url(
@@ -43,6 +49,9 @@ class Options:
             replica_name=self.replica_name,
             settings=parse_settings(self.settings),
             migrations_dir=self.migrations_dir,
+            lock_timeout=self.lock_timeout,
+            lock_lease=self.lock_lease,
+            retries=self.retries,
         )
 
 
@@ -56,9 +65,15 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, DataLossError, RevisionError, UnsupportedServerError) as exc:
+        except (ConfigError, DataLossError, RevisionError, UnsupportedServerError, RefusedError, PreflightError) as exc:
             _err(str(exc))
             sys.exit(2)
+        except LockTimeout as exc:
+            _err(str(exc))
+            sys.exit(4)
+        except LockLost as exc:
+            _err(f"{exc}. The interrupted revision is finished by the next `opik-store migrate`.")
+            sys.exit(1)
         except OpikStoreError as exc:
             _err(str(exc))
             sys.exit(1)
@@ -113,6 +128,27 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     type=click.Path(file_okay=False),
     help="Folder with script.py.mako and versions/ [default: the shipped migrations].",
 )
+@click.option(
+    "--lock-timeout",
+    envvar="OPIK_STORE_LOCK_TIMEOUT",
+    show_envvar=True,
+    type=float,
+    help="Seconds to wait for another run's migration lock [default: 300].",
+)
+@click.option(
+    "--lock-lease",
+    envvar="OPIK_STORE_LOCK_LEASE",
+    show_envvar=True,
+    type=float,
+    help="Seconds without a heartbeat after which a lock holder counts as dead [default: 60].",
+)
+@click.option(
+    "--retries",
+    envvar="OPIK_STORE_RETRIES",
+    show_envvar=True,
+    type=int,
+    help="Attempts per statement on transient errors (connection loss, Keeper, DDL timeouts) [default: 6].",
+)
 @click.pass_context
 def main(ctx: click.Context, /, **kwargs: Any) -> None:
     """Manage the ClickHouse storage of an Opik deployment.
@@ -126,6 +162,14 @@ def main(ctx: click.Context, /, **kwargs: Any) -> None:
     """
     kwargs["settings"] = tuple(kwargs["settings"])
     ctx.obj = Options(**kwargs)
+
+
+def _echo_step(step: Step) -> None:
+    click.echo(f"-- revision {step.revision.id}: {step.revision.message}")
+    for hazard in step.hazards:
+        click.echo(f"-- DESTRUCTIVE: {hazard}")
+    for st in step.statements:
+        click.echo(st.sql.rstrip() + ";\n")
 
 
 def _print_report(report: Report, store: Store, as_json: bool) -> None:
@@ -142,9 +186,7 @@ def _print_report(report: Report, store: Store, as_json: bool) -> None:
     if report.dry_run:
         click.echo(f"{where}: would {verb} {len(report.steps)} revision(s) (dry run, nothing changed):")
         for step in report.steps:
-            click.echo(f"-- {step.revision.id}: {step.revision.message}")
-            for st in step.statements:
-                click.echo(st.sql.rstrip() + ";\n")
+            _echo_step(step)
         return
     past = {"apply": "applied", "revert": "reverted"}[verb]
     click.echo(f"{where}: {past} {', '.join(report.revisions)}.")
@@ -155,18 +197,33 @@ def _print_report(report: Report, store: Store, as_json: bool) -> None:
 @click.option("--sql", "as_sql", is_flag=True, help="Print the statements for the chosen topology; do not connect.")
 @click.option("--from", "start", default=None, help="With --sql: start after this revision [default: base].")
 @click.option("--dry-run", is_flag=True, help="Connect, and print what would be applied; change nothing.")
+@click.option("--allow-destructive", is_flag=True, help="Apply revisions that drop, truncate, rename or narrow.")
+@click.option("--allow-changed", is_flag=True, help="Proceed although an applied revision was edited since.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 @click.pass_obj
 @handle_errors
 def migrate(
-    opts: Options, target: str, as_sql: bool, start: str | None, dry_run: bool, as_json: bool, quiet: bool
+    opts: Options,
+    target: str,
+    as_sql: bool,
+    start: str | None,
+    dry_run: bool,
+    allow_destructive: bool,
+    allow_changed: bool,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Create or upgrade the schema to the newest revision (or --to REV).
 
-    Every statement is idempotent: after an interruption or a fixed failure,
-    running the same command again finishes the job. An up-to-date database
-    applies nothing and says so.
+    One run at a time: concurrent runs wait for the migration lock (a lease
+    that a dead holder loses after --lock-lease seconds) and then find nothing
+    left to do. Every statement is idempotent: after an interruption or a
+    fixed failure, running the same command again finishes the job. An
+    up-to-date database applies nothing and says so. Refused, changing
+    nothing: destructive revisions without --allow-destructive, edited applied
+    revisions without --allow-changed; in cluster mode, a cluster with an
+    unreachable replica or a read-only table.
 
     \b
     Examples:
@@ -187,12 +244,16 @@ def migrate(
             for sql in store.setup_sql():
                 click.echo(sql.strip() + ";\n")
         for step in steps:
-            click.echo(f"-- revision {step.revision.id}: {step.revision.message}")
-            for st in step.statements:
-                click.echo(st.sql.rstrip() + ";\n")
+            _echo_step(step)
         return
     with store:
-        report = store.migrate(target, dry_run=dry_run, progress=_progress(quiet or as_json))
+        report = store.migrate(
+            target,
+            dry_run=dry_run,
+            progress=_progress(quiet or as_json),
+            allow_changed=allow_changed,
+            allow_destructive=allow_destructive,
+        )
         _print_report(report, store, as_json)
 
 
@@ -242,8 +303,9 @@ def status(opts: Options, as_json: bool) -> None:
         click.echo(f"head:      {', '.join(st.heads)}")
         if st.pending:
             click.echo(f"pending:   {len(st.pending)}")
-            for rev in st.pending:
-                click.echo(f"  {rev.id}  {rev.message}")
+            for step in st.pending:
+                mark = f"  [DESTRUCTIVE: {'; '.join(step.hazards)}]" if step.hazards else ""
+                click.echo(f"  {step.revision.id}  {step.revision.message}{mark}")
         else:
             click.echo("pending:   none (up to date)")
         for entry in st.interrupted:
@@ -253,6 +315,12 @@ def status(opts: Options, as_json: bool) -> None:
             )
         for entry in st.failed:
             click.echo(f"failed:    {entry.revision}: {entry.error}")
+        for changed in st.changed:
+            click.secho(
+                f"WARNING:   applied revision {changed.revision} was edited since it was applied "
+                "(checksum differs); migrate refuses without --allow-changed",
+                fg="yellow",
+            )
         for unknown in st.unknown:
             click.echo(f"unknown:   {unknown} is applied but not in the migrations folder (newer opik-store?)")
 
@@ -304,3 +372,91 @@ def revision(opts: Options, message: str, rev_id: str | None) -> None:
     """
     path = RevisionSet(opts.migrations_dir).create(message, rev_id=rev_id)
     click.echo(f"created {path}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def check(opts: Options, as_json: bool) -> None:
+    """Compare the live tables with the schema head renders; exit 3 on any difference.
+
+    Compares tables, columns (type, default, codec, order), engine (Replicated
+    in cluster mode), partition key, ORDER BY, primary key, TTL, settings and
+    skip indexes. The expected side is built by the server itself in a
+    scratch database that is dropped afterwards.
+
+    \b
+    Examples:
+      opik-store check
+      opik-store check --json | jq '.[].aspect'
+    """
+    with opts.store() as store:
+        diffs = store.check()
+        if as_json:
+            click.echo(json.dumps([d.as_json() for d in diffs], indent=2))
+        elif not diffs:
+            click.echo(f"database {store.config.database!r}: live schema matches head ({store.config.topology.label}).")
+        else:
+            click.echo(f"database {store.config.database!r}: {len(diffs)} difference(s) from head:")
+            for d in diffs:
+                click.echo(f"  {d.describe()}")
+        if diffs:
+            sys.exit(3)
+
+
+@main.command()
+@click.argument("revision")
+@click.option("--force", is_flag=True, help="Record it even if the live tables differ from what it produces.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def stamp(opts: Options, revision: str, force: bool, as_json: bool) -> None:
+    """Record REVISION (and its ancestors) as applied without running them.
+
+    This is how a database created by other tooling is adopted. First the live
+    tables are compared with what the revisions up to REVISION produce (built
+    by the server in a scratch database); any difference refuses, listing it,
+    unless --force.
+
+    \b
+    Example:
+      opik-store --database opik stamp 0001
+    """
+    with opts.store() as store:
+        report, diffs = store.stamp(revision, force=force, progress=_progress(as_json))
+        if as_json:
+            click.echo(json.dumps({"stamped": report.revisions, "differences": [d.as_json() for d in diffs]}, indent=2))
+            return
+        if not report.steps:
+            click.echo(f"nothing to stamp: {revision} is already applied")
+        else:
+            click.echo(f"stamped {', '.join(report.revisions)} as applied (nothing was run)")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Release the lock whoever holds it.")
+@click.pass_obj
+@handle_errors
+def unlock(opts: Options, force: bool) -> None:
+    """Show who holds the migration lock; with --force, release it.
+
+    A dead holder's lock frees itself once its lease runs out; --force is for
+    when you cannot wait and know the holder is gone. A live holder that loses
+    the lock stops before its next statement.
+
+    \b
+    Examples:
+      opik-store unlock
+      opik-store unlock --force
+    """
+    with opts.store() as store:
+        holder = store.lock_holder()
+        if holder is None or holder.released:
+            click.echo("the migration lock is free")
+            return
+        if not force:
+            click.echo(f"the migration lock is held by {holder.describe()}; use --force to release it")
+            sys.exit(2)
+        store.unlock()
+        click.echo(f"released the migration lock held by {holder.describe()}")

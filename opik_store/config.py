@@ -24,6 +24,13 @@ ENV_CLUSTER = "OPIK_STORE_CLUSTER"
 ENV_REPLICA_PATH = "OPIK_STORE_REPLICA_PATH"
 ENV_REPLICA_NAME = "OPIK_STORE_REPLICA_NAME"
 ENV_DDL_SETTINGS = "OPIK_STORE_DDL_SETTINGS"
+ENV_LOCK_TIMEOUT = "OPIK_STORE_LOCK_TIMEOUT"
+ENV_LOCK_LEASE = "OPIK_STORE_LOCK_LEASE"
+ENV_RETRIES = "OPIK_STORE_RETRIES"
+
+DEFAULT_LOCK_TIMEOUT = 300.0
+DEFAULT_LOCK_LEASE = 60.0
+DEFAULT_RETRIES = 6
 
 #: Settings every DDL statement runs with, per topology. Users override any of
 #: them (``--setting name=value`` or OPIK_STORE_DDL_SETTINGS="a=1,b=2").
@@ -63,6 +70,9 @@ class StoreConfig:
     database: str = DEFAULT_DATABASE
     topology: Topology = field(default_factory=Topology)
     ddl_settings: Mapping[str, str] = field(default_factory=dict)
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    lock_lease: float = DEFAULT_LOCK_LEASE
+    retries: int = DEFAULT_RETRIES
 
     @classmethod
     def from_env(
@@ -74,6 +84,9 @@ class StoreConfig:
         replica_name: str | None = None,
         settings: Mapping[str, str] | None = None,
         environ: Mapping[str, str] | None = None,
+        lock_timeout: float | None = None,
+        lock_lease: float | None = None,
+        retries: int | None = None,
     ) -> StoreConfig:
         """Combine explicit arguments with OPIK_STORE_* variables and defaults.
 
@@ -104,7 +117,30 @@ class StoreConfig:
         merged.update(settings or {})
         for name in merged:
             check_setting_name(name)
-        return cls(connection=spec, database=db, topology=topology, ddl_settings=merged)
+        timeout = _number(lock_timeout, env.get(ENV_LOCK_TIMEOUT), DEFAULT_LOCK_TIMEOUT, "lock timeout", 0)
+        lease = _number(lock_lease, env.get(ENV_LOCK_LEASE), DEFAULT_LOCK_LEASE, "lock lease", 0.2)
+        attempts = int(_number(retries, env.get(ENV_RETRIES), DEFAULT_RETRIES, "retries", 1))
+        return cls(
+            connection=spec,
+            database=db,
+            topology=topology,
+            ddl_settings=merged,
+            lock_timeout=timeout,
+            lock_lease=lease,
+            retries=attempts,
+        )
+
+
+def _number(explicit: float | None, from_env: str | None, default: float, what: str, minimum: float) -> float:
+    """Pick explicit, then environment, then default; refuse non-numbers and values below ``minimum``."""
+    raw: float | str = explicit if explicit is not None else (from_env if from_env else default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{what} must be a number, got {raw!r}") from None
+    if value < minimum or value != value:
+        raise ConfigError(f"{what} must be at least {minimum:g}, got {raw!r}")
+    return value
 
 
 def parse_settings(text: str | list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -8,7 +8,10 @@ Rules:
 * Rows are only ever INSERTed -- never UPDATEd or DELETEd (those are
   asynchronous mutations on ClickHouse). A revision's state is its newest row.
 * ``recorded_at`` strictly increases within a process, so two rows written in
-  one run never tie.
+  one run never tie; runs never write concurrently (the migration lock).
+* ``checksum`` covers the exact SQL run; ``source_checksum`` covers the
+  revision's statements as written, which is what ``status`` compares to find
+  an edited revision (the rendered SQL also changes with the topology).
 * In cluster mode rows are written with a quorum and read with sequential
   consistency, so a reader on any replica sees every acknowledged row.
 """
@@ -39,6 +42,7 @@ CREATE TABLE {LEDGER_TABLE}
     state        Enum8('started' = 1, 'applied' = 2, 'failed' = 3, 'reverted' = 4),
     direction    Enum8('upgrade' = 1, 'downgrade' = 2),
     checksum     String,
+    source_checksum String,
     run_id       UUID,
     host         String,
     pid          UInt32,
@@ -46,6 +50,7 @@ CREATE TABLE {LEDGER_TABLE}
     finished_at  Nullable(DateTime64(6, 'UTC')),
     duration_ms  Nullable(UInt64),
     error        String,
+    note         String,
     recorded_at  DateTime64(6, 'UTC')
 )
 ENGINE = MergeTree
@@ -57,6 +62,7 @@ _COLUMNS = (
     ("state", "String"),
     ("direction", "String"),
     ("checksum", "String"),
+    ("source_checksum", "String"),
     ("run_id", "UUID"),
     ("host", "String"),
     ("pid", "UInt32"),
@@ -64,6 +70,7 @@ _COLUMNS = (
     ("finished_at", "Nullable(DateTime64(6, 'UTC'))"),
     ("duration_ms", "Nullable(UInt64)"),
     ("error", "String"),
+    ("note", "String"),
     ("recorded_at", "DateTime64(6, 'UTC')"),
 )
 
@@ -76,6 +83,7 @@ class LedgerEntry:
     state: str
     direction: str
     checksum: str
+    source_checksum: str
     run_id: str
     host: str
     pid: int
@@ -83,6 +91,7 @@ class LedgerEntry:
     finished_at: datetime | None = None
     duration_ms: int | None = None
     error: str = ""
+    note: str = ""
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_json(self) -> dict[str, Any]:
@@ -142,18 +151,23 @@ class Ledger:
         revision: str,
         state: str,
         direction: str,
-        checksum: str,
+        checksums: tuple[str, str],
         started_at: datetime,
         error: str = "",
+        note: str = "",
     ) -> LedgerEntry:
-        """Append one row; finished rows get their end time and duration."""
+        """Append one row; finished rows get their end time and duration.
+
+        ``checksums`` is (rendered SQL checksum, source statements checksum).
+        """
         recorded = self._next_time()
         finished = None if state == STARTED else recorded
         entry = LedgerEntry(
             revision=revision,
             state=state,
             direction=direction,
-            checksum=checksum,
+            checksum=checksums[0],
+            source_checksum=checksums[1],
             run_id=self.run_id,
             host=self.host,
             pid=self.pid,
@@ -161,6 +175,7 @@ class Ledger:
             finished_at=finished,
             duration_ms=None if finished is None else int((finished - started_at).total_seconds() * 1000),
             error=error,
+            note=note,
             recorded_at=recorded,
         )
         values = {

@@ -2,42 +2,48 @@
 
 Rules:
 
+* One run at a time per database: everything that reads the ledger to decide
+  and then changes the schema happens under the migration lock (lock.py), and
+  the lock is re-checked (fenced) before every statement.
 * Statements run in revision order, one at a time, with the configured DDL
-  settings; each is idempotent (see render.py), so re-running after an
+  settings; transient server errors are retried with backoff (retry.py).
+  Each statement is idempotent (render.py), so re-running after an
   interruption or a failure completes the work.
 * Each application is bracketed in the ledger: a ``started`` row before the
   first statement, then ``applied`` (or ``failed`` with the server's error).
   A revision whose newest row is ``started`` was interrupted; the next run
-  applies it again.
-* A database whose ledger names revisions this code does not know is refused:
-  it was migrated by newer code.
-* A downgrade that would lose data (DROP TABLE, DROP COLUMN, ...) is refused
-  unless the caller confirms it.
+  applies it again, or, if it holds a statement that must not run twice,
+  stops and says exactly what to check.
+* Refusals happen before anything changes: a ledger naming revisions this
+  code does not know; an applied revision whose statements were edited since
+  (unless allow_changed); a destructive revision (unless allow_destructive);
+  a downgrade that loses data (unless allow_data_loss); in cluster mode, a
+  cluster that fails pre-flight.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from opik_store.adapters import Adapter
-from opik_store.config import StoreConfig
+from opik_store.config import StoreConfig, Topology
 from opik_store.errors import DataLossError, OpikStoreError, RevisionError, ServerError
-from opik_store.ledger import (
-    APPLIED,
-    DOWNGRADE,
-    FAILED,
-    REVERTED,
-    STARTED,
-    UPGRADE,
-    Ledger,
-    LedgerEntry,
-)
+from opik_store.ledger import APPLIED, DOWNGRADE, FAILED, REVERTED, STARTED, UPGRADE, Ledger, LedgerEntry
+from opik_store.lint import ColumnModel
+from opik_store.lock import MigrationLock
+from opik_store.preflight import check_cluster
+from opik_store.quoting import quote_identifier, quote_string
 from opik_store.render import Rendered, render_statement
+from opik_store.retry import RetryPolicy, call_with_retries
 from opik_store.revisions import Revision, RevisionSet
+from opik_store.shapes import Difference, compare, expected_shapes, read_shapes
 
 Progress = Callable[[str], None]
+#: Called after each statement with (revision id, 1-based statement index); tests inject faults here.
+StatementHook = Callable[[str, int], None]
 
 
 class MigrationError(OpikStoreError):
@@ -53,41 +59,79 @@ class MigrationError(OpikStoreError):
         self.cause = cause
 
 
+class RefusedError(OpikStoreError):
+    """The run was refused before anything changed (changed, destructive, unsafe to resume, drift)."""
+
+
 @dataclass(frozen=True)
 class Step:
-    """One revision in one direction, with the exact statements it runs."""
+    """One revision in one direction, with the exact statements it runs and what they risk."""
 
     revision: Revision
     direction: str
     statements: list[Rendered]
+    sources: list[str]
+    hazards: tuple[str, ...] = ()
 
     @property
     def checksum(self) -> str:
-        return checksum_of(self.statements)
+        return _digest(s.sql for s in self.statements)
+
+    @property
+    def source_checksum(self) -> str:
+        return _digest(self.sources)
+
+    @property
+    def checksums(self) -> tuple[str, str]:
+        return self.checksum, self.source_checksum
 
     @property
     def destructive(self) -> bool:
-        return any(s.destructive for s in self.statements)
+        return bool(self.hazards)
 
 
-def checksum_of(statements: list[Rendered]) -> str:
-    import hashlib
-
+def _digest(parts: Any) -> str:
     digest = hashlib.sha256()
-    for st in statements:
-        digest.update(st.sql.encode())
+    for part in parts:
+        digest.update(part.encode())
         digest.update(b"\x00")
     return digest.hexdigest()
 
 
-def render_revision(revision: Revision, direction: str, config: StoreConfig) -> Step:
+def revision_hazards(revisions: RevisionSet) -> dict[str, tuple[str, ...]]:
+    """Destructive-change lint of every revision's upgrade, replaying column types in order."""
+    model = ColumnModel()
+    out: dict[str, tuple[str, ...]] = {}
+    for revision in revisions.ordered:
+        found: list[str] = []
+        for source in revision.upgrade_statements():
+            found.extend(render_statement(source, "lint", Topology()).hazards)
+            found.extend(model.apply(source))
+        out[revision.id] = tuple(found)
+    return out
+
+
+def render_revision(
+    revision: Revision, direction: str, config: StoreConfig, hazards: tuple[str, ...] | None = None
+) -> Step:
     """Render a revision's statements for the configured database and topology."""
     sources = revision.upgrade_statements() if direction == UPGRADE else revision.downgrade_statements()
     try:
         rendered = [render_statement(s, config.database, config.topology) for s in sources]
     except OpikStoreError as exc:
         raise RevisionError(f"revision {revision.id} ({revision.path.name}): {exc}") from None
-    return Step(revision=revision, direction=direction, statements=rendered)
+    if hazards is None:
+        hazards = tuple(h for r in rendered for h in r.hazards)
+    return Step(revision=revision, direction=direction, statements=rendered, sources=sources, hazards=hazards)
+
+
+@dataclass
+class ChangedRevision:
+    """An applied revision whose statements no longer match what was recorded."""
+
+    revision: str
+    recorded: str
+    current: str
 
 
 @dataclass
@@ -99,10 +143,11 @@ class Status:
     heads: list[str]
     current: list[str]
     applied: list[str]
-    pending: list[Revision]
+    pending: list[Step]
     interrupted: list[LedgerEntry] = field(default_factory=list)
     failed: list[LedgerEntry] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    changed: list[ChangedRevision] = field(default_factory=list)
 
     @property
     def up_to_date(self) -> bool:
@@ -115,17 +160,21 @@ class Status:
             "heads": self.heads,
             "current": self.current,
             "applied": self.applied,
-            "pending": [{"revision": r.id, "message": r.message} for r in self.pending],
+            "pending": [
+                {"revision": s.revision.id, "message": s.revision.message, "destructive": list(s.hazards)}
+                for s in self.pending
+            ],
             "interrupted": [e.as_json() for e in self.interrupted],
             "failed": [e.as_json() for e in self.failed],
             "unknown": self.unknown,
+            "changed": [c.__dict__ for c in self.changed],
             "up_to_date": self.up_to_date,
         }
 
 
 @dataclass
 class Report:
-    """What a migrate or downgrade run did (or, dry, would do)."""
+    """What a migrate, downgrade or stamp run did (or, dry, would do)."""
 
     direction: str
     steps: list[Step]
@@ -140,7 +189,12 @@ class Report:
             "direction": self.direction,
             "dry_run": self.dry_run,
             "revisions": [
-                {"revision": s.revision.id, "message": s.revision.message, "statements": [r.sql for r in s.statements]}
+                {
+                    "revision": s.revision.id,
+                    "message": s.revision.message,
+                    "destructive": list(s.hazards),
+                    "statements": [r.sql for r in s.statements],
+                }
                 for s in self.steps
             ],
         }
@@ -149,14 +203,47 @@ class Report:
 class Migrator:
     """Runs revisions against one database through an adapter."""
 
-    def __init__(self, adapter: Adapter, config: StoreConfig, revisions: RevisionSet) -> None:
+    def __init__(
+        self, adapter: Adapter, config: StoreConfig, revisions: RevisionSet, progress: Progress | None = None
+    ) -> None:
         self.adapter = adapter
         self.config = config
         self.revisions = revisions
+        self.say: Progress = progress or (lambda _msg: None)
         self.ledger = Ledger(adapter, config.database, config.topology)
+        self.policy = RetryPolicy(attempts=config.retries)
+        self._hazards: dict[str, tuple[str, ...]] | None = None
 
-    def _run(self, sql: str) -> None:
-        self.adapter.execute(sql, settings=self.config.ddl_settings)
+    # -- helpers ---------------------------------------------------------------
+    def _run(self, sql: str, retry: bool = True) -> None:
+        policy = self.policy if retry else RetryPolicy(attempts=1)
+        call_with_retries(
+            lambda: self.adapter.execute(sql, settings=self.config.ddl_settings),
+            policy,
+            describe=" ".join(sql.split())[:60],
+            on_retry=self.say,
+        )
+
+    @property
+    def hazards(self) -> dict[str, tuple[str, ...]]:
+        if self._hazards is None:
+            self._hazards = revision_hazards(self.revisions)
+        return self._hazards
+
+    def upgrade_step(self, revision: Revision) -> Step:
+        return render_revision(revision, UPGRADE, self.config, self.hazards.get(revision.id, ()))
+
+    def lock(self) -> MigrationLock:
+        return MigrationLock(self.adapter, self.config, self.config.lock_lease, self.say)
+
+    def _prepare(self) -> None:
+        """Pre-flight (cluster mode) and the database: both safe to run without the lock."""
+        if self.config.topology.cluster:
+            check_cluster(self.adapter, self.config.topology.cluster)
+        on_cluster = f" ON CLUSTER {quote_string(self.config.topology.cluster)}" if self.config.topology.cluster else ""
+        self._run(
+            f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.config.database, 'database name')}{on_cluster}"
+        )
 
     def _applied(self, latest: dict[str, LedgerEntry]) -> list[str]:
         """Revisions whose schema changes are (at least partly) in place."""
@@ -168,86 +255,177 @@ class Migrator:
                 out.append(rev)  # a half-done downgrade: still to be reverted
         return out
 
+    # -- reading ---------------------------------------------------------------
     def status(self) -> Status:
         latest = self.ledger.latest()
         applied = self._applied(latest)
-        known = {r.id for r in self.revisions.ordered}
+        known = {r.id: r for r in self.revisions.ordered}
+        changed = []
+        for rev in applied:
+            entry = latest[rev]
+            if rev in known and entry.direction == UPGRADE and entry.source_checksum:
+                current = self.upgrade_step(known[rev]).source_checksum
+                if current != entry.source_checksum:
+                    changed.append(ChangedRevision(rev, entry.source_checksum, current))
         return Status(
             database=self.config.database,
             topology=self.config.topology.label,
             heads=self.revisions.heads,
             current=self.revisions.current([a for a in applied if a in known]),
             applied=[r.id for r in self.revisions.ordered if r.id in applied],
-            pending=self.revisions.to_apply("heads", applied),
+            pending=[self.upgrade_step(r) for r in self.revisions.to_apply("heads", applied)],
             interrupted=[e for e in latest.values() if e.state == STARTED and e.direction == UPGRADE],
             failed=[e for e in latest.values() if e.state == FAILED and e.direction == UPGRADE],
             unknown=sorted(a for a in applied if a not in known),
+            changed=changed,
         )
 
-    def upgrade(self, target: str = "heads", dry_run: bool = False, progress: Progress | None = None) -> Report:
-        """Apply every revision needed to reach ``target``; return what was applied."""
-        say = progress or (lambda _msg: None)
+    # -- upgrade ---------------------------------------------------------------
+    def upgrade(
+        self,
+        target: str = "heads",
+        dry_run: bool = False,
+        allow_changed: bool = False,
+        allow_destructive: bool = False,
+        after_statement: StatementHook | None = None,
+    ) -> Report:
+        """Apply every revision needed to reach ``target``; return what was (or would be) applied."""
         target = target if target in {"head", "heads"} else self.revisions.resolve(target)
-        status = self.status()
+        if dry_run:
+            status = self.status()
+            steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
+            return Report(UPGRADE, steps, dry_run=True)
+        self._prepare()
+        lock = self.lock()
+        lock.acquire(self.config.lock_timeout)
+        try:
+            for sql in self.ledger.setup_statements()[1:]:
+                self._run(sql)
+            status = self.status()
+            steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
+            self._refuse_upgrade(status, steps, allow_changed, allow_destructive)
+            for step in steps:
+                self._apply(step, APPLIED, lock, after_statement)
+            return Report(UPGRADE, steps)
+        finally:
+            lock.release()
+
+    def _refuse_upgrade(self, status: Status, steps: list[Step], allow_changed: bool, allow_destructive: bool) -> None:
         if status.unknown:
             raise RevisionError(
                 f"database {self.config.database!r} has revisions this opik-store does not know "
                 f"({', '.join(status.unknown)}): it was migrated by a newer version. Upgrade opik-store."
             )
+        if status.changed and not allow_changed:
+            names = ", ".join(c.revision for c in status.changed)
+            raise RefusedError(
+                f"applied revision(s) {names} were edited after they were applied (checksum differs from the "
+                "ledger). Revisions are history: revert the edit and add a new revision, or re-run with "
+                "--allow-changed if the edit is cosmetic."
+            )
+        risky = [s for s in steps if s.destructive]
+        if risky and not allow_destructive:
+            listing = "; ".join(f"{s.revision.id}: {', '.join(s.hazards)}" for s in risky)
+            raise RefusedError(f"destructive revision(s) pending ({listing}). Re-run with --allow-destructive.")
         for entry in status.interrupted:
-            say(
+            step = next((s for s in steps if s.revision.id == entry.revision), None)
+            unsafe = [r for r in (step.statements if step else []) if not r.idempotent]
+            if unsafe:
+                raise RefusedError(
+                    f"revision {entry.revision} was interrupted (started {entry.started_at:%Y-%m-%d %H:%M:%S} on "
+                    f"{entry.host}) and contains a statement that must not run twice: "
+                    f"{' '.join(unsafe[0].sql.split())}. Check by hand whether it ran (SHOW CREATE TABLE on both "
+                    f"tables). If the whole revision is in place, run `opik-store stamp {entry.revision}`; "
+                    "otherwise undo its partial work, then run `opik-store migrate` again."
+                )
+            self.say(
                 f"revision {entry.revision} was interrupted (started {entry.started_at:%Y-%m-%d %H:%M:%S} "
                 f"on {entry.host}, pid {entry.pid}); applying it again"
             )
-        steps = [render_revision(r, UPGRADE, self.config) for r in self.revisions.to_apply(target, status.applied)]
-        report = Report(direction=UPGRADE, steps=steps, dry_run=dry_run)
-        if dry_run:
-            return report
-        for sql in self.ledger.setup_statements():
-            self._run(sql)
-        for step in steps:
-            self._apply(step, UPGRADE, APPLIED, say)
-        return report
 
-    def downgrade(
-        self,
-        target: str,
-        allow_data_loss: bool = False,
-        dry_run: bool = False,
-        progress: Progress | None = None,
-    ) -> Report:
+    # -- downgrade -------------------------------------------------------------
+    def downgrade(self, target: str, allow_data_loss: bool = False, dry_run: bool = False) -> Report:
         """Revert applied revisions down to ``target`` (kept) or ``base``."""
-        say = progress or (lambda _msg: None)
         if target != "base":
             target = self.revisions.resolve(target)
-        status = self.status()
-        steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, status.applied)]
-        report = Report(direction=DOWNGRADE, steps=steps, dry_run=dry_run)
-        lossy = [s for s in steps if s.destructive]
-        if lossy and not allow_data_loss and not dry_run:
-            listing = "; ".join(
-                f"{s.revision.id}: " + ", ".join(" ".join(r.sql.split())[:80] for r in s.statements if r.destructive)
-                for s in lossy
-            )
-            raise DataLossError(f"this downgrade loses data ({listing}). Re-run with --yes to confirm.")
         if dry_run:
-            return report
-        for step in steps:
-            self._apply(step, DOWNGRADE, REVERTED, say)
-        return report
+            applied = self.status().applied
+            steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, applied)]
+            return Report(DOWNGRADE, steps, dry_run=True)
+        self._prepare()
+        lock = self.lock()
+        lock.acquire(self.config.lock_timeout)
+        try:
+            applied = self.status().applied
+            steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, applied)]
+            lossy = [s for s in steps if s.destructive]
+            if lossy and not allow_data_loss:
+                listing = "; ".join(f"{s.revision.id}: {', '.join(s.hazards)}" for s in lossy)
+                raise DataLossError(f"this downgrade loses data ({listing}). Re-run with --yes to confirm.")
+            for step in steps:
+                self._apply(step, REVERTED, lock, None)
+            return Report(DOWNGRADE, steps)
+        finally:
+            lock.release()
 
-    def _apply(self, step: Step, direction: str, done_state: str, say: Progress) -> None:
+    def _apply(self, step: Step, done_state: str, lock: MigrationLock, hook: StatementHook | None) -> None:
         rev = step.revision
         started = self.ledger.now()
-        verb = "applying" if direction == UPGRADE else "reverting"
-        say(f"{verb} {rev.id}: {rev.message}")
-        self.ledger.record(rev.id, STARTED, direction, step.checksum, started)
+        self.say(f"{'applying' if step.direction == UPGRADE else 'reverting'} {rev.id}: {rev.message}")
+        self.ledger.record(rev.id, STARTED, step.direction, step.checksums, started)
         total = len(step.statements)
         for index, statement in enumerate(step.statements, start=1):
-            say(f"  [{index}/{total}] {' '.join(statement.sql.split())[:100]}")
+            lock.check()
+            self.say(f"  [{index}/{total}] {' '.join(statement.sql.split())[:100]}")
             try:
-                self._run(statement.sql)
+                self._run(statement.sql, retry=statement.idempotent)
             except ServerError as exc:
-                self.ledger.record(rev.id, FAILED, direction, step.checksum, started, error=str(exc))
+                self.ledger.record(rev.id, FAILED, step.direction, step.checksums, started, error=str(exc))
                 raise MigrationError(rev.id, index, total, statement.sql, exc) from None
-        self.ledger.record(rev.id, done_state, direction, step.checksum, started)
+            if hook:
+                hook(rev.id, index)
+        self.ledger.record(rev.id, done_state, step.direction, step.checksums, started)
+
+    # -- drift and adoption ------------------------------------------------------
+    def expected_at(self, target: str) -> dict[str, Any]:
+        """Shapes the tables have after applying every revision up to ``target`` (built on this server)."""
+        sources = [s for r in self.revisions.between(None, target) for s in r.upgrade_statements()]
+        return expected_shapes(self.adapter, sources, dict(self.config.ddl_settings))
+
+    def check(self, ddl_sources: list[str]) -> list[Difference]:
+        """Differences between the live tables and the given canonical statements."""
+        expected = expected_shapes(self.adapter, ddl_sources, dict(self.config.ddl_settings))
+        live = read_shapes(self.adapter, self.config.database)
+        return compare(expected, live, self.config.topology.is_cluster)
+
+    def stamp(self, target: str, force: bool = False) -> tuple[Report, list[Difference]]:
+        """Record ``target`` and its ancestors as applied without running them.
+
+        Refuses (RefusedError listing the differences) unless the live tables
+        match what those revisions produce, or ``force``.
+        """
+        target = self.revisions.resolve(target)
+        self._prepare()
+        lock = self.lock()
+        lock.acquire(self.config.lock_timeout)
+        try:
+            for sql in self.ledger.setup_statements()[1:]:
+                self._run(sql)
+            expected = self.expected_at(target)
+            live = read_shapes(self.adapter, self.config.database)
+            diffs = compare(expected, live, self.config.topology.is_cluster)
+            if diffs and not force:
+                listing = "\n  ".join(d.describe() for d in diffs)
+                raise RefusedError(
+                    f"the live tables do not match revision {target}:\n  {listing}\n"
+                    "Nothing was recorded. Fix the tables, or re-run with --force to record it anyway."
+                )
+            applied = self.status().applied
+            steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, applied)]
+            note = "stamped" + (" with --force" if diffs else "")
+            for step in steps:
+                now = self.ledger.now()
+                self.ledger.record(step.revision.id, APPLIED, UPGRADE, step.checksums, now, note=note)
+            return Report(UPGRADE, steps), diffs
+        finally:
+            lock.release()

@@ -5,11 +5,12 @@ unqualified table names (``CREATE TABLE spans (...) ENGINE =
 ReplacingMergeTree(last_updated_at) ...``). This module turns it into the exact
 statement to run:
 
-* the table name is qualified with the (quoted) target database;
+* table names are qualified with the (quoted) target database;
 * every statement is made idempotent: ``IF NOT EXISTS`` / ``IF EXISTS`` on
-  CREATE/DROP/TRUNCATE and on column, index and projection actions of ALTER,
-  so a re-run after an interruption finishes the job instead of failing;
-* in cluster mode, ``ON CLUSTER '<name>'`` follows the table name, MergeTree
+  CREATE/DROP/TRUNCATE/RENAME and on column, index and projection actions of
+  ALTER, so a re-run after an interruption finishes the job instead of failing
+  (EXCHANGE TABLES cannot be, and says so);
+* in cluster mode, ``ON CLUSTER '<name>'`` follows the table name(s), MergeTree
   family engines become their ``Replicated*`` form with the configured path
   and replica name (the author's engine arguments are kept), and DROP gets
   ``SYNC`` so a re-created table never meets its own stale replica path.
@@ -24,14 +25,12 @@ the author's SQL, byte for byte, outside the spliced parts.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlglot
-from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import Token
 
@@ -57,89 +56,167 @@ _ALTER_GUARDS = {
     ("COMMENT", "COLUMN"): "IF EXISTS",
 }
 
+#: Leading keywords -> (kind, guard placed before the first table name).
+_LEADS = {
+    ("CREATE", "TABLE"): ("create_table", "IF NOT EXISTS"),
+    ("ALTER", "TABLE"): ("alter_table", ""),
+    ("DROP", "TABLE"): ("drop_table", "IF EXISTS"),
+    ("TRUNCATE", "TABLE"): ("truncate_table", "IF EXISTS"),
+    ("RENAME", "TABLE"): ("rename_table", "IF EXISTS"),
+    ("EXCHANGE", "TABLES"): ("exchange_tables", ""),
+}
+SUPPORTED = "CREATE TABLE, ALTER TABLE, DROP TABLE, TRUNCATE TABLE, RENAME TABLE, EXCHANGE TABLES"
+
 
 @dataclass(frozen=True)
 class Rendered:
     """A statement ready to run, with what it does.
 
-    ``kind`` is one of create_table, alter_table, drop_table, truncate_table.
-    ``destructive`` marks statements that lose data when run (DROP TABLE,
-    TRUNCATE, ALTER ... DROP COLUMN / DROP or DETACH PARTITION, DELETE).
+    ``kind`` is one of create_table, alter_table, drop_table, truncate_table,
+    rename_table, exchange_tables. ``hazards`` names every way the statement
+    can lose or reshape data (see lint.py); ``idempotent`` is False for the
+    statements that must not run twice (EXCHANGE TABLES swaps back).
     """
 
     sql: str
     kind: str
     table: str
-    destructive: bool
+    hazards: tuple[str, ...] = ()
+    idempotent: bool = True
 
     @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
+    def destructive(self) -> bool:
+        return bool(self.hazards)
 
 
-def render_statement(source: str, database: str, topology: Topology) -> Rendered:
+@dataclass(frozen=True)
+class Parsed:
+    """A statement's tokens and what they say: its kind and where its table names stand."""
+
+    source: str
+    tokens: list[Token]
+    kind: str
+    names: list[int]  # token indexes of the table names, in order
+    lead: tuple[str, str]
+    has_guard: bool
+
+    @property
+    def table(self) -> str:
+        return self.tokens[self.names[0]].text
+
+
+def parse_statement(source: str) -> Parsed:
+    """Tokenize and classify one single-node statement; RenderError when it is not supported."""
+    tokens = _tokenize(source)
+    _check_syntax(source)
+    lead = (word(tokens, 0), word(tokens, 1))
+    first_name = 2
+    if lead[0] == "TRUNCATE" and lead[1] != "TABLE":
+        lead, first_name = ("TRUNCATE", "TABLE"), 1
+    if lead not in _LEADS:
+        raise RenderError(f"unsupported statement (supported: {SUPPORTED}): {_excerpt(source)}")
+    if any(word(tokens, j) == "ON" and word(tokens, j + 1) == "CLUSTER" for j in range(len(tokens))):
+        raise RenderError(f"write statements without ON CLUSTER; it is added for cluster mode: {_excerpt(source)}")
+    kind = _LEADS[lead][0]
+    i = first_name
+    has_guard = word(tokens, i) == "IF"
+    if has_guard:
+        i += 3 if word(tokens, i + 1) == "NOT" else 2
+    names = [i]
+    if kind in {"rename_table", "exchange_tables"}:
+        joiner = "TO" if kind == "rename_table" else "AND"
+        if word(tokens, i + 1) != joiner or i + 2 >= len(tokens) or i + 3 < len(tokens):
+            raise RenderError(f"expected `{lead[0]} {lead[1]} a {joiner} b` (one pair): {_excerpt(source)}")
+        names.append(i + 2)
+    for n in names:
+        if n >= len(tokens):
+            raise RenderError(f"no table name in: {_excerpt(source)}")
+        if n + 1 < len(tokens) and tokens[n + 1].text == ".":
+            raise RenderError(
+                f"table names must not be qualified with a database (it is chosen at run time): {_excerpt(source)}"
+            )
+    return Parsed(source=source, tokens=tokens, kind=kind, names=names, lead=lead, has_guard=has_guard)
+
+
+def render_statement(source: str, database: str, topology: Topology, guard: bool = True) -> Rendered:
     """Render ``source`` (one single-node statement) for ``database``/``topology``.
 
-    Raises RenderError naming the problem when the statement is not one of the
-    supported kinds, is already qualified or clustered, or does not parse.
+    With ``guard`` (the default) the statement is made idempotent; with
+    ``guard=False`` a CREATE still fails when its table exists, which the
+    migration lock relies on. Raises RenderError naming the problem when the
+    statement is not one of the supported kinds, is already qualified or
+    clustered, or does not parse.
     """
-    tokens = _tokenize(source)
-    _parse(source)
+    from opik_store.lint import statement_hazards
+
+    parsed = parse_statement(source)
+    tokens, kind = parsed.tokens, parsed.kind
     edits: list[tuple[int, int, str]] = []  # (start, end_exclusive, replacement)
-    lead = (_word(tokens, 0), _word(tokens, 1))
-    if lead == ("CREATE", "TABLE"):
-        kind, guard = "create_table", "IF NOT EXISTS"
-    elif lead == ("ALTER", "TABLE"):
-        kind, guard = "alter_table", ""
-    elif lead == ("DROP", "TABLE"):
-        kind, guard = "drop_table", "IF EXISTS"
-    elif lead[0] == "TRUNCATE":
-        kind, guard = "truncate_table", "IF EXISTS"
-    else:
-        raise RenderError(
-            f"unsupported statement (supported: CREATE TABLE, ALTER TABLE, DROP TABLE, TRUNCATE TABLE): "
-            f"{_excerpt(source)}"
-        )
-    if any(_word(tokens, j) == "ON" and _word(tokens, j + 1) == "CLUSTER" for j in range(len(tokens))):
-        raise RenderError(f"write statements without ON CLUSTER; it is added for cluster mode: {_excerpt(source)}")
-
-    # Locate the table name: the first identifier after the leading keywords.
-    i = 2 if kind != "truncate_table" else 1
-    if _word(tokens, i) == "TABLE":
-        i += 1
-    has_guard = _word(tokens, i) == "IF"
-    if has_guard:
-        i += 3 if _word(tokens, i + 1) == "NOT" else 2
-    if i >= len(tokens):
-        raise RenderError(f"no table name in: {_excerpt(source)}")
-    name_tok = tokens[i]
-    if i + 1 < len(tokens) and tokens[i + 1].text == ".":
-        raise RenderError(
-            f"table names must not be qualified with a database (it is chosen at run time): {_excerpt(source)}"
-        )
-    table = name_tok.text
-    if guard and not has_guard:
-        edits.append((name_tok.start, name_tok.start, guard + " "))
-    qualified = f"{quote_identifier(database, 'database name')}.{quote_identifier(table, 'table name')}"
-    suffix = f" ON CLUSTER {quote_string(topology.cluster)}" if topology.cluster else ""
-    edits.append((name_tok.start, name_tok.end + 1, qualified + suffix))
-
-    destructive = kind in {"drop_table", "truncate_table"}
-    if kind == "alter_table":
-        destructive = _alter_edits(tokens, i + 1, edits)
+    first = tokens[parsed.names[0]]
+    guard_text = _LEADS[parsed.lead][1]
+    if guard and guard_text and not parsed.has_guard:
+        edits.append((first.start, first.start, guard_text + " "))
+    db = quote_identifier(database, "database name")
+    for n in parsed.names:
+        tok = tokens[n]
+        edits.append((tok.start, tok.end + 1, f"{db}.{quote_identifier(tok.text, 'table name')}"))
+    if topology.cluster:
+        last = tokens[parsed.names[-1]]
+        edits.append((last.end + 1, last.end + 1, f" ON CLUSTER {quote_string(topology.cluster)}"))
+    if kind == "alter_table" and guard:
+        for j, verb, noun in top_level_words(tokens, parsed.names[0] + 1):
+            action_guard = _ALTER_GUARDS.get((verb, noun))
+            if action_guard and word(tokens, j + 2) != "IF" and j + 2 < len(tokens):
+                edits.append((tokens[j + 2].start, tokens[j + 2].start, action_guard + " "))
     if kind == "create_table" and topology.cluster:
         _replicate_engine(source, tokens, topology, edits)
     if kind == "drop_table" and topology.cluster and tokens[-1].text.upper() != "SYNC":
         edits.append((tokens[-1].end + 1, tokens[-1].end + 1, " SYNC"))
 
-    first, last = tokens[0].start, tokens[-1].end + 1
-    sql = _apply(source, edits, first, last)
-    return Rendered(sql=sql, kind=kind, table=table, destructive=destructive)
+    sql = _apply(source, edits, tokens[0].start, tokens[-1].end + 1)
+    return Rendered(
+        sql=sql,
+        kind=kind,
+        table=parsed.table,
+        hazards=statement_hazards(parsed),
+        idempotent=kind != "exchange_tables",
+    )
+
+
+def word(tokens: list[Token], i: int) -> str:
+    """The upper-cased text of token ``i``, or '' past either end."""
+    return tokens[i].text.upper() if 0 <= i < len(tokens) else ""
+
+
+def top_level_words(tokens: list[Token], start: int) -> Iterator[tuple[int, str, str]]:
+    """(index, word, next word) for every token outside parentheses, from ``start``."""
+    depth = 0
+    for j in range(start, len(tokens)):
+        text = tokens[j].text
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+        elif depth == 0:
+            yield j, word(tokens, j), word(tokens, j + 1)
+
+
+def matching_paren(tokens: list[Token], open_index: int) -> int:
+    """Index of the ``)`` closing the ``(`` at ``open_index``."""
+    depth = 0
+    for j in range(open_index, len(tokens)):
+        if tokens[j].text == "(":
+            depth += 1
+        elif tokens[j].text == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+    raise RenderError("unbalanced parentheses")
 
 
 def _tokenize(source: str) -> list[Token]:
     try:
-        tokens = [t for t in _DIALECT.tokenize(source)]
+        tokens = list(_DIALECT.tokenize(source))
     except TokenError as exc:
         raise RenderError(f"cannot tokenize statement: {exc}: {_excerpt(source)}") from None
     while tokens and tokens[-1].text == ";":
@@ -151,12 +228,12 @@ def _tokenize(source: str) -> list[Token]:
     return tokens
 
 
-def _parse(source: str) -> exp.Expr:
+def _check_syntax(source: str) -> None:
     """Check the statement with sqlglot's ClickHouse parser.
 
-    Syntax sqlglot does not model (multi-action ALTER, for one) comes back as an
-    opaque Command; such statements are still checked by ClickHouse's own
-    parser in the test suite.
+    Syntax sqlglot does not model (multi-action ALTER, RENAME, EXCHANGE) comes
+    back as an opaque Command; such statements are still checked by
+    ClickHouse's own parser in the test suite.
     """
     try:
         with _quiet_sqlglot():
@@ -165,7 +242,6 @@ def _parse(source: str) -> exp.Expr:
         raise RenderError(f"cannot parse statement: {str(exc).splitlines()[0]}: {_excerpt(source)}") from None
     if len(trees) != 1:
         raise RenderError(f"one statement per entry, found {len(trees)}: {_excerpt(source)}")
-    return trees[0]
 
 
 @contextmanager
@@ -179,41 +255,9 @@ def _quiet_sqlglot() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _word(tokens: list[Token], i: int) -> str:
-    return tokens[i].text.upper() if 0 <= i < len(tokens) else ""
-
-
-def _alter_edits(tokens: list[Token], start: int, edits: list[tuple[int, int, str]]) -> bool:
-    """Add idempotency guards to ALTER actions; return whether any action loses data."""
-    depth = 0
-    destructive = False
-    for j in range(start, len(tokens)):
-        text = tokens[j].text
-        if text == "(":
-            depth += 1
-        elif text == ")":
-            depth -= 1
-        if depth:
-            continue
-        verb, noun = _word(tokens, j), _word(tokens, j + 1)
-        if verb in {"DROP", "DETACH"} and noun in {"COLUMN", "PARTITION", "PART"}:
-            destructive = True
-        if verb == "DELETE" and noun == "WHERE":
-            destructive = True
-        guard = _ALTER_GUARDS.get((verb, noun))
-        if guard and _word(tokens, j + 2) != "IF":
-            edits.append((tokens[j + 2].start, tokens[j + 2].start, guard + " "))
-    return destructive
-
-
 def _replicate_engine(source: str, tokens: list[Token], topology: Topology, edits: list[tuple[int, int, str]]) -> None:
-    depth = 0
-    for j, tok in enumerate(tokens):
-        if tok.text == "(":
-            depth += 1
-        elif tok.text == ")":
-            depth -= 1
-        if depth or tok.text.upper() != "ENGINE":
+    for j, current, _ in top_level_words(tokens, 0):
+        if current != "ENGINE":
             continue
         k = j + 1 if tokens[j + 1].text != "=" else j + 2
         name_tok = tokens[k]
@@ -224,7 +268,7 @@ def _replicate_engine(source: str, tokens: list[Token], topology: Topology, edit
             return  # Memory, Distributed, Null, ...: the same on every topology
         args, end = "", name_tok.end + 1
         if k + 1 < len(tokens) and tokens[k + 1].text == "(":
-            close = _matching(tokens, k + 1)
+            close = matching_paren(tokens, k + 1)
             args = source[tokens[k + 1].end + 1 : tokens[close].start].strip()
             end = tokens[close].end + 1
         replicated = [quote_string(topology.replica_path), quote_string(topology.replica_name)]
@@ -233,18 +277,6 @@ def _replicate_engine(source: str, tokens: list[Token], topology: Topology, edit
         edits.append((name_tok.start, end, f"Replicated{engine}({', '.join(replicated)})"))
         return
     raise RenderError("CREATE TABLE without ENGINE: name the engine explicitly")
-
-
-def _matching(tokens: list[Token], open_index: int) -> int:
-    depth = 0
-    for j in range(open_index, len(tokens)):
-        if tokens[j].text == "(":
-            depth += 1
-        elif tokens[j].text == ")":
-            depth -= 1
-            if depth == 0:
-                return j
-    raise RenderError("unbalanced parentheses in engine clause")
 
 
 def _apply(source: str, edits: list[tuple[int, int, str]], first: int, last: int) -> str:

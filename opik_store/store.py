@@ -14,9 +14,12 @@ from opik_store.adapters import Adapter, open_adapter
 from opik_store.config import StoreConfig
 from opik_store.errors import OpikStoreError
 from opik_store.ledger import UPGRADE, LedgerEntry, setup_statements
-from opik_store.migrator import Migrator, Progress, Report, Status, Step, render_revision
+from opik_store.lock import Holder
+from opik_store.migrator import Migrator, Progress, Report, StatementHook, Status, Step
 from opik_store.revisions import RevisionSet
+from opik_store.schema import TABLES, ddl
 from opik_store.server import ServerInfo, check_settings, check_version, server_info
+from opik_store.shapes import Difference
 
 
 class Store:
@@ -38,6 +41,9 @@ class Store:
         replica_name: str | None = None,
         settings: Mapping[str, str] | None = None,
         migrations_dir: str | None = None,
+        lock_timeout: float | None = None,
+        lock_lease: float | None = None,
+        retries: int | None = None,
     ) -> Store:
         """Build a store; arguments left as None fall back to OPIK_STORE_* variables, then defaults."""
         config = StoreConfig.from_env(
@@ -47,6 +53,9 @@ class Store:
             replica_path=replica_path,
             replica_name=replica_name,
             settings=settings,
+            lock_timeout=lock_timeout,
+            lock_lease=lock_lease,
+            retries=retries,
         )
         return cls(config, RevisionSet(migrations_dir))
 
@@ -85,31 +94,69 @@ class Store:
     ) -> None:
         self.close()
 
-    @property
-    def migrator(self) -> Migrator:
-        return Migrator(self.adapter, self.config, self.revisions)
+    def migrator(self, progress: Progress | None = None) -> Migrator:
+        return Migrator(self.adapter, self.config, self.revisions, progress)
 
     # -- operations -------------------------------------------------------
-    def migrate(self, to: str = "heads", dry_run: bool = False, progress: Progress | None = None) -> Report:
-        """Apply pending revisions up to ``to``. An up-to-date database gets an empty report."""
-        return self.migrator.upgrade(to, dry_run=dry_run, progress=progress)
+    def migrate(
+        self,
+        to: str = "heads",
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        allow_changed: bool = False,
+        allow_destructive: bool = False,
+        after_statement: StatementHook | None = None,
+    ) -> Report:
+        """Apply pending revisions up to ``to`` under the migration lock.
+
+        An up-to-date database gets an empty report. ``after_statement`` is a
+        test hook called after each statement with (revision, index).
+        """
+        return self.migrator(progress).upgrade(
+            to,
+            dry_run=dry_run,
+            allow_changed=allow_changed,
+            allow_destructive=allow_destructive,
+            after_statement=after_statement,
+        )
 
     def downgrade(
         self, to: str, allow_data_loss: bool = False, dry_run: bool = False, progress: Progress | None = None
     ) -> Report:
         """Revert revisions newer than ``to`` (``base`` reverts all); DataLossError unless allowed."""
-        return self.migrator.downgrade(to, allow_data_loss=allow_data_loss, dry_run=dry_run, progress=progress)
+        return self.migrator(progress).downgrade(to, allow_data_loss=allow_data_loss, dry_run=dry_run)
 
     def status(self) -> Status:
-        return self.migrator.status()
+        return self.migrator().status()
 
     def history(self) -> list[LedgerEntry]:
         """Every ledger row, oldest first."""
-        return self.migrator.ledger.entries()
+        return self.migrator().ledger.entries()
+
+    def check(self) -> list[Difference]:
+        """Differences between the live tables and ddl/ (= head, as the test suite proves)."""
+        return self.migrator().check([ddl(t) for t in TABLES])
+
+    def stamp(self, to: str, force: bool = False, progress: Progress | None = None) -> tuple[Report, list[Difference]]:
+        """Record ``to`` as applied without running it, if the live tables match it (or ``force``)."""
+        return self.migrator(progress).stamp(to, force=force)
+
+    def lock_holder(self) -> Holder | None:
+        """The newest migration-lock generation's holder (released or not), None if never locked."""
+        return self.migrator().lock().holder()
+
+    def unlock(self) -> Holder | None:
+        """Mark the migration lock released, whoever holds it; returns who held it."""
+        return self.migrator().lock().force_release()
 
     def sql(self, start: str | None = None, end: str = "heads") -> list[Step]:
         """Render the upgrade statements after ``start`` up to ``end`` without connecting."""
-        return [render_revision(r, UPGRADE, self.config) for r in self.revisions.between(start, end)]
+        from opik_store.migrator import render_revision, revision_hazards
+
+        hazards = revision_hazards(self.revisions)
+        return [
+            render_revision(r, UPGRADE, self.config, hazards.get(r.id, ())) for r in self.revisions.between(start, end)
+        ]
 
     def setup_sql(self) -> list[str]:
         """Statements ``migrate`` runs before any revision (database and ledger, idempotent)."""

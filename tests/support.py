@@ -15,5 +15,9 @@ def table_info(engine: EmbeddedAdapter, database: str, table: str) -> dict[str, 
 
 
 def table_names(engine: EmbeddedAdapter, database: str) -> set[str]:
-    rows = engine.query("SELECT name FROM system.tables WHERE database = {db:String}", {"db": database})
+    """Tables in ``database``, leaving out the migration lock's generation tables."""
+    rows = engine.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND NOT startsWith(name, 'opik_store_lock_')",
+        {"db": database},
+    )
     return {r[0] for r in rows.rows}

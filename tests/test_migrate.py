@@ -68,7 +68,7 @@ def test_downgrade_then_upgrade_round_trips(store: Store, engine: EmbeddedAdapte
     report = store.downgrade("base", allow_data_loss=True)
     assert report.revisions == ["0001"]
     assert table_names(engine, database) == {LEDGER_TABLE}
-    assert [r.id for r in store.status().pending] == ["0001"]
+    assert [s.revision.id for s in store.status().pending] == ["0001"]
 
     store.migrate()
     assert {t: table_info(engine, database, t)["create_table_query"] for t in ("traces", "spans")} == created
@@ -85,7 +85,7 @@ def test_downgrade_then_upgrade_round_trips(store: Store, engine: EmbeddedAdapte
 
 def test_status_and_history(store: Store) -> None:
     status = store.status()
-    assert status.current == [] and [r.id for r in status.pending] == ["0001"] and not status.up_to_date
+    assert status.current == [] and [s.revision.id for s in status.pending] == ["0001"] and not status.up_to_date
     assert store.history() == []
     store.migrate()
     status = store.status()
@@ -117,12 +117,12 @@ def test_migrate_to_a_revision_and_failed_statement_is_recorded_then_resumed(
         migrations_copy,
         "0002",
         "0001",
-        ["ALTER TABLE traces ADD COLUMN note String DEFAULT ''", "ALTER TABLE spans ADD COLUMN note String AFTER nope"],
-        ["ALTER TABLE spans DROP COLUMN note", "ALTER TABLE traces DROP COLUMN note"],
+        ["ALTER TABLE traces ADD COLUMN remark String", "ALTER TABLE spans ADD COLUMN remark String AFTER nope"],
+        ["ALTER TABLE spans DROP COLUMN remark", "ALTER TABLE traces DROP COLUMN remark"],
     )
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
         assert store.migrate(to="0001").revisions == ["0001"]
-        assert [r.id for r in store.status().pending] == ["0002"]
+        assert [s.revision.id for s in store.status().pending] == ["0002"]
         with pytest.raises(MigrationError, match=r"revision 0002 failed at statement 2/2.*nope"):
             store.migrate()
         failed = store.status().failed
@@ -132,14 +132,14 @@ def test_migrate_to_a_revision_and_failed_statement_is_recorded_then_resumed(
             migrations_copy,
             "0002",
             "0001",
-            ["ALTER TABLE traces ADD COLUMN note String DEFAULT ''", "ALTER TABLE spans ADD COLUMN note String"],
-            ["ALTER TABLE spans DROP COLUMN note", "ALTER TABLE traces DROP COLUMN note"],
+            ["ALTER TABLE traces ADD COLUMN remark String", "ALTER TABLE spans ADD COLUMN remark String"],
+            ["ALTER TABLE spans DROP COLUMN remark", "ALTER TABLE traces DROP COLUMN remark"],
         )
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
         assert store.migrate().revisions == ["0002"]
         assert store.status().up_to_date
     cols = engine.query(
-        "SELECT table FROM system.columns WHERE database = {db:String} AND name = 'note' ORDER BY table",
+        "SELECT table FROM system.columns WHERE database = {db:String} AND name = 'remark' ORDER BY table",
         {"db": database},
     ).rows
     assert cols == [("spans",), ("traces",)]
@@ -150,7 +150,8 @@ def test_interrupted_revision_is_applied_again(store: Store, engine: EmbeddedAda
     for sql in store.setup_sql():
         engine.execute(sql)
     step = store.sql()[0]
-    store.migrator.ledger.record("0001", "started", "upgrade", step.checksum, store.migrator.ledger.now())
+    ledger = store.migrator().ledger
+    ledger.record("0001", "started", "upgrade", step.checksums, ledger.now())
     engine.execute(step.statements[0].sql)  # the run died after its first statement
     status = store.status()
     assert [e.revision for e in status.interrupted] == ["0001"]
@@ -163,8 +164,8 @@ def test_interrupted_revision_is_applied_again(store: Store, engine: EmbeddedAda
 
 def test_database_migrated_by_newer_code_is_refused(store: Store) -> None:
     store.migrate()
-    ledger = store.migrator.ledger
-    ledger.record("9999", "applied", "upgrade", "x", ledger.now())
+    ledger = store.migrator().ledger
+    ledger.record("9999", "applied", "upgrade", ("x", "x"), ledger.now())
     assert store.status().unknown == ["9999"]
     with pytest.raises(RevisionError, match="9999"):
         store.migrate()
@@ -181,7 +182,7 @@ def test_two_databases_never_share_state(engine_url: str, engine: EmbeddedAdapte
         with Store.from_url(engine_url, database=database) as a:
             a.migrate()
         with Store.from_url(engine_url, database=other) as b:
-            assert [r.id for r in b.status().pending] == ["0001"]
+            assert [s.revision.id for s in b.status().pending] == ["0001"]
             assert b.history() == []
     finally:
         engine.execute(f"DROP DATABASE IF EXISTS `{other}` SYNC")
@@ -200,7 +201,7 @@ def test_hostile_database_name_is_quoted(engine_url: str, engine: EmbeddedAdapte
 
 def test_ledger_error_text_round_trips_backslashes_and_quotes(store: Store) -> None:
     store.migrate()
-    ledger = store.migrator.ledger
+    ledger = store.migrator().ledger
     nasty = "it's a \\N \t tab\nnewline `x` {p:String} \\\\"
-    ledger.record("0001", "failed", "downgrade", "c", ledger.now(), error=nasty)
+    ledger.record("0001", "failed", "downgrade", ("c", "c"), ledger.now(), error=nasty)
     assert store.history()[-1].error == nasty

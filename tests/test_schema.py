@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from opik_store import Store, Topology
 from opik_store.adapters.embedded import EmbeddedAdapter
-from opik_store.ledger import LEDGER_TABLE
 from opik_store.render import render_statement
 from opik_store.resources import data_dir
 from opik_store.schema import TABLES, ddl
@@ -12,8 +11,9 @@ from opik_store.schema import TABLES, ddl
 
 def _shape(engine: EmbeddedAdapter, database: str) -> dict[str, tuple[str, list[tuple[str, ...]]]]:
     tables = engine.query(
-        "SELECT name, create_table_query FROM system.tables WHERE database = {d:String} AND name != {l:String}",
-        {"d": database, "l": LEDGER_TABLE},
+        "SELECT name, create_table_query FROM system.tables "
+        "WHERE database = {d:String} AND NOT startsWith(name, {l:String})",
+        {"d": database, "l": "opik_store_"},
     ).rows
     out = {}
     for name, create in tables:

@@ -6,6 +6,7 @@ CREATE TABLE IF NOT EXISTS `opik`.`opik_store_ledger` ON CLUSTER 'opik'
     state        Enum8('started' = 1, 'applied' = 2, 'failed' = 3, 'reverted' = 4),
     direction    Enum8('upgrade' = 1, 'downgrade' = 2),
     checksum     String,
+    source_checksum String,
     run_id       UUID,
     host         String,
     pid          UInt32,
@@ -13,6 +14,7 @@ CREATE TABLE IF NOT EXISTS `opik`.`opik_store_ledger` ON CLUSTER 'opik'
     finished_at  Nullable(DateTime64(6, 'UTC')),
     duration_ms  Nullable(UInt64),
     error        String,
+    note         String,
     recorded_at  DateTime64(6, 'UTC')
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')

@@ -1,0 +1,251 @@
+"""The migration lock: one migrating run per database, on a node or a cluster.
+
+Mechanism — generation tables. The lock's state is a series of tables
+``<db>.opik_store_lock_<N>``; the holder is whoever created the highest N.
+
+* **Acquire** = ``CREATE TABLE opik_store_lock_<N+1>`` *without* IF NOT
+  EXISTS. ClickHouse serializes DDL on one table name (its DDL guard), so of
+  any number of concurrent creators exactly one succeeds and the others get
+  TABLE_ALREADY_EXISTS (57). On a cluster the statement runs ON CLUSTER
+  through the distributed DDL queue, which Keeper orders: every host runs
+  the competing CREATEs in the same order, so every host agrees on one
+  winner. ClickHouse has no conditional INSERT/UPDATE, so no row-based scheme
+  gets mutual exclusion without a settle delay; DDL does.
+* **Lease** = heartbeat rows the holder inserts into its generation table
+  (``at`` is filled by the server's ``now64()``, so host clocks never
+  compare). A separate connection heartbeats every ``lease/4`` seconds while
+  statements run. In cluster mode rows are written with a quorum and read with
+  sequential consistency, so a replica never reports a live lease as stale.
+* **Take-over**: a generation that is released, or whose newest heartbeat is
+  older than the lease, is free: the next run creates N+1 (same atomic
+  CREATE). A generation table with no rows yet counts from its creation time.
+* **Fencing**: before every statement the holder checks that no newer
+  generation exists and that its heartbeats still succeed; otherwise it stops
+  with LockLost instead of racing the new holder.
+* **Release** inserts a ``released`` row; older generations are dropped by the
+  next holder (the last two are kept for ``unlock``/history).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from opik_store.adapters import Adapter, open_adapter
+from opik_store.config import StoreConfig
+from opik_store.errors import OpikStoreError, ServerError
+from opik_store.quoting import quote_identifier
+from opik_store.render import render_statement
+
+LOCK_PREFIX = "opik_store_lock_"
+_LOCK_NAME = re.compile(rf"^{LOCK_PREFIX}(\d+)$")
+
+LOCK_DDL = """
+CREATE TABLE {name}
+(
+    run_id  String,
+    host    String,
+    pid     UInt32,
+    event   Enum8('acquired' = 1, 'heartbeat' = 2, 'released' = 3),
+    at      DateTime64(6, 'UTC') DEFAULT now64(6)
+)
+ENGINE = MergeTree
+ORDER BY at
+"""
+
+
+class LockTimeout(OpikStoreError):
+    """Another run held the lock for longer than the caller was willing to wait."""
+
+
+class LockLost(OpikStoreError):
+    """The lease expired or was taken over while this run held it."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds (or last held) a generation of the lock."""
+
+    generation: int
+    run_id: str
+    host: str
+    pid: int
+    since: datetime | None
+    age_ms: int
+    released: bool
+
+    def describe(self) -> str:
+        since = f"since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else "just now"
+        return f"{self.host} pid {self.pid} ({since}, last heartbeat {self.age_ms / 1000:.1f} s ago)"
+
+
+class MigrationLock:
+    """The lock on one database. Use :meth:`hold` as a context manager."""
+
+    def __init__(self, adapter: Adapter, config: StoreConfig, lease: float, say: Callable[[str], None]) -> None:
+        self.adapter = adapter
+        self.config = config
+        self.lease = lease
+        self.say = say
+        self.run_id = str(uuid.uuid4())
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.generation = 0
+        self._db = quote_identifier(config.database, "database name")
+        cluster = config.topology.is_cluster
+        self._write = {"insert_quorum": "auto", "insert_quorum_parallel": "0"} if cluster else {}
+        self._read = {"select_sequential_consistency": "1"} if cluster else {}
+        self._stop = threading.Event()
+        self._beat_error: Exception | None = None
+        self._last_beat = 0.0
+        self._thread: threading.Thread | None = None
+
+    # -- reading -----------------------------------------------------------
+    def _table(self, generation: int) -> str:
+        return f"{self._db}.{quote_identifier(f'{LOCK_PREFIX}{generation}')}"
+
+    def generations(self) -> list[int]:
+        rows = self.adapter.query(
+            "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})",
+            {"db": self.config.database, "p": LOCK_PREFIX},
+        ).rows
+        found = [_LOCK_NAME.match(r[0]) for r in rows]
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def holder(self, generation: int | None = None) -> Holder | None:
+        """The newest generation's holder (or ``generation``'s), None when there is none."""
+        if generation is None:
+            gens = self.generations()
+            if not gens:
+                return None
+            generation = gens[-1]
+        row = self.adapter.query(
+            f"SELECT argMinIf(run_id, at, event = 'acquired'), argMinIf(host, at, event = 'acquired'), "
+            f"argMinIf(pid, at, event = 'acquired'), minIf(at, event = 'acquired'), count(), "
+            f"countIf(event = 'released'), dateDiff('millisecond', max(at), now64(6)) FROM {self._table(generation)}",
+            settings=self._read,
+        ).rows[0]
+        run_id, host, pid, since, rows, released, age = row
+        if not rows:  # created, 'acquired' not yet written (or the creator died in between)
+            created = self.adapter.query(
+                "SELECT dateDiff('millisecond', metadata_modification_time, now()) FROM system.tables "
+                "WHERE database = {db:String} AND name = {n:String}",
+                {"db": self.config.database, "n": f"{LOCK_PREFIX}{generation}"},
+            ).scalar()
+            return Holder(generation, "", "(unknown: no heartbeat yet)", 0, None, int(created or 0), False)
+        return Holder(generation, str(run_id), str(host), int(pid), since, int(age), bool(released))
+
+    def is_free(self, holder: Holder | None) -> bool:
+        return holder is None or holder.released or holder.age_ms > self.lease * 1000
+
+    # -- acquiring -----------------------------------------------------------
+    def acquire(self, timeout: float) -> None:
+        """Take the lock, waiting up to ``timeout`` seconds for a live holder."""
+        deadline = time.monotonic() + timeout
+        announced = False
+        while True:
+            current = self.holder()
+            if self.is_free(current):
+                if current is not None and not current.released:
+                    self.say(f"taking over the migration lock: its holder {current.describe()} let its lease expire")
+                if self._try_create((current.generation if current else 0) + 1):
+                    return
+                continue  # someone else won this generation: look again at once
+            assert current is not None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LockTimeout(
+                    f"database {self.config.database!r} is being migrated by {current.describe()}; "
+                    f"gave up after {timeout:.0f} s. If that run is dead, its lease ends {self.lease:.0f} s after "
+                    "its last heartbeat; `opik-store unlock --force` frees it now."
+                )
+            if not announced:
+                self.say(f"waiting for the migration lock held by {current.describe()}")
+                announced = True
+            time.sleep(min(max(self.lease / 10, 0.05), 1.0, remaining))
+
+    def _try_create(self, generation: int) -> bool:
+        ddl = LOCK_DDL.format(name=f"{LOCK_PREFIX}{generation}")
+        sql = render_statement(ddl, self.config.database, self.config.topology, guard=False).sql
+        try:
+            self.adapter.execute(sql, settings=self.config.ddl_settings)
+        except ServerError as exc:
+            if exc.code == 57:  # TABLE_ALREADY_EXISTS: another run won this generation
+                return False
+            raise
+        self.generation = generation
+        self._insert(self.adapter, "acquired")
+        self._last_beat = time.monotonic()
+        self._start_heartbeat()
+        self._drop_old_generations()
+        return True
+
+    def _insert(self, adapter: Adapter, event: str) -> None:
+        adapter.execute(
+            f"INSERT INTO {self._table(self.generation)} (run_id, host, pid, event) "
+            "SELECT {r:String}, {h:String}, {p:UInt32}, {e:String}",
+            {"r": self.run_id, "h": self.host, "p": self.pid, "e": event},
+            settings=self._write,
+        )
+
+    def _drop_old_generations(self) -> None:
+        for old in self.generations():
+            if old < self.generation - 1:
+                name = f"{LOCK_PREFIX}{old}"
+                sql = render_statement(f"DROP TABLE {name}", self.config.database, self.config.topology).sql
+                self.adapter.execute(sql, settings=self.config.ddl_settings)
+
+    # -- holding -------------------------------------------------------------
+    def _start_heartbeat(self) -> None:
+        self._stop.clear()
+        self._beat_error = None
+        self._thread = threading.Thread(target=self._heartbeat, name="opik-store-lock-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _heartbeat(self) -> None:
+        conn = open_adapter(self.config.connection)
+        try:
+            while not self._stop.wait(self.lease / 4):
+                try:
+                    self._insert(conn, "heartbeat")
+                    self._last_beat = time.monotonic()
+                except Exception as exc:  # reported by check(); the lease decides
+                    self._beat_error = exc
+        finally:
+            conn.close()
+
+    def check(self) -> None:
+        """Fence: raise LockLost unless this run still holds the lock."""
+        if time.monotonic() - self._last_beat > self.lease:
+            detail = f": {self._beat_error}" if self._beat_error else ""
+            raise LockLost(f"the migration lock lease ran out (no heartbeat for {self.lease:.0f} s{detail})")
+        if any(g > self.generation for g in self.generations()):
+            newer = self.holder()
+            who = newer.describe() if newer else "another run"
+            raise LockLost(f"the migration lock was taken over by {who}; stopping before the next statement")
+
+    def abandon(self) -> None:
+        """Stop heartbeating without releasing, as a killed process would."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def release(self) -> None:
+        self.abandon()
+        if self.generation:
+            self._insert(self.adapter, "released")
+
+    def force_release(self) -> Holder | None:
+        """Mark the newest generation released, whoever holds it. Returns who held it."""
+        current = self.holder()
+        if current is not None and not current.released:
+            self.generation = current.generation
+            self._insert(self.adapter, "released")
+        return current

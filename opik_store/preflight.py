@@ -1,0 +1,67 @@
+"""Cluster pre-flight: refuse to change anything unless the whole cluster can take it.
+
+Checked before the lock is taken and before any DDL, in cluster mode only:
+
+1. the cluster is defined on the server we talk to (``system.clusters``);
+2. every replica answers: ``clusterAllReplicas`` (which uses the cluster's own
+   credentials) must return one row per replica listed in ``system.clusters``;
+3. no replicated table on any replica is read-only or has lost its Keeper
+   session (``system.replicas``).
+
+ON CLUSTER DDL against a cluster with a dead or read-only replica queues work
+that cannot finish, and a half-applied migration is exactly what this tool
+exists to prevent. So a failed check refuses with the list of what is wrong.
+"""
+
+from __future__ import annotations
+
+from opik_store.adapters import Adapter
+from opik_store.errors import OpikStoreError, ServerError
+from opik_store.quoting import quote_string
+
+
+class PreflightError(OpikStoreError):
+    """The cluster is not fit for DDL right now; nothing was changed."""
+
+
+def check_cluster(adapter: Adapter, cluster: str) -> None:
+    """Raise PreflightError listing every problem found."""
+    replicas = adapter.query(
+        "SELECT shard_num, replica_num, host_name, port FROM system.clusters WHERE cluster = {c:String} "
+        "ORDER BY shard_num, replica_num",
+        {"c": cluster},
+    ).rows
+    if not replicas:
+        raise PreflightError(
+            f"cluster {cluster!r} is not defined on this server (system.clusters); check <remote_servers> "
+            "or the --cluster name. Nothing was changed."
+        )
+    listing = ", ".join(f"{host}:{port} (shard {s}, replica {r})" for s, r, host, port in replicas)
+    literal = quote_string(cluster)
+    try:
+        answered = adapter.query(
+            f"SELECT count() FROM clusterAllReplicas({literal}, system.one)",
+            settings={"skip_unavailable_shards": "1"},
+        ).scalar()
+    except ServerError as exc:
+        raise PreflightError(
+            f"cluster {cluster!r}: no replica answered (code {exc.code}); replicas: {listing}. Nothing was changed."
+        ) from None
+    if int(answered) < len(replicas):
+        suspects = adapter.query(
+            "SELECT host_name, port FROM system.clusters WHERE cluster = {c:String} "
+            "AND (errors_count > 0 OR estimated_recovery_time > 0)",
+            {"c": cluster},
+        ).rows
+        named = ", ".join(f"{h}:{p}" for h, p in suspects) or f"one of {listing}"
+        raise PreflightError(
+            f"cluster {cluster!r}: {len(replicas) - int(answered)} of {len(replicas)} replicas did not answer "
+            f"({named}). Nothing was changed."
+        )
+    readonly = adapter.query(
+        f"SELECT hostName(), database, table, is_readonly, is_session_expired FROM clusterAllReplicas({literal}, "
+        "system.replicas) WHERE is_readonly OR is_session_expired ORDER BY 1, 2, 3"
+    ).rows
+    if readonly:
+        tables = ", ".join(f"{h}: {d}.{t}" for h, d, t, _, _ in readonly)
+        raise PreflightError(f"read-only replicated tables (Keeper trouble?): {tables}. Nothing was changed.")
