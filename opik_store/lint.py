@@ -28,7 +28,7 @@ from opik_store.render import Parsed, matching_paren, parse_statement, top_level
 
 _COLUMN_STOP = {
     "DEFAULT", "MATERIALIZED", "ALIAS", "EPHEMERAL", "CODEC", "COMMENT", "TTL",
-    "NULL", "NOT", "PRIMARY", "SETTINGS", "STATISTICS", "FIRST", "AFTER", "REMOVE", "MODIFY",
+    "NULL", "NOT", "PRIMARY", "PRIMARY KEY", "SETTINGS", "STATISTICS", "FIRST", "AFTER", "REMOVE", "MODIFY",
 }  # fmt: skip
 
 
@@ -58,7 +58,7 @@ def statement_hazards(parsed: Parsed) -> tuple[str, ...]:
             found.append(f"delete rows from {table}")
         elif verb == "RENAME" and noun == "COLUMN":
             found.append(f"rename column {table}.{target}")
-        elif verb == "MODIFY" and noun in {"ORDER", "PRIMARY", "SAMPLE"}:
+        elif verb == "MODIFY" and noun in {"ORDER BY", "PRIMARY KEY", "SAMPLE"}:
             found.append(f"sort-key change on {table} (MODIFY {noun} ...)")
     return tuple(found)
 
@@ -80,7 +80,10 @@ class ColumnModel:
         parsed = parse_statement(source)
         tokens, table = parsed.tokens, parsed.table
         if parsed.kind == "create_table":
-            self.tables.setdefault(table, _create_columns(tokens, parsed.names[0]))
+            if len(parsed.names) > 1:  # CREATE TABLE t AS source
+                self.tables.setdefault(table, dict(self.tables.get(tokens[parsed.names[1]].text, {})))
+            else:
+                self.tables.setdefault(table, _create_columns(tokens, parsed.names[0]))
             return []
         if parsed.kind == "drop_table":
             self.tables.pop(table, None)

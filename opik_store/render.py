@@ -99,6 +99,7 @@ class Parsed:
     names: list[int]  # token indexes of the table names, in order
     lead: tuple[str, str]
     has_guard: bool
+    cluster_after: int  # token index after which ON CLUSTER goes
 
     @property
     def table(self) -> str:
@@ -128,6 +129,9 @@ def parse_statement(source: str) -> Parsed:
         if word(tokens, i + 1) != joiner or i + 2 >= len(tokens) or i + 3 < len(tokens):
             raise RenderError(f"expected `{lead[0]} {lead[1]} a {joiner} b` (one pair): {_excerpt(source)}")
         names.append(i + 2)
+    cluster_after = names[-1]
+    if kind == "create_table" and word(tokens, i + 1) == "AS" and word(tokens, i + 2) not in {"", "(", "SELECT"}:
+        names.append(i + 2)  # CREATE TABLE t AS source: the source is a table in the same database
     for n in names:
         if n >= len(tokens):
             raise RenderError(f"no table name in: {_excerpt(source)}")
@@ -135,7 +139,15 @@ def parse_statement(source: str) -> Parsed:
             raise RenderError(
                 f"table names must not be qualified with a database (it is chosen at run time): {_excerpt(source)}"
             )
-    return Parsed(source=source, tokens=tokens, kind=kind, names=names, lead=lead, has_guard=has_guard)
+    return Parsed(
+        source=source,
+        tokens=tokens,
+        kind=kind,
+        names=names,
+        lead=lead,
+        has_guard=has_guard,
+        cluster_after=cluster_after,
+    )
 
 
 def render_statement(source: str, database: str, topology: Topology, guard: bool = True) -> Rendered:
@@ -161,15 +173,15 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
         tok = tokens[n]
         edits.append((tok.start, tok.end + 1, f"{db}.{quote_identifier(tok.text, 'table name')}"))
     if topology.cluster:
-        last = tokens[parsed.names[-1]]
-        edits.append((last.end + 1, last.end + 1, f" ON CLUSTER {quote_string(topology.cluster)}"))
+        after = tokens[parsed.cluster_after]
+        edits.append((after.end + 1, after.end + 1, f" ON CLUSTER {quote_string(topology.cluster)}"))
     if kind == "alter_table" and guard:
         for j, verb, noun in top_level_words(tokens, parsed.names[0] + 1):
             action_guard = _ALTER_GUARDS.get((verb, noun))
             if action_guard and word(tokens, j + 2) != "IF" and j + 2 < len(tokens):
                 edits.append((tokens[j + 2].start, tokens[j + 2].start, action_guard + " "))
     if kind == "create_table" and topology.cluster:
-        _replicate_engine(source, tokens, topology, edits)
+        _replicate_engine(source, tokens, topology, edits, copies_source=len(parsed.names) > 1)
     if kind == "drop_table" and topology.cluster and tokens[-1].text.upper() != "SYNC":
         edits.append((tokens[-1].end + 1, tokens[-1].end + 1, " SYNC"))
 
@@ -184,8 +196,8 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
 
 
 def word(tokens: list[Token], i: int) -> str:
-    """The upper-cased text of token ``i``, or '' past either end."""
-    return tokens[i].text.upper() if 0 <= i < len(tokens) else ""
+    """The upper-cased text of token ``i`` (one space inside ``ORDER BY``), or '' past either end."""
+    return " ".join(tokens[i].text.upper().split()) if 0 <= i < len(tokens) else ""
 
 
 def top_level_words(tokens: list[Token], start: int) -> Iterator[tuple[int, str, str]]:
@@ -217,6 +229,16 @@ def matching_paren(tokens: list[Token], open_index: int) -> int:
 def _tokenize(source: str) -> list[Token]:
     try:
         tokens = list(_DIALECT.tokenize(source))
+        # sqlglot swallows the rest of statements it treats as opaque commands
+        # (RENAME, EXCHANGE) into one bare string token: tokenize that rest too.
+        if len(tokens) == 2 and tokens[1].token_type.name == "STRING":
+            offset = tokens[0].end + 1
+            if source[offset:].lstrip()[:1] not in {"'", '"'}:
+                rest = _DIALECT.tokenize(source[offset:])
+                tokens = tokens[:1] + [
+                    Token(t.token_type, t.text, t.line, t.col, t.start + offset, t.end + offset, t.comments)
+                    for t in rest
+                ]
     except TokenError as exc:
         raise RenderError(f"cannot tokenize statement: {exc}: {_excerpt(source)}") from None
     while tokens and tokens[-1].text == ";":
@@ -255,7 +277,9 @@ def _quiet_sqlglot() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _replicate_engine(source: str, tokens: list[Token], topology: Topology, edits: list[tuple[int, int, str]]) -> None:
+def _replicate_engine(
+    source: str, tokens: list[Token], topology: Topology, edits: list[tuple[int, int, str]], copies_source: bool
+) -> None:
     for j, current, _ in top_level_words(tokens, 0):
         if current != "ENGINE":
             continue
@@ -276,7 +300,8 @@ def _replicate_engine(source: str, tokens: list[Token], topology: Topology, edit
             replicated.append(args)
         edits.append((name_tok.start, end, f"Replicated{engine}({', '.join(replicated)})"))
         return
-    raise RenderError("CREATE TABLE without ENGINE: name the engine explicitly")
+    if not copies_source:  # CREATE TABLE t AS source copies the source's (replicated) engine
+        raise RenderError("CREATE TABLE without ENGINE: name the engine explicitly")
 
 
 def _apply(source: str, edits: list[tuple[int, int, str]], first: int, last: int) -> str:

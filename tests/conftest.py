@@ -25,6 +25,14 @@ ENGINE_CONFIG = """<clickhouse>
     <database>system</database><table>query_log</table>
     <flush_interval_milliseconds>500</flush_interval_milliseconds>
   </query_log>
+  <remote_servers>
+    <unreachable>
+      <shard>
+        <replica><host>127.0.0.1</host><port>1</port></replica>
+        <replica><host>127.0.0.1</host><port>2</port></replica>
+      </shard>
+    </unreachable>
+  </remote_servers>
   <part_log>
     <database>system</database><table>part_log</table>
     <flush_interval_milliseconds>500</flush_interval_milliseconds>
@@ -66,7 +74,7 @@ def store(engine_url: str, database: str) -> Iterator[Store]:
 
 @pytest.fixture
 def migrations_copy(tmp_path: Path) -> Path:
-    """A writable copy of the shipped migrations folder."""
+    """A writable copy of the shipped migrations folder (add revisions with support.write_revision)."""
     import shutil
 
     from opik_store.resources import data_dir

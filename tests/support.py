@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from opik_store.adapters.embedded import EmbeddedAdapter
 
 
@@ -21,3 +23,14 @@ def table_names(engine: EmbeddedAdapter, database: str) -> set[str]:
         {"db": database},
     )
     return {r[0] for r in rows.rows}
+
+
+def write_revision(folder: Path, rev: str, down: str | None, up: list[str], back: list[str]) -> Path:
+    """Write a revision script into ``folder/versions`` (a copy of the migrations folder)."""
+    path = folder / "versions" / f"{rev}_test.py"
+    path.write_text(
+        f'"""Test revision {rev}."""\n'
+        f"revision = {rev!r}\ndown_revision = {down!r}\nbranch_labels = None\ndepends_on = None\n\n"
+        f"def upgrade():\n    return {up!r}\n\n\ndef downgrade():\n    return {back!r}\n"
+    )
+    return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import table_info, table_names
+from support import table_info, table_names, write_revision
 
 from opik_store import DataLossError, RevisionError, Store
 from opik_store.adapters.embedded import EmbeddedAdapter
@@ -102,18 +102,10 @@ def test_dry_run_changes_nothing(store: Store, engine: EmbeddedAdapter, database
     assert table_names(engine, database) == set()
 
 
-def _write_revision(folder: Path, rev: str, down: str, up: list[str], back: list[str]) -> None:
-    (folder / "versions" / f"{rev}_test.py").write_text(
-        f'"""Test revision {rev}."""\n'
-        f"revision = {rev!r}\ndown_revision = {down!r}\nbranch_labels = None\ndepends_on = None\n\n"
-        f"def upgrade():\n    return {up!r}\n\n\ndef downgrade():\n    return {back!r}\n"
-    )
-
-
 def test_migrate_to_a_revision_and_failed_statement_is_recorded_then_resumed(
     migrations_copy: Path, engine_url: str, engine: EmbeddedAdapter, database: str
 ) -> None:
-    _write_revision(
+    write_revision(
         migrations_copy,
         "0002",
         "0001",
@@ -128,7 +120,7 @@ def test_migrate_to_a_revision_and_failed_statement_is_recorded_then_resumed(
         failed = store.status().failed
         assert [e.revision for e in failed] == ["0002"] and "nope" in failed[0].error
         # the first statement ran; the fix makes the same command finish the job
-        _write_revision(
+        write_revision(
             migrations_copy,
             "0002",
             "0001",

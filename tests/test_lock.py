@@ -1,0 +1,182 @@
+"""The migration lock: concurrent runs, waiting, leases, take-over, fencing, unlock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from support import write_revision
+
+from opik_store import Store
+from opik_store.cli import main
+from opik_store.lock import LockLost, LockTimeout, MigrationLock
+
+
+def _extra_revisions(folder: Path) -> None:
+    write_revision(
+        folder,
+        "0002",
+        "0001",
+        ["ALTER TABLE traces ADD COLUMN a String DEFAULT ''", "ALTER TABLE spans ADD COLUMN a String DEFAULT ''"],
+        ["ALTER TABLE spans DROP COLUMN a", "ALTER TABLE traces DROP COLUMN a"],
+    )
+    write_revision(
+        folder, "0003", "0002", ["ALTER TABLE traces ADD COLUMN b UInt8"], ["ALTER TABLE traces DROP COLUMN b"]
+    )
+
+
+def test_concurrent_runs_apply_each_revision_exactly_once(
+    migrations_copy: Path, engine_url: str, database: str
+) -> None:
+    _extra_revisions(migrations_copy)
+    runs = 6
+    barrier = threading.Barrier(runs)
+    applied: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
+                barrier.wait()
+                applied.append(store.migrate().revisions)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert sorted(r for revs in applied for r in revs) == ["0001", "0002", "0003"]
+    assert sum(1 for revs in applied if revs) == 1, f"one run does the work, the others find nothing: {applied}"
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
+        rows = Counter((e.revision, e.state) for e in store.history())
+        assert store.status().up_to_date
+    assert rows == {(r, s): 1 for r in ("0001", "0002", "0003") for s in ("started", "applied")}
+
+
+def _held_lock(store: Store, lease: float) -> MigrationLock:
+    migrator = store.migrator()
+    migrator._prepare()
+    lock = MigrationLock(store.adapter, store.config, lease, lambda _m: None)
+    lock.acquire(5)
+    return lock
+
+
+def test_a_live_holder_makes_others_wait_then_time_out_naming_it(engine_url: str, database: str) -> None:
+    with Store.from_url(engine_url, database=database) as holder_store:
+        lock = _held_lock(holder_store, lease=30)
+        try:
+            with Store.from_url(engine_url, database=database, lock_timeout=1) as other:
+                messages: list[str] = []
+                started = time.monotonic()
+                with pytest.raises(LockTimeout) as info:
+                    other.migrate(progress=messages.append)
+                assert time.monotonic() - started >= 1
+                text = str(info.value)
+                assert f"pid {os.getpid()}" in text and "since" in text and "unlock --force" in text
+                assert any("waiting for the migration lock" in m for m in messages)
+                assert other.status().pending, "the waiting run changed nothing"
+        finally:
+            lock.release()
+        with Store.from_url(engine_url, database=database, lock_timeout=1) as other:
+            assert other.migrate().revisions == ["0001"]
+
+
+def test_a_holder_that_stops_heartbeating_loses_the_lock_after_its_lease(engine_url: str, database: str) -> None:
+    with Store.from_url(engine_url, database=database, lock_lease=1, lock_timeout=20) as store:
+        dead = _held_lock(store, lease=1)
+        dead.abandon()  # what a killed process leaves: a lock nobody heartbeats
+        messages: list[str] = []
+        started = time.monotonic()
+        assert store.migrate(progress=messages.append).revisions == ["0001"]
+        assert time.monotonic() - started >= 0.9, "took over before the lease ran out"
+        assert any("taking over the migration lock" in m for m in messages)
+        with pytest.raises(LockLost, match="taken over"):
+            dead._last_beat = time.monotonic()  # even with a fresh local heartbeat, the newer generation fences it
+            dead.check()
+
+
+def test_a_slow_holder_is_fenced_before_its_next_statement(engine_url: str, database: str) -> None:
+    with Store.from_url(engine_url, database=database, lock_lease=1) as store:
+        lock = _held_lock(store, lease=1)
+        lock.check()  # holds: fine
+        lock.abandon()
+        time.sleep(1.2)
+        with pytest.raises(LockLost, match="lease ran out"):
+            lock.check()
+
+
+def test_unlock_shows_the_holder_and_force_releases(engine_url: str, database: str) -> None:
+    base = ["--url", engine_url, "--database", database]
+    with Store.from_url(engine_url, database=database) as store:
+        lock = _held_lock(store, lease=600)
+        lock.abandon()
+    result = CliRunner().invoke(main, [*base, "unlock"])
+    assert result.exit_code == 2 and "held by" in result.output and "--force" in result.output
+    result = CliRunner().invoke(main, [*base, "--lock-timeout", "1", "migrate"])
+    assert result.exit_code == 4 and "being migrated by" in result.output
+    result = CliRunner().invoke(main, [*base, "unlock", "--force"])
+    assert result.exit_code == 0 and "released" in result.output
+    assert "free" in CliRunner().invoke(main, [*base, "unlock"]).output
+    result = CliRunner().invoke(main, [*base, "--lock-timeout", "1", "migrate"])
+    assert result.exit_code == 0 and "applied 0001" in result.output
+
+
+KILLABLE = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from opik_store import Store
+
+    url, marker = sys.argv[1], Path(sys.argv[2])
+
+    def pause(revision, index):
+        if (revision, index) == ("0001", 1):
+            marker.write_text("paused")
+            time.sleep(600)
+
+    with Store.from_url(url, lock_lease=2) as store:
+        store.migrate(after_statement=pause)
+    """
+)
+
+
+def test_a_killed_holder_is_taken_over_after_its_lease(tmp_path: Path) -> None:
+    """A real SIGKILL mid-migration; a later process waits out the lease and finishes the revision."""
+    url = f"chdb://{tmp_path / 'db'}"
+    marker = tmp_path / "paused"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    victim = subprocess.Popen([sys.executable, "-c", KILLABLE, url, str(marker)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert victim.poll() is None, "the migrating process died before pausing"
+            assert time.monotonic() < deadline, "the migrating process never reached its pause"
+            time.sleep(0.1)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(30)
+    script = Path(sys.executable).parent / "opik-store"
+    env |= {"OPIK_STORE_URL": url, "OPIK_STORE_LOCK_LEASE": "2"}
+    later = subprocess.run(
+        [str(script), "--lock-timeout", "60", "migrate"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert later.returncode == 0, later.stderr
+    assert "taking over the migration lock" in later.stderr
+    assert "revision 0001 was interrupted" in later.stderr
+    assert "applied 0001" in later.stdout
+    history = subprocess.run([str(script), "history", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    states = [(e["revision"], e["state"]) for e in json.loads(history.stdout)]
+    assert states == [("0001", "started"), ("0001", "started"), ("0001", "applied")]
