@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlglot.tokenizer_core import Token
 
+from opik_store.quoting import split_top_level
 from opik_store.render import Parsed, matching_paren, parse_statement, top_level_words, word
 
 _COLUMN_STOP = {
@@ -178,21 +179,7 @@ def _split(type_text: str) -> tuple[str, list[str]]:
     if not match:
         return type_text.strip(), []
     name, inner = match.group(1), match.group(2)
-    if inner is None:
-        return name, []
-    args, depth, current = [], 0, ""
-    for ch in inner:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            args.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    args.append(current.strip())
-    return name, args
+    return name, [] if inner is None else split_top_level(inner)
 
 
 def _decimal(name: str, args: list[str]) -> tuple[int, int] | None:

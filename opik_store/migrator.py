@@ -24,7 +24,8 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,6 +237,23 @@ class Migrator:
     def lock(self) -> MigrationLock:
         return MigrationLock(self.adapter, self.config, self.config.lock_lease, self.say)
 
+    @contextmanager
+    def _locked(self) -> Iterator[MigrationLock]:
+        """Pre-flight, database, lock, ledger table -- then the caller's work -- then release.
+
+        Everything before the lock is safe to run concurrently (checks and
+        IF NOT EXISTS); everything that reads the ledger to decide runs inside.
+        """
+        self._prepare()
+        lock = self.lock()
+        lock.acquire(self.config.lock_timeout)
+        try:
+            for sql in self.ledger.setup_statements()[1:]:
+                self._run(sql)
+            yield lock
+        finally:
+            lock.release()
+
     def _prepare(self) -> None:
         """Pre-flight (cluster mode) and the database: both safe to run without the lock."""
         if self.config.topology.cluster:
@@ -295,20 +313,13 @@ class Migrator:
             status = self.status()
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             return Report(UPGRADE, steps, dry_run=True)
-        self._prepare()
-        lock = self.lock()
-        lock.acquire(self.config.lock_timeout)
-        try:
-            for sql in self.ledger.setup_statements()[1:]:
-                self._run(sql)
+        with self._locked() as lock:
             status = self.status()
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             self._refuse_upgrade(status, steps, allow_changed, allow_destructive)
             for step in steps:
                 self._apply(step, APPLIED, lock, after_statement)
             return Report(UPGRADE, steps)
-        finally:
-            lock.release()
 
     def _refuse_upgrade(self, status: Status, steps: list[Step], allow_changed: bool, allow_destructive: bool) -> None:
         if status.unknown:
@@ -352,10 +363,7 @@ class Migrator:
             applied = self.status().applied
             steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, applied)]
             return Report(DOWNGRADE, steps, dry_run=True)
-        self._prepare()
-        lock = self.lock()
-        lock.acquire(self.config.lock_timeout)
-        try:
+        with self._locked() as lock:
             applied = self.status().applied
             steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, applied)]
             lossy = [s for s in steps if s.destructive]
@@ -365,8 +373,6 @@ class Migrator:
             for step in steps:
                 self._apply(step, REVERTED, lock, None)
             return Report(DOWNGRADE, steps)
-        finally:
-            lock.release()
 
     def _apply(self, step: Step, done_state: str, lock: MigrationLock, hook: StatementHook | None) -> None:
         rev = step.revision
@@ -405,12 +411,7 @@ class Migrator:
         match what those revisions produce, or ``force``.
         """
         target = self.revisions.resolve(target)
-        self._prepare()
-        lock = self.lock()
-        lock.acquire(self.config.lock_timeout)
-        try:
-            for sql in self.ledger.setup_statements()[1:]:
-                self._run(sql)
+        with self._locked():
             expected = self.expected_at(target)
             live = read_shapes(self.adapter, self.config.database)
             diffs = compare(expected, live, self.config.topology.is_cluster)
@@ -427,5 +428,3 @@ class Migrator:
                 now = self.ledger.now()
                 self.ledger.record(step.revision.id, APPLIED, UPGRADE, step.checksums, now, note=note)
             return Report(UPGRADE, steps), diffs
-        finally:
-            lock.release()

@@ -57,3 +57,33 @@ def setting_literal(value: str) -> str:
     if re.fullmatch(r"-?\d+(\.\d+)?", value):
         return value
     return quote_string(value)
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split ``text`` at ``sep`` outside parentheses and quotes; parts are stripped, empty ones dropped."""
+    parts: list[str] = []
+    depth, quote, current, escaped = 0, "", "", False
+    for ch in text:
+        if quote:
+            current += ch
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+            continue
+        if ch in "'`\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        parts.append(current.strip())
+    return parts

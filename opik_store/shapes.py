@@ -20,7 +20,7 @@ from typing import Any
 
 from opik_store.adapters import Adapter
 from opik_store.config import Topology
-from opik_store.quoting import quote_identifier
+from opik_store.quoting import quote_identifier, split_top_level
 from opik_store.render import render_statement
 
 INTERNAL_PREFIX = "opik_store_"
@@ -92,7 +92,7 @@ def read_shapes(adapter: Adapter, database: str, names: Iterable[str] | None = N
         replicated = engine.startswith("Replicated") and engine != "Replicated"
         if replicated:
             base = base[len("Replicated") :]
-            args = ", ".join(_split_args(args)[2:])
+            args = ", ".join(split_top_level(args)[2:])
         out[name] = TableShape(
             name=name,
             engine=base,
@@ -142,30 +142,6 @@ def split_engine_full(text: str) -> tuple[str, str, dict[str, str]]:
         end = positions[n + 1][0] if n + 1 < len(positions) else len(text)
         clauses[clause] = text[pos + len(clause) : end].strip()
     return name.strip(), args.strip(), clauses
-
-
-def _split_args(args: str) -> list[str]:
-    out, depth, quote, current = [], 0, "", ""
-    for ch in args:
-        if quote:
-            current += ch
-            if ch == quote:
-                quote = ""
-            continue
-        if ch in "'`\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        out.append(current.strip())
-    return out
 
 
 def expected_shapes(adapter: Adapter, statements: Iterable[str], settings: dict[str, str]) -> dict[str, TableShape]:
