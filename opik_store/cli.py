@@ -313,6 +313,8 @@ def status(opts: Options, as_json: bool) -> None:
                 f"interrupted: {entry.revision} started {entry.started_at:%Y-%m-%d %H:%M:%S} on {entry.host} "
                 "(run `opik-store migrate` to finish it)"
             )
+        for entry in st.in_progress:
+            click.echo(f"running:   {entry.revision} is being applied by {entry.host} pid {entry.pid} right now")
         for entry in st.failed:
             click.echo(f"failed:    {entry.revision}: {entry.error}")
         for changed in st.changed:

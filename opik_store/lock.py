@@ -89,12 +89,19 @@ class Holder:
 class MigrationLock:
     """The lock on one database. Use :meth:`hold` as a context manager."""
 
-    def __init__(self, adapter: Adapter, config: StoreConfig, lease: float, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        adapter: Adapter,
+        config: StoreConfig,
+        lease: float,
+        say: Callable[[str], None],
+        run_id: str | None = None,
+    ) -> None:
         self.adapter = adapter
         self.config = config
         self.lease = lease
         self.say = say
-        self.run_id = str(uuid.uuid4())
+        self.run_id = run_id or str(uuid.uuid4())
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.generation = 0
@@ -143,7 +150,15 @@ class MigrationLock:
         return Holder(generation, str(run_id), str(host), int(pid), since, int(age), bool(released))
 
     def is_free(self, holder: Holder | None) -> bool:
-        return holder is None or holder.released or holder.age_ms > self.lease * 1000
+        """Released, or silent for longer than the lease.
+
+        A generation with no rows yet is judged by its creation time, which
+        the server reports in whole seconds: it gets at least 2 s of grace.
+        """
+        if holder is None or holder.released:
+            return True
+        grace = self.lease if holder.run_id else max(self.lease, 2.0) + 1.0
+        return holder.age_ms > grace * 1000
 
     # -- acquiring -----------------------------------------------------------
     def acquire(self, timeout: float) -> None:
@@ -238,9 +253,17 @@ class MigrationLock:
             self._thread.join()
 
     def release(self) -> None:
+        """Stop heartbeating and mark this generation released.
+
+        Never raises: it runs while another error may be propagating, and a
+        release that fails only leaves a lease to run out.
+        """
         self.abandon()
         if self.generation:
-            self._insert(self.adapter, "released")
+            try:
+                self._insert(self.adapter, "released")
+            except ServerError as exc:
+                self.say(f"could not mark the migration lock released ({exc}); it frees itself after the lease")
 
     def force_release(self) -> Holder | None:
         """Mark the newest generation released, whoever holds it. Returns who held it."""

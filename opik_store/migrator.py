@@ -146,6 +146,7 @@ class Status:
     applied: list[str]
     pending: list[Step]
     interrupted: list[LedgerEntry] = field(default_factory=list)
+    in_progress: list[LedgerEntry] = field(default_factory=list)
     failed: list[LedgerEntry] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     changed: list[ChangedRevision] = field(default_factory=list)
@@ -166,6 +167,7 @@ class Status:
                 for s in self.pending
             ],
             "interrupted": [e.as_json() for e in self.interrupted],
+            "in_progress": [e.as_json() for e in self.in_progress],
             "failed": [e.as_json() for e in self.failed],
             "unknown": self.unknown,
             "changed": [c.__dict__ for c in self.changed],
@@ -235,7 +237,8 @@ class Migrator:
         return render_revision(revision, UPGRADE, self.config, self.hazards.get(revision.id, ()))
 
     def lock(self) -> MigrationLock:
-        return MigrationLock(self.adapter, self.config, self.config.lock_lease, self.say)
+        """The lock for this database; it carries the ledger's run id so status can tell live runs apart."""
+        return MigrationLock(self.adapter, self.config, self.config.lock_lease, self.say, run_id=self.ledger.run_id)
 
     @contextmanager
     def _locked(self) -> Iterator[MigrationLock]:
@@ -285,6 +288,9 @@ class Migrator:
                 current = self.upgrade_step(known[rev]).source_checksum
                 if current != entry.source_checksum:
                     changed.append(ChangedRevision(rev, entry.source_checksum, current))
+        started = [e for e in latest.values() if e.state == STARTED and e.direction == UPGRADE]
+        live_holder = self.lock().holder() if started else None
+        live_run = live_holder.run_id if live_holder and not self.lock().is_free(live_holder) else None
         return Status(
             database=self.config.database,
             topology=self.config.topology.label,
@@ -292,7 +298,8 @@ class Migrator:
             current=self.revisions.current([a for a in applied if a in known]),
             applied=[r.id for r in self.revisions.ordered if r.id in applied],
             pending=[self.upgrade_step(r) for r in self.revisions.to_apply("heads", applied)],
-            interrupted=[e for e in latest.values() if e.state == STARTED and e.direction == UPGRADE],
+            interrupted=[e for e in started if e.run_id != live_run],
+            in_progress=[e for e in started if e.run_id == live_run],
             failed=[e for e in latest.values() if e.state == FAILED and e.direction == UPGRADE],
             unknown=sorted(a for a in applied if a not in known),
             changed=changed,

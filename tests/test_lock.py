@@ -180,3 +180,34 @@ def test_a_killed_holder_is_taken_over_after_its_lease(tmp_path: Path) -> None:
     history = subprocess.run([str(script), "history", "--json"], env=env, capture_output=True, text=True, timeout=120)
     states = [(e["revision"], e["state"]) for e in json.loads(history.stdout)]
     assert states == [("0001", "started"), ("0001", "started"), ("0001", "applied")]
+
+
+def test_status_tells_a_running_migration_from_an_interrupted_one(engine_url: str, database: str) -> None:
+    paused, resume = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def pause(revision: str, index: int) -> None:
+        if index == 1:
+            paused.set()
+            resume.wait(30)
+
+    def run() -> None:
+        try:
+            with Store.from_url(engine_url, database=database) as store:
+                store.migrate(after_statement=pause)
+        except BaseException as exc:  # asserted below
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    try:
+        assert paused.wait(30)
+        with Store.from_url(engine_url, database=database) as observer:
+            status = observer.status()
+            assert [e.revision for e in status.in_progress] == ["0001"] and status.interrupted == []
+            result = CliRunner().invoke(main, ["--url", engine_url, "--database", database, "status"])
+            assert "running:   0001 is being applied" in result.output
+    finally:
+        resume.set()
+        runner.join(60)
+    assert not errors
