@@ -38,9 +38,14 @@ CREATE TABLE spans
     truncated_input             String MATERIALIZED if(length(input) >= truncation_threshold, substring(input, 1, truncation_threshold), input) CODEC(ZSTD(3)),
     truncated_output            String MATERIALIZED if(length(output) >= truncation_threshold, substring(output, 1, truncation_threshold), output) CODEC(ZSTD(3)),
     duration                    Nullable(Float64) MATERIALIZED if((end_time IS NOT NULL) AND (start_time != toDateTime64('1970-01-01 00:00:00.000', 9)), dateDiff('microsecond', start_time, end_time) / 1000., NULL),
+    retention_days              UInt16 MATERIALIZED coalesce(
+        dictGetOrNull('retention', 'days', (workspace_id, toString(project_id)), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')),
+        dictGetOrNull('retention', 'days', (workspace_id, ''), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')),
+        dictGetOrDefault('retention', 'days', ('', ''), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC'), toUInt16(400))),
     INDEX idx_spans_id id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(last_updated_at)
-PARTITION BY toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id)))
+PARTITION BY (retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')))
 ORDER BY (workspace_id, project_id, trace_id, parent_span_id, id)
-SETTINGS index_granularity = 8192
+TTL if(retention_days = 0, toDate('2105-12-31'), addDays(toDate(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')), retention_days))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1

@@ -1,6 +1,6 @@
 -- Canonical definition of the `traces` table (single-node form).
 -- The cluster form (ReplicatedReplacingMergeTree + ON CLUSTER) is rendered from
--- this text by opik_store.render; never keep a second copy. See ddl/README.md.
+-- this text by opik_store.render. See ddl/README.md.
 CREATE TABLE traces
 (
     id                   FixedString(36),
@@ -31,9 +31,14 @@ CREATE TABLE traces
     truncated_input      String MATERIALIZED if(length(input) > truncation_threshold, substring(input, 1, truncation_threshold), input) CODEC(ZSTD(3)),
     truncated_output     String MATERIALIZED if(length(output) > truncation_threshold, substring(output, 1, truncation_threshold), output) CODEC(ZSTD(3)),
     duration             Nullable(Float64) MATERIALIZED if((end_time IS NOT NULL) AND (start_time != toDateTime64('1970-01-01 00:00:00.000', 9)), dateDiff('microsecond', start_time, end_time) / 1000., NULL),
+    retention_days       UInt16 MATERIALIZED coalesce(
+        dictGetOrNull('retention', 'days', (workspace_id, toString(project_id)), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')),
+        dictGetOrNull('retention', 'days', (workspace_id, ''), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')),
+        dictGetOrDefault('retention', 'days', ('', ''), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC'), toUInt16(400))),
     INDEX idx_traces_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(last_updated_at)
-PARTITION BY toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id)))
+PARTITION BY (retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')))
 ORDER BY (workspace_id, project_id, id)
-SETTINGS index_granularity = 8192
+TTL if(retention_days = 0, toDate('2105-12-31'), addDays(toDate(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')), retention_days))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1

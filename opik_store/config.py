@@ -99,6 +99,11 @@ class StoreConfig:
         spec = parse_url(url or env.get(ENV_URL) or None)
         db = database or env.get(ENV_DATABASE) or spec.database or DEFAULT_DATABASE
         check_name(db, "database name")
+        if "." in db:
+            raise ConfigError(
+                f"database name {db!r} contains '.': ClickHouse cannot name a dictionary in such a database "
+                "(dictGet('db.name')), and the retention dictionary lives there"
+            )
         cluster_name = cluster or env.get(ENV_CLUSTER) or None
         if cluster_name is not None:
             check_name(cluster_name, "cluster name")

@@ -36,8 +36,8 @@ _COLUMN_STOP = {
 def statement_hazards(parsed: Parsed) -> tuple[str, ...]:
     """Hazards visible in the statement alone (everything but type narrowing)."""
     tokens, kind, table = parsed.tokens, parsed.kind, parsed.table
-    if kind == "drop_table":
-        return (f"drop table {table}",)
+    if kind in {"drop_table", "drop_dictionary"}:
+        return (f"drop {kind.split('_')[1]} {table}",)
     if kind == "truncate_table":
         return (f"truncate table {table}",)
     if kind == "rename_table":

@@ -64,8 +64,13 @@ _LEADS = {
     ("TRUNCATE", "TABLE"): ("truncate_table", "IF EXISTS"),
     ("RENAME", "TABLE"): ("rename_table", "IF EXISTS"),
     ("EXCHANGE", "TABLES"): ("exchange_tables", ""),
+    ("CREATE", "DICTIONARY"): ("create_dictionary", "IF NOT EXISTS"),
+    ("DROP", "DICTIONARY"): ("drop_dictionary", "IF EXISTS"),
 }
-SUPPORTED = "CREATE TABLE, ALTER TABLE, DROP TABLE, TRUNCATE TABLE, RENAME TABLE, EXCHANGE TABLES"
+SUPPORTED = (
+    "CREATE TABLE, ALTER TABLE, DROP TABLE, TRUNCATE TABLE, RENAME TABLE, EXCHANGE TABLES, "
+    "CREATE DICTIONARY, DROP DICTIONARY"
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class Rendered:
     """A statement ready to run, with what it does.
 
     ``kind`` is one of create_table, alter_table, drop_table, truncate_table,
-    rename_table, exchange_tables. ``hazards`` names every way the statement
+    rename_table, exchange_tables, create_dictionary, drop_dictionary. ``hazards`` names every way the statement
     can lose or reshape data (see lint.py); ``idempotent`` is False for the
     statements that must not run twice (EXCHANGE TABLES swaps back).
     """
@@ -182,6 +187,7 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
                 edits.append((tokens[j + 2].start, tokens[j + 2].start, action_guard + " "))
     if kind == "create_table" and topology.cluster:
         _replicate_engine(source, tokens, topology, edits, copies_source=len(parsed.names) > 1)
+    _qualify_dictionaries(tokens, database, edits)
     if kind == "drop_table" and topology.cluster and tokens[-1].text.upper() != "SYNC":
         edits.append((tokens[-1].end + 1, tokens[-1].end + 1, " SYNC"))
 
@@ -193,6 +199,17 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
         hazards=statement_hazards(parsed),
         idempotent=kind != "exchange_tables",
     )
+
+
+def _qualify_dictionaries(tokens: list[Token], database: str, edits: list[tuple[int, int, str]]) -> None:
+    """``dictGet*('name', ...)`` -> ``dictGet*('<database>.name', ...)``: ClickHouse resolves an
+    unqualified dictionary name in a column expression against the session's database, not the table's."""
+    for j, tok in enumerate(tokens[:-2]):
+        if not tok.text.lower().startswith(("dictget", "dicthas")) or tokens[j + 1].text != "(":
+            continue
+        arg = tokens[j + 2]
+        if arg.token_type.name == "STRING" and "." not in arg.text:
+            edits.append((arg.start, arg.end + 1, quote_string(f"{database}.{arg.text}")))
 
 
 def word(tokens: list[Token], i: int) -> str:

@@ -14,8 +14,9 @@ from functools import cache
 from opik_store.errors import ConfigError
 from opik_store.resources import data_dir
 
-#: Tables owned by the store, in creation order.
-TABLES = ("traces", "spans")
+#: Objects owned by the store, in creation order (the retention dictionary reads
+#: retention_rules; traces and spans read the dictionary).
+TABLES = ("retention_rules", "retention", "traces", "spans")
 
 
 @cache

@@ -82,6 +82,11 @@ def read_shapes(adapter: Adapter, database: str, names: Iterable[str] | None = N
         {"db": database},
     ).rows:
         indexes.setdefault(table, []).append((name, itype, expr, int(gran)))
+
+    def local(text: str) -> str:
+        # expressions name dictionaries as 'db.name'; compare them independently of the database
+        return text.replace(f"'{database}.", "'{database}.")
+
     out = {}
     for name, engine, engine_full, partition_key, sorting_key, primary_key in tables:
         if name.startswith(INTERNAL_PREFIX) and wanted is None:
@@ -98,13 +103,13 @@ def read_shapes(adapter: Adapter, database: str, names: Iterable[str] | None = N
             engine=base,
             replicated=replicated,
             engine_args=args,
-            partition_key=partition_key,
-            sorting_key=sorting_key,
-            primary_key=primary_key,
-            ttl=clauses.get("TTL", ""),
+            partition_key=local(partition_key),
+            sorting_key=local(sorting_key),
+            primary_key=local(primary_key),
+            ttl=local(clauses.get("TTL", "")),
             settings=clauses.get("SETTINGS", ""),
-            columns=tuple(columns.get(name, [])),
-            indexes=tuple(indexes.get(name, [])),
+            columns=tuple((n, t, k, local(e), c) for n, t, k, e, c in columns.get(name, [])),
+            indexes=tuple((n, t, local(e), g) for n, t, e, g in indexes.get(name, [])),
         )
     return out
 

@@ -34,3 +34,13 @@ def write_revision(folder: Path, rev: str, down: str | None, up: list[str], back
         f"def upgrade():\n    return {up!r}\n\n\ndef downgrade():\n    return {back!r}\n"
     )
     return path
+
+
+def create_from_ddl(engine: EmbeddedAdapter, database: str) -> None:
+    """Create every ddl/ object in ``database`` directly, as other tooling would (no ledger)."""
+    from opik_store import Topology
+    from opik_store.render import render_statement
+    from opik_store.schema import TABLES, ddl
+
+    for table in TABLES:
+        engine.execute(render_statement(ddl(table), database, Topology()).sql)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support import table_names, write_revision
+from support import create_from_ddl, table_names, write_revision
 
 from opik_store import Store, Topology
 from opik_store.adapters.embedded import EmbeddedAdapter
@@ -176,7 +176,8 @@ def test_check_is_clean_after_migrate_and_reports_hand_made_changes(
     result = CliRunner().invoke(main, [*base, "check"])
     assert result.exit_code == 3
     assert "traces: column hand_made: expected (none), found String" in result.output
-    assert "spans: ttl: expected (none), found toDate(start_time) + toIntervalDay(30)" in result.output
+    assert "spans: ttl: expected if(retention_days = 0" in result.output
+    assert "found toDate(start_time) + toIntervalDay(30)" in result.output
     data = json.loads(CliRunner().invoke(main, [*base, "check", "--json"]).output)
     assert {(d["table"], d["aspect"]) for d in data} == {("traces", "column hand_made"), ("spans", "ttl")}
     leftovers = engine.query("SELECT count() FROM system.databases WHERE startsWith(name, 'opik_store_scratch')")
@@ -190,8 +191,7 @@ def test_stamp_adopts_matching_tables_and_refuses_different_ones(
     engine_url: str, engine: EmbeddedAdapter, database: str
 ) -> None:
     engine.execute(f"CREATE DATABASE `{database}`")
-    for table in ("traces", "spans"):  # created by other tooling
-        engine.execute(render_statement(ddl(table), database, Topology()).sql)
+    create_from_ddl(engine, database)  # created by other tooling
     engine.execute(f"ALTER TABLE `{database}`.spans DROP COLUMN provider")
     base = ["--url", engine_url, "--database", database]
     refused = CliRunner().invoke(main, [*base, "stamp", "0001"])
@@ -211,7 +211,8 @@ def test_stamp_adopts_matching_tables_and_refuses_different_ones(
 
 def test_stamp_force_records_despite_differences(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
     engine.execute(f"CREATE DATABASE `{database}`")
-    engine.execute(render_statement(ddl("traces"), database, Topology()).sql)
+    create_from_ddl(engine, database)
+    engine.execute(f"DROP TABLE `{database}`.spans")
     result = CliRunner().invoke(main, ["--url", engine_url, "--database", database, "stamp", "0001", "--force"])
     assert result.exit_code == 0
     with Store.from_url(engine_url, database=database) as store:

@@ -16,18 +16,20 @@ from opik_store.migrator import MigrationError
 def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAdapter, database: str) -> None:
     report = store.migrate()
     assert report.revisions == ["0001"]
-    assert table_names(engine, database) == {"traces", "spans", LEDGER_TABLE}
+    assert table_names(engine, database) == {"retention_rules", "retention", "traces", "spans", LEDGER_TABLE}
 
     traces = table_info(engine, database, "traces")
     assert traces["engine"] == "ReplacingMergeTree"
     assert traces["engine_full"].startswith("ReplacingMergeTree(last_updated_at)")
-    assert traces["partition_key"] == "toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id)))"
+    assert traces["partition_key"] == "(retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')))"
     assert traces["sorting_key"] == "workspace_id, project_id, id"
     assert "INDEX idx_traces_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1" in traces["create_table_query"]
 
     spans = table_info(engine, database, "spans")
     assert spans["engine"] == "ReplacingMergeTree"
-    assert spans["partition_key"] == "toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id)))"
+    assert spans["partition_key"] == "(retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')))"
+    assert "TTL if(retention_days = 0, toDate('2105-12-31'), addDays(" in spans["engine_full"]
+    assert "ttl_only_drop_parts = 1" in spans["engine_full"]
     assert spans["sorting_key"] == "workspace_id, project_id, trace_id, parent_span_id, id"
 
     columns = engine.query(
@@ -67,7 +69,7 @@ def test_downgrade_then_upgrade_round_trips(store: Store, engine: EmbeddedAdapte
 
     report = store.downgrade("base", allow_data_loss=True)
     assert report.revisions == ["0001"]
-    assert table_names(engine, database) == {LEDGER_TABLE}
+    assert table_names(engine, database) == {LEDGER_TABLE}, "downgrade to base removes everything 0001 made"
     assert [s.revision.id for s in store.status().pending] == ["0001"]
 
     store.migrate()

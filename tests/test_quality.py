@@ -37,5 +37,5 @@ def test_shipped_data_is_found() -> None:
     """Installed wheels read ddl/ and migrations/ from opik_store/_data; checkouts from the top level."""
     assert (data_dir("ddl") / "traces.sql").is_file()
     assert (data_dir("migrations") / "script.py.mako").is_file()
-    assert (data_dir("migrations") / "versions" / "0001_create_traces_and_spans.py").is_file()
+    assert (data_dir("migrations") / "versions" / "0001_create_trace_storage.py").is_file()
     assert (data_dir("ddl") / "spans.sql").read_text() == (ROOT / "ddl" / "spans.sql").read_text()

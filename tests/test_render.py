@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support import create_from_ddl
 
 from opik_store import RenderError, ServerError, StoreConfig, Topology
 from opik_store.adapters.embedded import EmbeddedAdapter
@@ -106,11 +107,15 @@ def test_cluster_differs_from_single_only_in_cluster_parts(engine: EmbeddedAdapt
 def test_replicated_engine_arguments_pass_the_engine_factory(engine: EmbeddedAdapter) -> None:
     """Without ZooKeeper the factory still expands macros and checks arguments before failing with 225."""
     engine.execute("CREATE DATABASE IF NOT EXISTS `opik`")
+    create_from_ddl(engine, "opik")  # the single-node dictionary the replicated tables' expressions read
     creates = [s.rstrip(";\n") for s in all_statements("cluster") if s.lstrip().startswith("CREATE TABLE")]
-    assert len(creates) >= 3  # ledger, traces, spans
+    assert len(creates) >= 4  # ledger, retention_rules, traces, spans
     try:
         for sql in creates:
-            local = sql.replace(" ON CLUSTER 'opik'", "")
+            name = re.search(r"`opik`\.`(\w+)`", sql)
+            assert name
+            # a fresh name, so IF NOT EXISTS cannot skip the engine factory
+            local = sql.replace(" ON CLUSTER 'opik'", "").replace(name.group(0), f"`opik`.`{name.group(1)}_check`", 1)
             with pytest.raises(ServerError) as info:
                 engine.execute(local)
             assert info.value.code == 225, f"engine factory rejected: {info.value}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from opik_store import Store, Topology
+from support import create_from_ddl
+
+from opik_store import Store
 from opik_store.adapters.embedded import EmbeddedAdapter
-from opik_store.render import render_statement
 from opik_store.resources import data_dir
-from opik_store.schema import TABLES, ddl
+from opik_store.schema import TABLES
 
 
 def _shape(engine: EmbeddedAdapter, database: str) -> dict[str, tuple[str, list[tuple[str, ...]]]]:
@@ -22,7 +23,10 @@ def _shape(engine: EmbeddedAdapter, database: str) -> dict[str, tuple[str, list[
             "WHERE database = {d:String} AND table = {t:String} ORDER BY position",
             {"d": database, "t": name},
         ).rows
-        out[name] = (create.replace(f"CREATE TABLE {database}.", "CREATE TABLE "), columns)
+        out[name] = (
+            create.replace(database, "{db}"),
+            [tuple(str(v).replace(database, "{db}") for v in c) for c in columns],
+        )
     return out
 
 
@@ -31,8 +35,7 @@ def test_applying_every_revision_yields_exactly_ddl(store: Store, engine: Embedd
     scratch = database + "_ddl"
     engine.execute(f"CREATE DATABASE `{scratch}`")
     try:
-        for table in TABLES:
-            engine.execute(render_statement(ddl(table), scratch, Topology()).sql)
+        create_from_ddl(engine, scratch)
         assert _shape(engine, database) == _shape(engine, scratch)
     finally:
         engine.execute(f"DROP DATABASE IF EXISTS `{scratch}` SYNC")

@@ -1,3 +1,7 @@
 DROP TABLE IF EXISTS `opik`.`spans`;
 
 DROP TABLE IF EXISTS `opik`.`traces`;
+
+DROP DICTIONARY IF EXISTS `opik`.`retention`;
+
+DROP TABLE IF EXISTS `opik`.`retention_rules`;

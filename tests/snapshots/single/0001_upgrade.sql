@@ -1,3 +1,30 @@
+CREATE TABLE IF NOT EXISTS `opik`.`retention_rules`
+(
+    workspace_id    String,
+    project_id      String,
+    days            UInt16,
+    effective_from  DateTime64(6, 'UTC'),
+    effective_to    DateTime64(6, 'UTC') DEFAULT toDateTime64('2105-12-31 00:00:00', 6, 'UTC'),
+    created_at      DateTime64(6, 'UTC') DEFAULT now64(6),
+    note            String DEFAULT ''
+)
+ENGINE = MergeTree
+ORDER BY (workspace_id, project_id, effective_from);
+
+CREATE DICTIONARY IF NOT EXISTS `opik`.`retention`
+(
+    workspace_id    String,
+    project_id      String,
+    days            UInt16,
+    effective_from  DateTime64(6, 'UTC'),
+    effective_to    DateTime64(6, 'UTC')
+)
+PRIMARY KEY workspace_id, project_id
+SOURCE(CLICKHOUSE(TABLE 'retention_rules'))
+LIFETIME(MIN 30 MAX 60)
+LAYOUT(COMPLEX_KEY_RANGE_HASHED(range_lookup_strategy 'max'))
+RANGE(MIN effective_from MAX effective_to);
+
 CREATE TABLE IF NOT EXISTS `opik`.`traces`
 (
     id                   FixedString(36),
@@ -28,12 +55,17 @@ CREATE TABLE IF NOT EXISTS `opik`.`traces`
     truncated_input      String MATERIALIZED if(length(input) > truncation_threshold, substring(input, 1, truncation_threshold), input) CODEC(ZSTD(3)),
     truncated_output     String MATERIALIZED if(length(output) > truncation_threshold, substring(output, 1, truncation_threshold), output) CODEC(ZSTD(3)),
     duration             Nullable(Float64) MATERIALIZED if((end_time IS NOT NULL) AND (start_time != toDateTime64('1970-01-01 00:00:00.000', 9)), dateDiff('microsecond', start_time, end_time) / 1000., NULL),
+    retention_days       UInt16 MATERIALIZED coalesce(
+        dictGetOrNull('opik.retention', 'days', (workspace_id, toString(project_id)), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')),
+        dictGetOrNull('opik.retention', 'days', (workspace_id, ''), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')),
+        dictGetOrDefault('opik.retention', 'days', ('', ''), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC'), toUInt16(400))),
     INDEX idx_traces_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(last_updated_at)
-PARTITION BY toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id)))
+PARTITION BY (retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')))
 ORDER BY (workspace_id, project_id, id)
-SETTINGS index_granularity = 8192;
+TTL if(retention_days = 0, toDate('2105-12-31'), addDays(toDate(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')), retention_days))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `opik`.`spans`
 (
@@ -71,9 +103,14 @@ CREATE TABLE IF NOT EXISTS `opik`.`spans`
     truncated_input             String MATERIALIZED if(length(input) >= truncation_threshold, substring(input, 1, truncation_threshold), input) CODEC(ZSTD(3)),
     truncated_output            String MATERIALIZED if(length(output) >= truncation_threshold, substring(output, 1, truncation_threshold), output) CODEC(ZSTD(3)),
     duration                    Nullable(Float64) MATERIALIZED if((end_time IS NOT NULL) AND (start_time != toDateTime64('1970-01-01 00:00:00.000', 9)), dateDiff('microsecond', start_time, end_time) / 1000., NULL),
+    retention_days              UInt16 MATERIALIZED coalesce(
+        dictGetOrNull('opik.retention', 'days', (workspace_id, toString(project_id)), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')),
+        dictGetOrNull('opik.retention', 'days', (workspace_id, ''), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')),
+        dictGetOrDefault('opik.retention', 'days', ('', ''), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC'), toUInt16(400))),
     INDEX idx_spans_id id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(last_updated_at)
-PARTITION BY toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id)))
+PARTITION BY (retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')))
 ORDER BY (workspace_id, project_id, trace_id, parent_span_id, id)
-SETTINGS index_granularity = 8192;
+TTL if(retention_days = 0, toDate('2105-12-31'), addDays(toDate(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')), retention_days))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;

@@ -1,12 +1,13 @@
-"""Create the traces and spans tables.
+"""Create the trace storage: retention rules and dictionary, traces, spans.
 
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-28 00:00:00+00:00
 
-Revisions are frozen history: this file carries the exact statements it ran,
-so its checksum never changes. ddl/ holds the current shape of each table, and
-tests/test_schema.py proves that applying every revision yields exactly ddl/.
+Revisions are frozen history once released: this file carries the exact
+statements it runs, so its checksum never changes. ddl/ holds the current shape
+of each table, and tests/test_schema.py proves that applying every revision
+yields exactly ddl/.
 """
 
 from __future__ import annotations
@@ -15,6 +16,37 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+RETENTION_RULES = """
+CREATE TABLE retention_rules
+(
+    workspace_id    String,
+    project_id      String,
+    days            UInt16,
+    effective_from  DateTime64(6, 'UTC'),
+    effective_to    DateTime64(6, 'UTC') DEFAULT toDateTime64('2105-12-31 00:00:00', 6, 'UTC'),
+    created_at      DateTime64(6, 'UTC') DEFAULT now64(6),
+    note            String DEFAULT ''
+)
+ENGINE = MergeTree
+ORDER BY (workspace_id, project_id, effective_from)
+"""
+
+RETENTION = """
+CREATE DICTIONARY retention
+(
+    workspace_id    String,
+    project_id      String,
+    days            UInt16,
+    effective_from  DateTime64(6, 'UTC'),
+    effective_to    DateTime64(6, 'UTC')
+)
+PRIMARY KEY workspace_id, project_id
+SOURCE(CLICKHOUSE(TABLE 'retention_rules'))
+LIFETIME(MIN 30 MAX 60)
+LAYOUT(COMPLEX_KEY_RANGE_HASHED(range_lookup_strategy 'max'))
+RANGE(MIN effective_from MAX effective_to)
+"""
 
 TRACES = """
 CREATE TABLE traces
@@ -47,12 +79,17 @@ CREATE TABLE traces
     truncated_input      String MATERIALIZED if(length(input) > truncation_threshold, substring(input, 1, truncation_threshold), input) CODEC(ZSTD(3)),
     truncated_output     String MATERIALIZED if(length(output) > truncation_threshold, substring(output, 1, truncation_threshold), output) CODEC(ZSTD(3)),
     duration             Nullable(Float64) MATERIALIZED if((end_time IS NOT NULL) AND (start_time != toDateTime64('1970-01-01 00:00:00.000', 9)), dateDiff('microsecond', start_time, end_time) / 1000., NULL),
+    retention_days       UInt16 MATERIALIZED coalesce(
+        dictGetOrNull('retention', 'days', (workspace_id, toString(project_id)), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')),
+        dictGetOrNull('retention', 'days', (workspace_id, ''), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')),
+        dictGetOrDefault('retention', 'days', ('', ''), UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC'), toUInt16(400))),
     INDEX idx_traces_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(last_updated_at)
-PARTITION BY toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id)))
+PARTITION BY (retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')))
 ORDER BY (workspace_id, project_id, id)
-SETTINGS index_granularity = 8192
+TTL if(retention_days = 0, toDate('2105-12-31'), addDays(toDate(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')), retention_days))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
 """
 
 SPANS = """
@@ -92,20 +129,25 @@ CREATE TABLE spans
     truncated_input             String MATERIALIZED if(length(input) >= truncation_threshold, substring(input, 1, truncation_threshold), input) CODEC(ZSTD(3)),
     truncated_output            String MATERIALIZED if(length(output) >= truncation_threshold, substring(output, 1, truncation_threshold), output) CODEC(ZSTD(3)),
     duration                    Nullable(Float64) MATERIALIZED if((end_time IS NOT NULL) AND (start_time != toDateTime64('1970-01-01 00:00:00.000', 9)), dateDiff('microsecond', start_time, end_time) / 1000., NULL),
+    retention_days              UInt16 MATERIALIZED coalesce(
+        dictGetOrNull('retention', 'days', (workspace_id, toString(project_id)), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')),
+        dictGetOrNull('retention', 'days', (workspace_id, ''), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')),
+        dictGetOrDefault('retention', 'days', ('', ''), UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC'), toUInt16(400))),
     INDEX idx_spans_id id TYPE bloom_filter(0.01) GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(last_updated_at)
-PARTITION BY toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id)))
+PARTITION BY (retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')))
 ORDER BY (workspace_id, project_id, trace_id, parent_span_id, id)
-SETTINGS index_granularity = 8192
+TTL if(retention_days = 0, toDate('2105-12-31'), addDays(toDate(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')), retention_days))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
 """
 
 
 def upgrade() -> list[str]:
-    """Create traces and spans."""
-    return [TRACES, SPANS]
+    """Create the retention rules and dictionary, then traces and spans (which read the dictionary)."""
+    return [RETENTION_RULES, RETENTION, TRACES, SPANS]
 
 
 def downgrade() -> list[str]:
-    """Drop spans and traces (loses all trace data)."""
-    return ["DROP TABLE spans", "DROP TABLE traces"]
+    """Drop everything 0001 created (loses all trace data)."""
+    return ["DROP TABLE spans", "DROP TABLE traces", "DROP DICTIONARY retention", "DROP TABLE retention_rules"]
