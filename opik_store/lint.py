@@ -36,7 +36,7 @@ _COLUMN_STOP = {
 def statement_hazards(parsed: Parsed) -> tuple[str, ...]:
     """Hazards visible in the statement alone (everything but type narrowing)."""
     tokens, kind, table = parsed.tokens, parsed.kind, parsed.table
-    if kind in {"drop_table", "drop_dictionary"}:
+    if kind in {"drop_table", "drop_dictionary", "drop_view"}:
         return (f"drop {kind.split('_')[1]} {table}",)
     if kind == "truncate_table":
         return (f"truncate table {table}",)

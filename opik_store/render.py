@@ -66,10 +66,12 @@ _LEADS = {
     ("EXCHANGE", "TABLES"): ("exchange_tables", ""),
     ("CREATE", "DICTIONARY"): ("create_dictionary", "IF NOT EXISTS"),
     ("DROP", "DICTIONARY"): ("drop_dictionary", "IF EXISTS"),
+    ("CREATE", "VIEW"): ("create_view", "IF NOT EXISTS"),
+    ("DROP", "VIEW"): ("drop_view", "IF EXISTS"),
 }
 SUPPORTED = (
     "CREATE TABLE, ALTER TABLE, DROP TABLE, TRUNCATE TABLE, RENAME TABLE, EXCHANGE TABLES, "
-    "CREATE DICTIONARY, DROP DICTIONARY"
+    "CREATE DICTIONARY, DROP DICTIONARY, CREATE VIEW, DROP VIEW"
 )
 
 
@@ -78,7 +80,8 @@ class Rendered:
     """A statement ready to run, with what it does.
 
     ``kind`` is one of create_table, alter_table, drop_table, truncate_table,
-    rename_table, exchange_tables, create_dictionary, drop_dictionary. ``hazards`` names every way the statement
+    rename_table, exchange_tables, create_dictionary, drop_dictionary,
+    create_view, drop_view. ``hazards`` names every way the statement
     can lose or reshape data (see lint.py); ``idempotent`` is False for the
     statements that must not run twice (EXCHANGE TABLES swaps back).
     """
@@ -188,6 +191,8 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
     if kind == "create_table" and topology.cluster:
         _replicate_engine(source, tokens, topology, edits, copies_source=len(parsed.names) > 1)
     _qualify_dictionaries(tokens, database, edits)
+    if kind == "create_view":
+        _qualify_sources(tokens, parsed.names[0] + 1, database, edits)
     if kind == "drop_table" and topology.cluster and tokens[-1].text.upper() != "SYNC":
         edits.append((tokens[-1].end + 1, tokens[-1].end + 1, " SYNC"))
 
@@ -210,6 +215,36 @@ def _qualify_dictionaries(tokens: list[Token], database: str, edits: list[tuple[
         arg = tokens[j + 2]
         if arg.token_type.name == "STRING" and "." not in arg.text:
             edits.append((arg.start, arg.end + 1, quote_string(f"{database}.{arg.text}")))
+
+
+def _qualify_sources(tokens: list[Token], start: int, database: str, edits: list[tuple[int, int, str]]) -> None:
+    """Qualify unqualified table names after FROM/JOIN in a view's query.
+
+    ``FROM`` inside a function call (``EXTRACT(DAY FROM t)``, ``trim(BOTH ' ' FROM s)``)
+    is not a table source: only the top level and subquery parentheses count.
+    """
+    stack: list[bool] = []  # per open parenthesis: is it a subquery?
+    db = quote_identifier(database, "database name")
+    for j in range(start, len(tokens)):
+        text = tokens[j].text
+        if text == "(":
+            stack.append(word(tokens, j + 1) in {"SELECT", "WITH"})
+            continue
+        if text == ")":
+            if stack:
+                stack.pop()
+            continue
+        if stack and not stack[-1]:
+            continue
+        current = word(tokens, j)
+        if current != "FROM" and not current.endswith("JOIN"):
+            continue
+        name = tokens[j + 1] if j + 1 < len(tokens) else None
+        if name is None or name.token_type.name not in {"VAR", "IDENTIFIER"}:
+            continue
+        if word(tokens, j + 2) in {".", "("}:
+            continue
+        edits.append((name.start, name.end + 1, f"{db}.{quote_identifier(name.text, 'table name')}"))
 
 
 def word(tokens: list[Token], i: int) -> str:

@@ -15,8 +15,8 @@ from opik_store.errors import ConfigError
 from opik_store.resources import data_dir
 
 #: Objects owned by the store, in creation order (the retention dictionary reads
-#: retention_rules; traces and spans read the dictionary).
-TABLES = ("retention_rules", "retention", "traces", "spans")
+#: the retention_periods view of retention_rules; traces and spans read the dictionary).
+TABLES = ("retention_rules", "retention_periods", "retention", "traces", "spans")
 
 
 @cache

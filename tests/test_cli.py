@@ -146,4 +146,11 @@ def test_installed_script_runs_the_readme_command(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert tables.stdout.split() == ['"opik_store_ledger"', '"retention"', '"retention_rules"', '"spans"', '"traces"']
+    assert tables.stdout.split() == [
+        '"opik_store_ledger"',
+        '"retention"',
+        '"retention_periods"',
+        '"retention_rules"',
+        '"spans"',
+        '"traces"',
+    ]

@@ -16,7 +16,14 @@ from opik_store.migrator import MigrationError
 def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAdapter, database: str) -> None:
     report = store.migrate()
     assert report.revisions == ["0001"]
-    assert table_names(engine, database) == {"retention_rules", "retention", "traces", "spans", LEDGER_TABLE}
+    assert table_names(engine, database) == {
+        "retention_rules",
+        "retention_periods",
+        "retention",
+        "traces",
+        "spans",
+        LEDGER_TABLE,
+    }
 
     traces = table_info(engine, database, "traces")
     assert traces["engine"] == "ReplacingMergeTree"

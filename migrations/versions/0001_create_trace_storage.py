@@ -32,6 +32,18 @@ ENGINE = MergeTree
 ORDER BY (workspace_id, project_id, effective_from)
 """
 
+RETENTION_PERIODS = """
+CREATE VIEW retention_periods AS
+SELECT
+    workspace_id,
+    project_id,
+    argMax(days, created_at) AS days,
+    effective_from,
+    max(effective_to) AS effective_to
+FROM retention_rules
+GROUP BY workspace_id, project_id, effective_from
+"""
+
 RETENTION = """
 CREATE DICTIONARY retention
 (
@@ -42,7 +54,7 @@ CREATE DICTIONARY retention
     effective_to    DateTime64(6, 'UTC')
 )
 PRIMARY KEY workspace_id, project_id
-SOURCE(CLICKHOUSE(TABLE 'retention_rules'))
+SOURCE(CLICKHOUSE(TABLE 'retention_periods'))
 LIFETIME(MIN 30 MAX 60)
 LAYOUT(COMPLEX_KEY_RANGE_HASHED(range_lookup_strategy 'max'))
 RANGE(MIN effective_from MAX effective_to)
@@ -145,9 +157,15 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
 
 def upgrade() -> list[str]:
     """Create the retention rules and dictionary, then traces and spans (which read the dictionary)."""
-    return [RETENTION_RULES, RETENTION, TRACES, SPANS]
+    return [RETENTION_RULES, RETENTION_PERIODS, RETENTION, TRACES, SPANS]
 
 
 def downgrade() -> list[str]:
     """Drop everything 0001 created (loses all trace data)."""
-    return ["DROP TABLE spans", "DROP TABLE traces", "DROP DICTIONARY retention", "DROP TABLE retention_rules"]
+    return [
+        "DROP TABLE spans",
+        "DROP TABLE traces",
+        "DROP DICTIONARY retention",
+        "DROP VIEW retention_periods",
+        "DROP TABLE retention_rules",
+    ]

@@ -4,4 +4,6 @@ DROP TABLE IF EXISTS `opik`.`traces` ON CLUSTER 'opik' SYNC;
 
 DROP DICTIONARY IF EXISTS `opik`.`retention` ON CLUSTER 'opik';
 
+DROP VIEW IF EXISTS `opik`.`retention_periods` ON CLUSTER 'opik';
+
 DROP TABLE IF EXISTS `opik`.`retention_rules` ON CLUSTER 'opik' SYNC;

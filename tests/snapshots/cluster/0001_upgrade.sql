@@ -11,6 +11,16 @@ CREATE TABLE IF NOT EXISTS `opik`.`retention_rules` ON CLUSTER 'opik'
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (workspace_id, project_id, effective_from);
 
+CREATE VIEW IF NOT EXISTS `opik`.`retention_periods` ON CLUSTER 'opik' AS
+SELECT
+    workspace_id,
+    project_id,
+    argMax(days, created_at) AS days,
+    effective_from,
+    max(effective_to) AS effective_to
+FROM `opik`.`retention_rules`
+GROUP BY workspace_id, project_id, effective_from;
+
 CREATE DICTIONARY IF NOT EXISTS `opik`.`retention` ON CLUSTER 'opik'
 (
     workspace_id    String,
@@ -20,7 +30,7 @@ CREATE DICTIONARY IF NOT EXISTS `opik`.`retention` ON CLUSTER 'opik'
     effective_to    DateTime64(6, 'UTC')
 )
 PRIMARY KEY workspace_id, project_id
-SOURCE(CLICKHOUSE(TABLE 'retention_rules'))
+SOURCE(CLICKHOUSE(TABLE 'retention_periods'))
 LIFETIME(MIN 30 MAX 60)
 LAYOUT(COMPLEX_KEY_RANGE_HASHED(range_lookup_strategy 'max'))
 RANGE(MIN effective_from MAX effective_to);
