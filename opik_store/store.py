@@ -16,6 +16,7 @@ from opik_store.errors import OpikStoreError
 from opik_store.ledger import UPGRADE, LedgerEntry, setup_statements
 from opik_store.lock import Holder
 from opik_store.migrator import Migrator, Progress, Report, StatementHook, Status, Step
+from opik_store.retention import Retention
 from opik_store.revisions import RevisionSet
 from opik_store.schema import TABLES, ddl
 from opik_store.server import ServerInfo, check_settings, check_version, server_info
@@ -140,6 +141,10 @@ class Store:
     def stamp(self, to: str, force: bool = False, progress: Progress | None = None) -> tuple[Report, list[Difference]]:
         """Record ``to`` as applied without running it, if the live tables match it (or ``force``)."""
         return self.migrator(progress).stamp(to, force=force)
+
+    def retention(self, progress: Progress | None = None) -> Retention:
+        """Retention operations (plan/apply/backfill) on this database."""
+        return Retention(self.adapter, self.config, progress)
 
     def lock_holder(self) -> Holder | None:
         """The newest migration-lock generation's holder (released or not), None if never locked."""

@@ -1,0 +1,219 @@
+"""The operator's configuration file (TOML): retention, system tables, jobs.
+
+Rules:
+
+* ``--config`` / OPIK_STORE_CONFIG names the file; without one, ``./opik-store.toml``
+  is read if it exists, else the built-in defaults apply.
+* Validation happens before anything touches a server. Every error names the
+  file, the entry and the key; unknown keys are errors (a typo must not
+  silently mean "default").
+* Days are whole numbers from 0 to 65535; 0 means "keep forever" where it is
+  allowed (retention classes) and is refused where it would mean "delete
+  everything" (system-table keep_days).
+
+Example::
+
+    [retention]
+    default_days = 400
+    [retention.classes]          # Opik's tiers; add your own
+    short = 14
+    standard = 60
+    long = 400
+    unlimited = 0
+    [[retention.workspaces]]
+    workspace = "acme"
+    class = "short"
+    [[retention.projects]]
+    workspace = "acme"
+    project = "0190c1f0-0000-7000-8000-000000000000"
+    days = 400
+
+    [system_tables]
+    keep_days = 30
+    tables = ["query_log", "part_log", "opentelemetry_span_log"]   # default: every *_log table
+
+    [jobs.apply-retention]
+    schedule = "17 3 * * *"
+    [jobs.prune-system-tables]
+    schedule = "47 * * * *"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opik_store.errors import ConfigError
+
+ENV_CONFIG = "OPIK_STORE_CONFIG"
+DEFAULT_FILE = "opik-store.toml"
+DEFAULT_CLASSES = {"short": 14, "standard": 60, "long": 400, "unlimited": 0}
+JOB_NAMES = ("apply-retention", "prune-system-tables")
+DEFAULT_SCHEDULES = {"apply-retention": "17 3 * * *", "prune-system-tables": "47 * * * *"}
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """Retention in days per (workspace, project); ('', '') is the deployment default."""
+
+    default_days: int = 400
+    classes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
+    rules: Mapping[tuple[str, str], int] = field(default_factory=dict)
+
+    def desired(self) -> dict[tuple[str, str], int]:
+        return {("", ""): self.default_days, **self.rules}
+
+
+@dataclass(frozen=True)
+class SystemTablesConfig:
+    keep_days: int = 30
+    tables: tuple[str, ...] | None = None  # None: every log table
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    name: str
+    schedule: str
+    enabled: bool = True
+    jitter_seconds: int = 60
+    misfire_grace_seconds: int = 600
+
+
+@dataclass(frozen=True)
+class FileConfig:
+    path: Path | None = None
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    system_tables: SystemTablesConfig = field(default_factory=SystemTablesConfig)
+    jobs: Mapping[str, JobConfig] = field(
+        default_factory=lambda: {n: JobConfig(n, DEFAULT_SCHEDULES[n]) for n in JOB_NAMES}
+    )
+
+
+class _Reader:
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, entry: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {entry}: {message}")
+
+    def keys(self, table: Mapping[str, Any], entry: str, allowed: set[str]) -> None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise self.fail(entry, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+
+    def days(self, value: Any, entry: str, key: str, allow_zero: bool = True, unit: str = "days") -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(entry, f"{key} must be a whole number of {unit}, got {value!r}")
+        if value < 0:
+            raise self.fail(entry, f"{key} must not be negative, got {value}")
+        if value == 0 and not allow_zero:
+            raise self.fail(entry, f"{key} must be at least 1 (0 would delete everything)")
+        if value > 65535:
+            raise self.fail(entry, f"{key} must be at most 65535, got {value}")
+        return value
+
+    def text(self, value: Any, entry: str, key: str) -> str:
+        if not isinstance(value, str) or not value or any(ord(c) < 32 for c in value):
+            raise self.fail(entry, f"{key} must be a non-empty string without control characters, got {value!r}")
+        return value
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> FileConfig:
+    """Read and validate the configuration file (see module doc for the search order)."""
+    env = os.environ if environ is None else environ
+    chosen = path or env.get(ENV_CONFIG)
+    if chosen is None:
+        if not Path(DEFAULT_FILE).is_file():
+            return FileConfig()
+        chosen = DEFAULT_FILE
+    file = Path(chosen)
+    if not file.is_file():
+        raise ConfigError(f"configuration file {file} does not exist")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return parse_config(data, str(file))
+
+
+def parse_config(data: Mapping[str, Any], where: str = "<config>") -> FileConfig:
+    """Validate a parsed TOML document; raise ConfigError naming the entry and key."""
+    r = _Reader(where)
+    r.keys(data, "top level", {"retention", "system_tables", "jobs"})
+    return FileConfig(
+        path=Path(where) if where != "<config>" else None,
+        retention=_retention(r, data.get("retention", {})),
+        system_tables=_system_tables(r, data.get("system_tables", {})),
+        jobs=_jobs(r, data.get("jobs", {})),
+    )
+
+
+def _retention(r: _Reader, data: Mapping[str, Any]) -> RetentionConfig:
+    r.keys(data, "[retention]", {"default_days", "classes", "workspaces", "projects"})
+    default_days = r.days(data.get("default_days", 400), "[retention]", "default_days")
+    classes = dict(DEFAULT_CLASSES)
+    for name, days in data.get("classes", {}).items():
+        classes[r.text(name, "[retention.classes]", "class name")] = r.days(days, "[retention.classes]", name)
+    rules: dict[tuple[str, str], int] = {}
+    for kind in ("workspaces", "projects"):
+        for n, item in enumerate(data.get(kind, []), start=1):
+            entry = f"[[retention.{kind}]] #{n}"
+            allowed = {"workspace", "class", "days"} | ({"project"} if kind == "projects" else set())
+            r.keys(item, entry, allowed)
+            workspace = r.text(item.get("workspace"), entry, "workspace")
+            project = r.text(item.get("project"), entry, "project") if kind == "projects" else ""
+            if ("class" in item) == ("days" in item):
+                raise r.fail(entry, "give exactly one of class or days")
+            if "class" in item:
+                if item["class"] not in classes:
+                    raise r.fail(entry, f"unknown class {item['class']!r} (known: {', '.join(sorted(classes))})")
+                days = classes[item["class"]]
+            else:
+                days = r.days(item["days"], entry, "days")
+            key = (workspace, project)
+            if key in rules:
+                raise r.fail(
+                    entry, f"duplicate rule for workspace {workspace!r}" + (f" project {project!r}" if project else "")
+                )
+            rules[key] = days
+    return RetentionConfig(default_days=default_days, classes=classes, rules=rules)
+
+
+def _system_tables(r: _Reader, data: Mapping[str, Any]) -> SystemTablesConfig:
+    r.keys(data, "[system_tables]", {"keep_days", "tables"})
+    keep = r.days(data.get("keep_days", 30), "[system_tables]", "keep_days", allow_zero=False)
+    tables = data.get("tables")
+    if tables is not None:
+        if not isinstance(tables, list) or not tables:
+            raise r.fail("[system_tables]", "tables must be a non-empty list of log table names")
+        tables = tuple(r.text(t, "[system_tables]", "tables[]") for t in tables)
+    return SystemTablesConfig(keep_days=keep, tables=tables)
+
+
+def _jobs(r: _Reader, data: Mapping[str, Any]) -> dict[str, JobConfig]:
+    jobs = {n: JobConfig(n, DEFAULT_SCHEDULES[n]) for n in JOB_NAMES}
+    for name, item in data.items():
+        entry = f"[jobs.{name}]"
+        if name not in JOB_NAMES:
+            raise r.fail(entry, f"unknown job (known: {', '.join(JOB_NAMES)})")
+        r.keys(item, entry, {"schedule", "enabled", "jitter_seconds", "misfire_grace_seconds"})
+        schedule = r.text(item.get("schedule", DEFAULT_SCHEDULES[name]), entry, "schedule")
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(schedule)
+        except ValueError as exc:
+            raise r.fail(entry, f"schedule {schedule!r} is not a 5-field cron expression: {exc}") from None
+        enabled = item.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise r.fail(entry, f"enabled must be true or false, got {enabled!r}")
+        jitter = r.days(item.get("jitter_seconds", 60), entry, "jitter_seconds", unit="seconds")
+        grace = r.days(
+            item.get("misfire_grace_seconds", 600), entry, "misfire_grace_seconds", allow_zero=False, unit="seconds"
+        )
+        jobs[name] = JobConfig(name, schedule, enabled, jitter, grace)
+    return jobs

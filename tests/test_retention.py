@@ -1,0 +1,224 @@
+"""Retention classes enforced by TTL, on the embedded engine."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from opik_store import ConfigError, Store
+from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.cli import main
+from opik_store.config_file import RetentionConfig, load_config, parse_config
+
+PROJECT = "0190c1f0-0000-7000-8000-000000000000"
+CONFIG = """
+[retention]
+default_days = 400
+[[retention.workspaces]]
+workspace = "short-ws"
+class = "short"
+[[retention.workspaces]]
+workspace = "forever-ws"
+class = "unlimited"
+"""
+
+
+def uuid7(when: datetime, seed: int) -> str:
+    """A UUIDv7 string whose timestamp is ``when``."""
+    ms = int(when.timestamp() * 1000)
+    rand = random.Random(seed).getrandbits(74)
+    value = (ms << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+def ago(days: int) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+def insert_trace(engine: EmbeddedAdapter, database: str, trace_id: str, workspace: str, version: int = 0) -> None:
+    engine.execute(
+        f"INSERT INTO `{database}`.traces (id, workspace_id, project_id, name, input, last_updated_at) "
+        "SELECT {id:String}, {w:String}, {p:String}, {n:String}, 'in', now64(6) + {v:UInt32}",
+        {"id": trace_id, "w": workspace, "p": PROJECT, "n": f"v{version}", "v": version},
+    )
+    engine.execute(
+        f"INSERT INTO `{database}`.spans (id, workspace_id, project_id, trace_id, name, input) "
+        "SELECT {id:String}, {w:String}, {p:String}, {t:String}, 'span', 'in'",
+        {"id": uuid7(datetime.now(UTC), hash(trace_id) & 0xFFFF), "w": workspace, "p": PROJECT, "t": trace_id},
+    )
+
+
+def classes(engine: EmbeddedAdapter, database: str, table: str = "traces") -> dict[str, int]:
+    key = "id" if table == "traces" else "trace_id"
+    rows = engine.query(f"SELECT {key}, retention_days FROM `{database}`.{table} FINAL").rows
+    return {r[0]: int(r[1]) for r in rows}
+
+
+@pytest.fixture
+def migrated(engine_url: str, database: str, tmp_path: Path) -> tuple[Store, Path]:
+    config = tmp_path / "opik-store.toml"
+    config.write_text(CONFIG)
+    store = Store.from_url(engine_url, database=database)
+    store.migrate()
+    return store, config
+
+
+def test_plan_apply_then_new_rows_get_their_class(
+    migrated: tuple[Store, Path], engine: EmbeddedAdapter, database: str
+) -> None:
+    store, config = migrated
+    wanted = load_config(config).retention
+    with store:
+        plan = store.retention().plan(wanted)
+        assert [(c.workspace, c.current, c.days) for c in plan.changes] == [
+            ("", None, 400), ("forever-ws", None, 0), ("short-ws", None, 14)
+        ]  # fmt: skip
+        assert plan.ttl_statements == []  # migrate created the designed TTL
+        store.retention().apply(plan)
+        assert store.retention().plan(wanted).changes == [], "apply converges: a second plan is empty"
+    fresh = {w: uuid7(datetime.now(UTC), i) for i, w in enumerate(["short-ws", "forever-ws", "other-ws"])}
+    for workspace, trace_id in fresh.items():
+        insert_trace(engine, database, trace_id, workspace)
+    got = classes(engine, database)
+    assert [got[fresh[w]] for w in ("short-ws", "forever-ws", "other-ws")] == [14, 0, 400]
+    spans = classes(engine, database, "spans")
+    assert [spans[fresh[w]] for w in ("short-ws", "forever-ws", "other-ws")] == [14, 0, 400]
+
+
+def _ttl_drop_merges(engine: EmbeddedAdapter, database: str) -> list[tuple[str, str]]:
+    engine.execute("SYSTEM FLUSH LOGS")
+    return engine.query(
+        "SELECT merge_reason, part_name FROM system.part_log WHERE database = {d:String} "
+        "AND event_type = 'MergeParts' AND merge_reason IN ('TTLDropMerge', 'TTLDeleteMerge') ORDER BY event_time",
+        {"d": database},
+    ).rows
+
+
+def test_expired_rows_disappear_by_whole_part_drops(
+    migrated: tuple[Store, Path], engine: EmbeddedAdapter, database: str
+) -> None:
+    store, config = migrated
+    with store:
+        store.retention().apply(store.retention().plan(load_config(config).retention))
+        for workspace in ("short-ws", "forever-ws"):  # their class applies to all time from here on
+            store.retention().backfill(workspace)
+    for table in ("traces", "spans"):
+        engine.execute(f"SYSTEM STOP TTL MERGES `{database}`.{table}")
+    rows = {
+        "short-old": (uuid7(ago(30), 1), "short-ws"),
+        "short-young": (uuid7(ago(2), 2), "short-ws"),
+        "forever-ancient": (uuid7(ago(900), 3), "forever-ws"),
+        "default-old": (uuid7(ago(30), 4), "other-ws"),
+        "default-ancient": (uuid7(ago(500), 5), "other-ws"),
+    }
+    for trace_id, workspace in rows.values():
+        insert_trace(engine, database, trace_id, workspace)
+    with store:
+        plan = store.retention().plan(load_config(config).retention)
+        expired = {(p.table, p.partition_id) for p in plan.expired}
+        assert {t for t, _ in expired} == {"traces", "spans"}
+        assert {pid.split("-")[0] for _, pid in expired} == {"14", "400"}
+        # the TTL path: merges drop whole parts (traces); --expire-now drops partitions at once (spans)
+        engine.execute(f"SYSTEM START TTL MERGES `{database}`.traces")
+        engine.execute(f"OPTIMIZE TABLE `{database}`.traces FINAL")
+        spans_only = type(plan)(plan.changes, [], [], [p for p in plan.expiring if p.table == "spans"], plan.today)
+        done = store.retention().apply(spans_only, expire_now=True)
+        assert sum("DROP PARTITION ID" in d for d in done) == 2
+    survivors = {"short-young", "forever-ancient", "default-old"}
+    assert set(classes(engine, database)) == {rows[k][0] for k in survivors}
+    assert set(classes(engine, database, "spans")) == {rows[k][0] for k in survivors}
+    merges = _ttl_drop_merges(engine, database)
+    assert merges and all(reason == "TTLDropMerge" for reason, _ in merges), merges  # no row rewrites
+
+
+def test_backfill_moves_past_rows_to_the_new_class_and_keeps_versions_together(
+    migrated: tuple[Store, Path], engine: EmbeddedAdapter, database: str, tmp_path: Path
+) -> None:
+    store, config = migrated
+    with store:
+        store.retention().apply(store.retention().plan(RetentionConfig(default_days=400)))
+    old, young = uuid7(ago(40), 11), uuid7(ago(3), 12)
+    for trace_id in (old, young):
+        insert_trace(engine, database, trace_id, "move-ws")
+    assert classes(engine, database) == {old: 400, young: 400}
+    with store:
+        store.retention().apply(store.retention().plan(load_config(config).retention))
+        parse = parse_config({"retention": {"workspaces": [{"workspace": "move-ws", "days": 30}]}})
+        store.retention().apply(store.retention().plan(parse.retention))
+        assert classes(engine, database) == {old: 400, young: 400}, "a class change leaves past rows alone"
+        dry = store.retention().backfill("move-ws", dry_run=True)
+        assert sorted((p.table, p.rows) for p in dry.partitions) == [
+            ("spans", 1),
+            ("spans", 1),
+            ("traces", 1),
+            ("traces", 1),
+        ]
+        assert classes(engine, database) == {old: 400, young: 400}, "a dry run changes nothing"
+        for table in ("traces", "spans"):
+            engine.execute(f"SYSTEM STOP TTL MERGES `{database}`.{table}")
+        first = store.retention().backfill("move-ws", max_partitions=1)
+        assert len(first.partitions) == 1 and first.remaining == len(dry.partitions) - 1
+        while store.retention().backfill("move-ws").partitions:
+            pass
+    assert classes(engine, database) == {old: 30, young: 30}
+    assert classes(engine, database, "spans") == {old: 30, young: 30}
+    for table in ("traces", "spans"):  # the 40-day-old row is past its new 30-day class
+        engine.execute(f"SYSTEM START TTL MERGES `{database}`.{table}")
+        engine.execute(f"OPTIMIZE TABLE `{database}`.{table} FINAL")
+    assert classes(engine, database) == {young: 30}
+    insert_trace(engine, database, young, "move-ws", version=5)  # an update after the move
+    versions = engine.query(
+        f"SELECT name, retention_days, _partition_id FROM `{database}`.traces FINAL WHERE id = {{i:String}}",
+        {"i": young},
+    ).rows
+    assert len(versions) == 1 and versions[0][0] == "v5" and versions[0][1] == 30, versions
+
+
+def test_cli_plan_apply_dry_run_and_json(migrated: tuple[Store, Path], engine_url: str, database: str) -> None:
+    store, config = migrated
+    store.close()
+    base = ["--url", engine_url, "--database", database, "retention"]
+    dry = CliRunner().invoke(main, [*base, "apply", "--config", str(config), "--dry-run"])
+    assert dry.exit_code == 0 and "rules to add" in dry.output and "short-ws" in dry.output
+    plan = json.loads(CliRunner().invoke(main, [*base, "plan", "--config", str(config), "--json"]).output)
+    assert len(plan["changes"]) == 3, "a dry run changes nothing"
+    done = CliRunner().invoke(main, [*base, "apply", "--config", str(config)])
+    assert done.exit_code == 0 and "SYSTEM RELOAD DICTIONARY" in done.output
+    again = CliRunner().invoke(main, [*base, "apply", "--config", str(config)])
+    assert "nothing to do" in again.output
+    backfill = CliRunner().invoke(main, [*base, "backfill", "--workspace", "nobody"])
+    assert backfill.exit_code == 2 and "no retention rule for workspace 'nobody'" in backfill.output
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"retention": {"default_days": -1}}, "default_days must not be negative"),
+        ({"retention": {"default_days": "400"}}, "default_days must be a whole number"),
+        ({"retention": {"defualt_days": 400}}, "unknown key"),
+        ({"retention": {"workspaces": [{"workspace": "a", "class": "nope"}]}}, "unknown class 'nope'"),
+        ({"retention": {"workspaces": [{"workspace": "a", "class": "short", "days": 3}]}}, "exactly one of"),
+        ({"retention": {"workspaces": [{"workspace": "a", "days": 3}, {"workspace": "a", "days": 4}]}}, "duplicate"),
+        ({"retention": {"projects": [{"workspace": "a", "days": 70000, "project": "p"}]}}, "at most 65535"),
+        ({"system_tables": {"keep_days": 0}}, "at least 1"),
+        ({"jobs": {"apply-retention": {"schedule": "every day"}}}, "not a 5-field cron"),
+        ({"jobs": {"vacuum": {}}}, "unknown job"),
+    ],
+)
+def test_bad_configuration_is_refused_naming_entry_and_key(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_config(doc, "prod.toml")
+    assert str(info.value).startswith("prod.toml: ")
+
+
+def test_bad_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[retention\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
+        load_config(path)
