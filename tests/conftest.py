@@ -33,6 +33,11 @@ ENGINE_CONFIG = """<clickhouse>
       </shard>
     </unreachable>
   </remote_servers>
+  <opentelemetry_span_log>
+    <engine>engine MergeTree partition by toYYYYMM(finish_date) order by (finish_date, finish_time_us)</engine>
+    <database>system</database><table>opentelemetry_span_log</table>
+    <flush_interval_milliseconds>500</flush_interval_milliseconds>
+  </opentelemetry_span_log>
   <part_log>
     <database>system</database><table>part_log</table>
     <flush_interval_milliseconds>500</flush_interval_milliseconds>

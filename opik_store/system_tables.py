@@ -1,0 +1,316 @@
+"""Bounding ClickHouse's own log tables (system.query_log, part_log, opentelemetry_span_log, ...).
+
+Rules this module keeps:
+
+* It only ever touches **log tables**: tables in the ``system`` database whose
+  name is ``<something>_log`` (or a rotated ``<something>_log_<N>`` left by
+  the server after a config change), and whose engine is a MergeTree. Other
+  system tables (``System*`` engines, e.g. ``user_query_log``) and every user
+  table are out of reach; names given with ``--tables`` are checked against
+  that set.
+* Rotated leftovers are pruned only when asked (``include_rotated``).
+* Pruning drops whole partitions that are entirely older than the cutoff. The
+  one partition that straddles the cutoff gets a delete bounded to that
+  partition (``ALTER ... DELETE IN PARTITION ... WHERE date < cutoff``).
+* A TTL set with ALTER on a system table lasts only until the server restarts
+  or its log config changes: the server then renames the table to ``X_0`` and
+  recreates it from config. ``prune`` says so every time it sets one. Durable
+  retention is the ``config.d`` file from :func:`render_config`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from xml.sax.saxutils import escape
+
+from opik_store.adapters import Adapter
+from opik_store.errors import ConfigError
+from opik_store.quoting import quote_identifier, quote_string
+from opik_store.shapes import split_engine_full
+
+_LOG_NAME = re.compile(r"^[a-z0-9_]+_log(?:_(\d+))?$")
+RESTART_WARNING = (
+    "a TTL set with ALTER on a system table lasts until the next server restart or log-config change "
+    "(the server then renames the table to <name>_0 and recreates it from its config). "
+    "For durable retention install the file from `opik-store system-tables render-config`."
+)
+
+#: Logs render_config uses without a server to ask (--offline): the ones a default server writes.
+COMMON_LOGS = (
+    "query_log", "part_log", "trace_log", "text_log", "metric_log", "asynchronous_metric_log",
+    "processors_profile_log", "opentelemetry_span_log",
+)  # fmt: skip
+
+#: Log tables render_config knows, with their date column; opentelemetry_span_log is configured with <engine>.
+KNOWN_LOGS: dict[str, str] = {
+    "query_log": "event_date",
+    "query_thread_log": "event_date",
+    "query_views_log": "event_date",
+    "query_metric_log": "event_date",
+    "part_log": "event_date",
+    "trace_log": "event_date",
+    "text_log": "event_date",
+    "metric_log": "event_date",
+    "asynchronous_metric_log": "event_date",
+    "latency_log": "event_date",
+    "error_log": "event_date",
+    "processors_profile_log": "event_date",
+    "session_log": "event_date",
+    "zookeeper_log": "event_date",
+    "transactions_info_log": "event_date",
+    "filesystem_cache_log": "event_date",
+    "asynchronous_insert_log": "event_date",
+    "backup_log": "event_date",
+    "blob_storage_log": "event_date",
+    "s3queue_log": "event_date",
+    "crash_log": "event_date",
+    "opentelemetry_span_log": "finish_date",
+}
+OTEL_ENGINE = "MergeTree PARTITION BY toYYYYMM(finish_date) ORDER BY (finish_date, finish_time_us)"
+
+
+@dataclass(frozen=True)
+class LogTable:
+    """One log table as it stands."""
+
+    name: str
+    rotated: bool
+    engine: str
+    partition_key: str
+    date_column: str | None
+    ttl: str
+    rows: int
+    bytes_on_disk: int
+    oldest: date | None
+    newest: date | None
+
+    def as_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["oldest"] = self.oldest.isoformat() if self.oldest else None
+        out["newest"] = self.newest.isoformat() if self.newest else None
+        return out
+
+
+@dataclass
+class PruneAction:
+    table: str
+    kind: str  # drop_partition | delete_in_partition | set_ttl
+    sql: str
+    rows: int = 0
+    bytes_on_disk: int = 0
+
+
+@dataclass
+class PruneReport:
+    keep_days: int
+    cutoff: date
+    actions: list[PruneAction] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "keep_days": self.keep_days,
+            "cutoff": self.cutoff.isoformat(),
+            "dry_run": self.dry_run,
+            "actions": [a.__dict__ for a in self.actions],
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+        }
+
+
+class SystemTables:
+    """Report on and prune the server's log tables."""
+
+    def __init__(self, adapter: Adapter, say: Callable[[str], None] | None = None) -> None:
+        self.adapter = adapter
+        self.say = say or (lambda _m: None)
+
+    def report(self) -> list[LogTable]:
+        """Every log table (rotated leftovers included) with size, date range and TTL."""
+        tables = self.adapter.query(
+            "SELECT name, engine, engine_full, partition_key FROM system.tables "
+            "WHERE database = 'system' AND match(name, '_log(_[0-9]+)?$') AND engine LIKE '%MergeTree' ORDER BY name"
+        ).rows
+        sizes = {
+            t: (int(r), int(b))
+            for t, r, b in self.adapter.query(
+                "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts "
+                "WHERE database = 'system' AND active GROUP BY table"
+            ).rows
+        }
+        dates = {
+            t: c
+            for t, c in self.adapter.query(
+                "SELECT table, name FROM system.columns WHERE database = 'system' AND type = 'Date' "
+                "AND name IN ('event_date', 'finish_date')"
+            ).rows
+        }
+        out = []
+        for name, engine, engine_full, partition_key in tables:
+            match = _LOG_NAME.match(name)
+            if not match:
+                continue
+            date_column = dates.get(name)
+            oldest = newest = None
+            if date_column and sizes.get(name, (0, 0))[0]:
+                oldest, newest = self.adapter.query(
+                    f"SELECT min({quote_identifier(date_column)}), max({quote_identifier(date_column)}) "
+                    f"FROM system.{quote_identifier(name)}"
+                ).rows[0]
+            rows, size = sizes.get(name, (0, 0))
+            out.append(
+                LogTable(
+                    name=name,
+                    rotated=match.group(1) is not None,
+                    engine=engine,
+                    partition_key=partition_key,
+                    date_column=date_column,
+                    ttl=split_engine_full(engine_full)[2].get("TTL", ""),
+                    rows=rows,
+                    bytes_on_disk=size,
+                    oldest=_as_date(oldest),
+                    newest=_as_date(newest),
+                )
+            )
+        return out
+
+    def select(self, names: Iterable[str] | None, include_rotated: bool) -> list[LogTable]:
+        """The log tables to act on; names that are not log tables are refused, naming them."""
+        tables = self.report()
+        by_name = {t.name: t for t in tables}
+        if names:
+            wanted = list(dict.fromkeys(names))
+            unknown = [n for n in wanted if n not in by_name]
+            if unknown:
+                available = ", ".join(sorted(by_name)) or "none"
+                raise ConfigError(
+                    f"not a log table in this server's system database: {', '.join(unknown)} (log tables: {available})"
+                )
+            chosen = [by_name[n] for n in wanted]
+            rotated = [t.name for t in chosen if t.rotated]
+            if rotated and not include_rotated:
+                raise ConfigError(f"{', '.join(rotated)}: rotated leftovers are pruned only with --include-rotated")
+            return chosen
+        return [t for t in tables if include_rotated or not t.rotated]
+
+    def prune(
+        self,
+        keep_days: int,
+        names: Iterable[str] | None = None,
+        include_rotated: bool = False,
+        set_ttl: bool = True,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        """Remove rows older than ``keep_days`` days from the chosen log tables."""
+        if keep_days < 1:
+            raise ConfigError(f"keep-days must be at least 1 (got {keep_days}); 0 or less would delete everything")
+        cutoff = datetime.now(UTC).date() - timedelta(days=keep_days)
+        report = PruneReport(keep_days=keep_days, cutoff=cutoff, dry_run=dry_run)
+        for table in self.select(names, include_rotated):
+            if not table.date_column:
+                report.skipped.append(f"{table.name}: no event_date/finish_date column")
+                continue
+            report.actions.extend(self._plan_table(table, cutoff, keep_days, set_ttl and not table.rotated))
+        if any(a.kind == "set_ttl" for a in report.actions):
+            report.warnings.append(RESTART_WARNING)
+        if dry_run:
+            return report
+        for action in report.actions:
+            self.say(f"{action.table}: {action.kind} ({action.rows} rows)")
+            settings = {"mutations_sync": "2"} if action.kind == "delete_in_partition" else {}
+            if action.kind == "set_ttl":
+                settings = {"materialize_ttl_after_modify": "0"}
+            self.adapter.execute(action.sql, settings=settings)
+        return report
+
+    def _plan_table(self, table: LogTable, cutoff: date, keep_days: int, set_ttl: bool) -> list[PruneAction]:
+        assert table.date_column
+        name = f"system.{quote_identifier(table.name)}"
+        column = quote_identifier(table.date_column)
+        parts = self.adapter.query(
+            "SELECT partition_id, min(min_date), max(max_date), sum(rows), sum(bytes_on_disk) FROM system.parts "
+            "WHERE database = 'system' AND table = {t:String} AND active GROUP BY partition_id ORDER BY partition_id",
+            {"t": table.name},
+        ).rows
+        actions: list[PruneAction] = []
+        for pid, low, high, rows, size in parts:
+            low, high = _as_date(low), _as_date(high)
+            has_dates = low is not None and high is not None and high.year > 1970
+            if has_dates and high is not None and high < cutoff:
+                sql = f"ALTER TABLE {name} DROP PARTITION ID {quote_string(pid)}"
+                actions.append(PruneAction(table.name, "drop_partition", sql, int(rows), int(size)))
+                continue
+            old = int(
+                self.adapter.query(
+                    f"SELECT count() FROM {name} WHERE _partition_id = {{p:String}} AND {column} < {{c:Date}}",
+                    {"p": pid, "c": cutoff.isoformat()},
+                ).scalar()
+            )
+            if old:
+                sql = (
+                    f"ALTER TABLE {name} DELETE IN PARTITION ID {quote_string(pid)} "
+                    f"WHERE {column} < toDate({quote_string(cutoff.isoformat())})"
+                )
+                actions.append(PruneAction(table.name, "delete_in_partition", sql, old))
+        wanted_ttl = f"{table.date_column} + toIntervalDay({keep_days})"
+        if set_ttl and table.ttl != wanted_ttl:
+            sql = f"ALTER TABLE {name} MODIFY TTL {column} + INTERVAL {keep_days} DAY"
+            actions.append(PruneAction(table.name, "set_ttl", sql))
+        return actions
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return datetime.strptime(str(value)[:10], "%Y-%m-%d").date()
+
+
+def render_config(keep_days: int, tables: Iterable[str] | None = None) -> str:
+    """The ``config.d`` XML that gives each log table a durable TTL of ``keep_days`` days.
+
+    Only the named logs get a section: a section enables its log, so a log the
+    operator removed must not appear (the CLI passes the logs the server has).
+    Logs configured with ``<partition_by>`` (most) get a ``<ttl>`` element.
+    opentelemetry_span_log is configured with an ``<engine>`` in ClickHouse's
+    default config, and a ``<ttl>`` next to an ``<engine>`` is a start-up
+    error (ClickHouse #88366), so its TTL goes inside a full ``<engine>``.
+    """
+    if keep_days < 1:
+        raise ConfigError(f"keep-days must be at least 1 (got {keep_days})")
+    names = list(dict.fromkeys(tables)) if tables else list(COMMON_LOGS)
+    unknown = [n for n in names if n not in KNOWN_LOGS]
+    if unknown:
+        raise ConfigError(f"no durable config known for {', '.join(unknown)} (known: {', '.join(KNOWN_LOGS)})")
+    lines = [
+        "<!-- Written by opik-store: durable retention for ClickHouse system log tables.",
+        f"     Keeps {keep_days} days. Install as /etc/clickhouse-server/config.d/opik-store-system-logs.xml",
+        "     (on every node) and restart the server; an old table whose definition differs is renamed",
+        "     to <name>_0 by the server: prune those leftovers with opik-store system-tables prune",
+        "     and its include-rotated option. -->",
+        "<clickhouse>",
+    ]
+    for name in names:
+        column = KNOWN_LOGS[name]
+        ttl = f"{column} + INTERVAL {keep_days} DAY DELETE"
+        lines.append(f"    <{name}>")
+        lines.append("        <database>system</database>")
+        lines.append(f"        <table>{name}</table>")
+        if name == "opentelemetry_span_log":
+            lines.append(f"        <engine>ENGINE = {escape(OTEL_ENGINE)} TTL {escape(ttl)}</engine>")
+        else:
+            lines.append(f"        <partition_by>toYYYYMM({column})</partition_by>")
+            lines.append(f"        <ttl>{escape(ttl)}</ttl>")
+        lines.append("        <flush_interval_milliseconds>7500</flush_interval_milliseconds>")
+        lines.append(f"    </{name}>")
+    lines.append("</clickhouse>")
+    return "\n".join(lines) + "\n"
