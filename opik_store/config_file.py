@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opik_store.cron import cron_trigger
 from opik_store.errors import ConfigError
 
 ENV_CONFIG = "OPIK_STORE_CONFIG"
@@ -202,12 +203,10 @@ def _jobs(r: _Reader, data: Mapping[str, Any]) -> dict[str, JobConfig]:
             raise r.fail(entry, f"unknown job (known: {', '.join(JOB_NAMES)})")
         r.keys(item, entry, {"schedule", "enabled", "jitter_seconds", "misfire_grace_seconds"})
         schedule = r.text(item.get("schedule", DEFAULT_SCHEDULES[name]), entry, "schedule")
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
-            CronTrigger.from_crontab(schedule)
-        except ValueError as exc:
-            raise r.fail(entry, f"schedule {schedule!r} is not a 5-field cron expression: {exc}") from None
+            cron_trigger(schedule)
+        except ConfigError as exc:
+            raise r.fail(entry, str(exc)) from None
         enabled = item.get("enabled", True)
         if not isinstance(enabled, bool):
             raise r.fail(entry, f"enabled must be true or false, got {enabled!r}")

@@ -45,7 +45,7 @@ from opik_store.quoting import quote_identifier
 from opik_store.render import render_statement
 
 LOCK_PREFIX = "opik_store_lock_"
-_LOCK_NAME = re.compile(rf"^{LOCK_PREFIX}(\d+)$")
+JOB_LOCK_PREFIX = "opik_store_joblock_"
 
 LOCK_DDL = """
 CREATE TABLE {name}
@@ -87,7 +87,7 @@ class Holder:
 
 
 class MigrationLock:
-    """The lock on one database. Use :meth:`hold` as a context manager."""
+    """A lease-based lock in one database: the migration lock, or (with another ``prefix``) a job's."""
 
     def __init__(
         self,
@@ -96,7 +96,10 @@ class MigrationLock:
         lease: float,
         say: Callable[[str], None],
         run_id: str | None = None,
+        prefix: str = LOCK_PREFIX,
     ) -> None:
+        self.prefix = prefix
+        self._name_re = re.compile(rf"^{re.escape(prefix)}(\d+)$")
         self.adapter = adapter
         self.config = config
         self.lease = lease
@@ -116,14 +119,14 @@ class MigrationLock:
 
     # -- reading -----------------------------------------------------------
     def _table(self, generation: int) -> str:
-        return f"{self._db}.{quote_identifier(f'{LOCK_PREFIX}{generation}')}"
+        return f"{self._db}.{quote_identifier(f'{self.prefix}{generation}')}"
 
     def generations(self) -> list[int]:
         rows = self.adapter.query(
             "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})",
-            {"db": self.config.database, "p": LOCK_PREFIX},
+            {"db": self.config.database, "p": self.prefix},
         ).rows
-        found = [_LOCK_NAME.match(r[0]) for r in rows]
+        found = [self._name_re.match(r[0]) for r in rows]
         return sorted(int(m.group(1)) for m in found if m)
 
     def holder(self, generation: int | None = None) -> Holder | None:
@@ -144,7 +147,7 @@ class MigrationLock:
             created = self.adapter.query(
                 "SELECT dateDiff('millisecond', metadata_modification_time, now()) FROM system.tables "
                 "WHERE database = {db:String} AND name = {n:String}",
-                {"db": self.config.database, "n": f"{LOCK_PREFIX}{generation}"},
+                {"db": self.config.database, "n": f"{self.prefix}{generation}"},
             ).scalar()
             return Holder(generation, "", "(unknown: no heartbeat yet)", 0, None, int(created or 0), False)
         return Holder(generation, str(run_id), str(host), int(pid), since, int(age), bool(released))
@@ -161,6 +164,15 @@ class MigrationLock:
         return holder.age_ms > grace * 1000
 
     # -- acquiring -----------------------------------------------------------
+    def try_acquire(self) -> Holder | None:
+        """Take the lock if it is free now; otherwise return its live holder without waiting."""
+        while True:
+            current = self.holder()
+            if not self.is_free(current):
+                return current
+            if self._try_create((current.generation if current else 0) + 1):
+                return None
+
     def acquire(self, timeout: float) -> None:
         """Take the lock, waiting up to ``timeout`` seconds for a live holder."""
         deadline = time.monotonic() + timeout
@@ -187,7 +199,7 @@ class MigrationLock:
             time.sleep(min(max(self.lease / 10, 0.05), 1.0, remaining))
 
     def _try_create(self, generation: int) -> bool:
-        ddl = LOCK_DDL.format(name=f"{LOCK_PREFIX}{generation}")
+        ddl = LOCK_DDL.format(name=f"{self.prefix}{generation}")
         sql = render_statement(ddl, self.config.database, self.config.topology, guard=False).sql
         try:
             self.adapter.execute(sql, settings=self.config.ddl_settings)
@@ -213,7 +225,7 @@ class MigrationLock:
     def _drop_old_generations(self) -> None:
         for old in self.generations():
             if old < self.generation - 1:
-                name = f"{LOCK_PREFIX}{old}"
+                name = f"{self.prefix}{old}"
                 sql = render_statement(f"DROP TABLE {name}", self.config.database, self.config.topology).sql
                 self.adapter.execute(sql, settings=self.config.ddl_settings)
 

@@ -17,9 +17,10 @@ def table_info(engine: EmbeddedAdapter, database: str, table: str) -> dict[str, 
 
 
 def table_names(engine: EmbeddedAdapter, database: str) -> set[str]:
-    """Tables in ``database``, leaving out the migration lock's generation tables."""
+    """Tables in ``database``, leaving out lock generations and the job-runs table."""
     rows = engine.query(
-        "SELECT name FROM system.tables WHERE database = {db:String} AND NOT startsWith(name, 'opik_store_lock_')",
+        "SELECT name FROM system.tables WHERE database = {db:String} "
+        "AND NOT match(name, '^opik_store_(lock_|joblock_|job_runs)')",
         {"db": database},
     )
     return {r[0] for r in rows.rows}

@@ -208,6 +208,7 @@ def test_cli_plan_apply_dry_run_and_json(migrated: tuple[Store, Path], engine_ur
         ({"retention": {"projects": [{"workspace": "a", "days": 70000, "project": "p"}]}}, "at most 65535"),
         ({"system_tables": {"keep_days": 0}}, "at least 1"),
         ({"jobs": {"apply-retention": {"schedule": "every day"}}}, "not a 5-field cron"),
+        ({"jobs": {"apply-retention": {"schedule": "61 * * * *"}}}, "not a valid cron"),
         ({"jobs": {"vacuum": {}}}, "unknown job"),
     ],
 )

@@ -42,6 +42,14 @@ def seeded(engine: EmbeddedAdapter, database: str) -> Iterator[str]:
     marker = f"opik-store-test-{database}"
     engine.execute("SELECT 1 SETTINGS opentelemetry_start_trace_probability = 1")
     engine.execute("SYSTEM FLUSH LOGS")
+    logs = ("query_log", "opentelemetry_span_log")
+    for log in logs:  # other tests may have set a TTL (prune does): keep this test's old rows until it prunes
+        engine.execute(f"SYSTEM STOP TTL MERGES system.{log}")
+        full = engine.query(
+            "SELECT engine_full FROM system.tables WHERE database = 'system' AND name = {n:String}", {"n": log}
+        ).scalar()
+        if " TTL " in str(full):
+            engine.execute(f"ALTER TABLE system.{log} REMOVE TTL")
     for age in (400, 40, 10, 1):
         when = days_ago(age)
         engine.execute(
@@ -63,6 +71,8 @@ def seeded(engine: EmbeddedAdapter, database: str) -> Iterator[str]:
         f"INSERT INTO `{database}`.query_log SELECT {{d:Date}}, 'user data'", {"d": days_ago(400).isoformat()}
     )
     yield marker
+    for log in logs:
+        engine.execute(f"SYSTEM START TTL MERGES system.{log}")
 
 
 def test_report_lists_log_tables_with_sizes_dates_and_ttl(engine_url: str, seeded: str) -> None:

@@ -1,0 +1,197 @@
+"""Named maintenance jobs, their run history, and the rule that one run of a job happens at a time.
+
+Rules:
+
+* A job is a named function of (store, file config, dry_run) that returns a
+  one-line summary. The built-in jobs are ``apply-retention`` (rules, TTL fixes,
+  dropping fully expired partitions) and ``prune-system-tables``.
+* Every run is recorded in the append-only ``<db>.opik_store_job_runs``
+  table: a ``started`` row, then ``succeeded``/``failed`` with the summary or
+  error. A run that finds the job busy elsewhere records ``skipped``.
+* Before running, a job takes its own lease (the migration lock's mechanism,
+  under the prefix ``opik_store_joblock_<job>_``) without waiting. So two
+  schedulers, or a scheduler and a cron line, pointed at one database or
+  cluster never run the same job at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opik_store.config_file import FileConfig
+from opik_store.errors import ConfigError
+from opik_store.lock import JOB_LOCK_PREFIX, MigrationLock
+from opik_store.quoting import quote_identifier
+from opik_store.render import render_statement
+from opik_store.store import Store
+from opik_store.system_tables import SystemTables
+
+RUNS_TABLE = "opik_store_job_runs"
+RUNS_DDL = f"""
+CREATE TABLE {RUNS_TABLE}
+(
+    run_id       UUID,
+    job          LowCardinality(String),
+    state        Enum8('started' = 1, 'succeeded' = 2, 'failed' = 3, 'skipped' = 4),
+    host         String,
+    pid          UInt32,
+    started_at   DateTime64(6, 'UTC'),
+    finished_at  Nullable(DateTime64(6, 'UTC')),
+    duration_ms  Nullable(UInt64),
+    summary      String,
+    error        String,
+    recorded_at  DateTime64(6, 'UTC') DEFAULT now64(6)
+)
+ENGINE = MergeTree
+ORDER BY (job, recorded_at)
+"""
+
+JobFunc = Callable[[Store, FileConfig, bool], str]
+
+
+def apply_retention(store: Store, config: FileConfig, dry_run: bool) -> str:
+    retention = store.retention()
+    plan = retention.plan(config.retention, horizon_days=0)
+    if dry_run:
+        return (
+            f"would add {len(plan.changes)} rule(s), run {len(plan.ttl_statements)} TTL fix(es), "
+            f"drop {len(plan.expired)} expired partition(s)"
+        )
+    done = retention.apply(plan, expire_now=True)
+    drops = sum("DROP PARTITION" in d for d in done)
+    return f"added {len(plan.changes)} rule(s), {len(plan.ttl_statements)} TTL fix(es), dropped {drops} partition(s)"
+
+
+def prune_system_tables(store: Store, config: FileConfig, dry_run: bool) -> str:
+    settings = config.system_tables
+    report = SystemTables(store.adapter).prune(settings.keep_days, settings.tables, dry_run=dry_run)
+    rows = sum(a.rows for a in report.actions)
+    verb = "would remove" if dry_run else "removed"
+    return f"{verb} {rows} row(s) older than {report.cutoff} in {len({a.table for a in report.actions})} table(s)"
+
+
+BUILTIN_JOBS: dict[str, tuple[JobFunc, str]] = {
+    "apply-retention": (apply_retention, "retention rules, TTL fixes, drop fully expired partitions"),
+    "prune-system-tables": (prune_system_tables, "bound ClickHouse's system log tables"),
+}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    job: str
+    state: str
+    host: str
+    pid: int
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    summary: str
+    error: str
+
+    def as_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["started_at"] = self.started_at.isoformat()
+        out["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return out
+
+
+class JobRunner:
+    """Runs named jobs against one store and records every run."""
+
+    def __init__(
+        self,
+        store_factory: Callable[[], Store],
+        config: FileConfig,
+        jobs: Mapping[str, tuple[JobFunc, str]] | None = None,
+        lease: float = 300.0,
+    ) -> None:
+        self.store_factory = store_factory
+        self.config = config
+        self.jobs = dict(jobs or BUILTIN_JOBS)
+        self.lease = lease
+        self.host = socket.gethostname()
+
+    def _table(self, store: Store) -> str:
+        return f"{quote_identifier(store.config.database, 'database name')}.{quote_identifier(RUNS_TABLE)}"
+
+    def ensure_table(self, store: Store) -> None:
+        store.adapter.execute(
+            f"CREATE DATABASE IF NOT EXISTS {quote_identifier(store.config.database, 'database name')}"
+        )
+        store.adapter.execute(render_statement(RUNS_DDL, store.config.database, store.config.topology).sql)
+
+    def _record(self, store: Store, run_id: str, job: str, state: str, started: datetime, **extra: str) -> None:
+        finished = None if state == "started" else datetime.now(UTC)
+        store.adapter.execute(
+            f"INSERT INTO {self._table(store)} (run_id, job, state, host, pid, started_at, finished_at, duration_ms, "
+            "summary, error) SELECT {r:UUID}, {j:String}, {s:String}, {h:String}, {p:UInt32}, "
+            "{st:DateTime64(6, 'UTC')}, {f:Nullable(DateTime64(6, 'UTC'))}, {d:Nullable(UInt64)}, "
+            "{sm:String}, {e:String}",
+            {
+                "r": run_id,
+                "j": job,
+                "s": state,
+                "h": self.host,
+                "p": os.getpid(),
+                "st": started,
+                "f": finished,
+                "d": None if finished is None else int((finished - started).total_seconds() * 1000),
+                "sm": extra.get("summary", ""),
+                "e": extra.get("error", ""),
+            },
+        )
+
+    def run(self, name: str, dry_run: bool = False) -> RunRecord:
+        """Run job ``name`` once (unless another run holds its lease); record and return the outcome."""
+        if name not in self.jobs:
+            raise ConfigError(f"unknown job {name!r} (jobs: {', '.join(sorted(self.jobs))})")
+        func = self.jobs[name][0]
+        run_id, started = str(uuid.uuid4()), datetime.now(UTC)
+        with self.store_factory() as store:
+            if dry_run:
+                summary = func(store, self.config, True)
+                return RunRecord(run_id, name, "dry-run", self.host, os.getpid(), started, None, None, summary, "")
+            self.ensure_table(store)
+            prefix = f"{JOB_LOCK_PREFIX}{name.replace('-', '_')}_"
+            lease = MigrationLock(store.adapter, store.config, self.lease, lambda _m: None, run_id, prefix)
+            holder = lease.try_acquire()
+            if holder is not None:
+                summary = f"skipped: already running on {holder.describe()}"
+                self._record(store, run_id, name, "skipped", started, summary=summary)
+                return self._last(store, run_id)
+            try:
+                self._record(store, run_id, name, "started", started)
+                try:
+                    summary = func(store, self.config, False)
+                except Exception as exc:
+                    self._record(store, run_id, name, "failed", started, error=f"{type(exc).__name__}: {exc}")
+                    raise
+                self._record(store, run_id, name, "succeeded", started, summary=summary)
+            finally:
+                lease.release()
+            return self._last(store, run_id)
+
+    def _last(self, store: Store, run_id: str) -> RunRecord:
+        return next(r for r in reversed(self.history(store)) if r.run_id == run_id)
+
+    def history(self, store: Store, job: str | None = None) -> list[RunRecord]:
+        """Every recorded run row, oldest first (optionally of one job)."""
+        exists = store.adapter.query(
+            "SELECT count() FROM system.tables WHERE database = {d:String} AND name = {n:String}",
+            {"d": store.config.database, "n": RUNS_TABLE},
+        ).scalar()
+        if not exists:
+            return []
+        rows = store.adapter.query(
+            "SELECT toString(run_id), job, toString(state), host, pid, started_at, finished_at, duration_ms, summary, "
+            f"error FROM {self._table(store)} WHERE {{j:String}} = '' OR job = {{j:String}} ORDER BY recorded_at",
+            {"j": job or ""},
+        ).rows
+        return [RunRecord(*row) for row in rows]

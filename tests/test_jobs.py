@@ -1,0 +1,157 @@
+"""Named jobs, their run history, the job lease, and the scheduler."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from opik_store import ConfigError, Store
+from opik_store.cli import main
+from opik_store.config_file import FileConfig, JobConfig
+from opik_store.cron import cron_trigger
+from opik_store.jobs import JobRunner
+from opik_store.scheduler import Scheduler
+
+
+def test_run_builtin_jobs_and_read_their_history(engine_url: str, database: str) -> None:
+    base = ["--url", engine_url, "--database", database]
+    assert CliRunner().invoke(main, [*base, "migrate"]).exit_code == 0
+    dry = CliRunner().invoke(main, [*base, "jobs", "run", "apply-retention", "--dry-run"])
+    assert dry.exit_code == 0 and "would add 1 rule(s)" in dry.output
+    assert "no job runs" in CliRunner().invoke(main, [*base, "jobs", "history"]).output, "a dry run records nothing"
+    for job in ("apply-retention", "prune-system-tables"):
+        result = CliRunner().invoke(main, [*base, "jobs", "run", job])
+        assert result.exit_code == 0 and f"{job}: succeeded" in result.output, result.output
+    history = json.loads(CliRunner().invoke(main, [*base, "jobs", "history", "--json"]).output)
+    assert [(h["job"], h["state"]) for h in history] == [
+        ("apply-retention", "started"), ("apply-retention", "succeeded"),
+        ("prune-system-tables", "started"), ("prune-system-tables", "succeeded"),
+    ]  # fmt: skip
+    assert "added 1 rule(s)" in history[1]["summary"] and history[1]["duration_ms"] is not None
+    listing = CliRunner().invoke(main, [*base, "jobs", "list"])
+    assert "apply-retention" in listing.output and "17 3 * * *" in listing.output
+    unknown = CliRunner().invoke(main, [*base, "jobs", "run", "vacuum"])
+    assert unknown.exit_code == 2 and "unknown job 'vacuum'" in unknown.output
+
+
+def _factory(engine_url: str, database: str) -> Callable[[], Store]:
+    return lambda: Store.from_url(engine_url, database=database)
+
+
+def test_a_failing_job_is_recorded_with_its_error(engine_url: str, database: str) -> None:
+    def broken(store: Store, config: FileConfig, dry_run: bool) -> str:
+        raise RuntimeError("disk on fire")
+
+    runner = JobRunner(_factory(engine_url, database), FileConfig(), {"broken": (broken, "fails")})
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        runner.run("broken")
+    with Store.from_url(engine_url, database=database) as store:
+        last = runner.history(store)[-1]
+    assert (last.state, last.error) == ("failed", "RuntimeError: disk on fire")
+
+
+def _slow_runner(engine_url: str, database: str, seconds: float, started: list[float]) -> JobRunner:
+    def slow(store: Store, config: FileConfig, dry_run: bool) -> str:
+        started.append(time.monotonic())
+        time.sleep(seconds)
+        return "slept"
+
+    return JobRunner(_factory(engine_url, database), FileConfig(), {"slow": (slow, "sleeps")}, lease=30)
+
+
+def test_two_runners_never_run_the_same_job_at_once(engine_url: str, database: str) -> None:
+    started: list[float] = []
+    runners = [_slow_runner(engine_url, database, 1.5, started) for _ in range(2)]
+    states: list[str] = []
+    threads = [threading.Thread(target=lambda r=r: states.append(r.run("slow").state)) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(states) == ["skipped", "succeeded"]
+    with Store.from_url(engine_url, database=database) as store:
+        skipped = [r for r in runners[0].history(store) if r.state == "skipped"]
+    assert "already running on" in skipped[0].summary
+
+
+def test_scheduler_runs_on_schedule_never_overlaps_and_stops_gracefully(engine_url: str, database: str) -> None:
+    started: list[float] = []
+    runner = _slow_runner(engine_url, database, 1.6, started)
+    sched = Scheduler(runner, {"slow": JobConfig("slow", "* * * * * *", jitter_seconds=0, misfire_grace_seconds=1)})
+
+    def stop_during_second_run() -> None:
+        while len(started) < 2:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)  # mid-run: the run must finish and be recorded
+
+    killer = threading.Thread(target=stop_during_second_run, daemon=True)
+    killer.start()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        sched.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    with Store.from_url(engine_url, database=database) as store:
+        runs = runner.history(store, "slow")
+    done = [r for r in runs if r.state == "succeeded"]
+    assert len(done) >= 2, runs
+    assert all(r.finished_at is not None for r in done)
+    assert {r.run_id for r in runs if r.state == "started"} == {r.run_id for r in done}, "every run finished"
+    spans = sorted((r.started_at, r.finished_at) for r in done)
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert end is not None and start >= end, "a slow run never overlaps itself"
+
+
+def test_scheduler_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "opik-store.toml"
+    config.write_text('[jobs.prune-system-tables]\nschedule = "* * * * * *"\njitter_seconds = 0\n'
+                      '[jobs.apply-retention]\nenabled = false\n')  # fmt: skip
+    script = Path(sys.executable).parent / "opik-store"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    env |= {"OPIK_STORE_URL": f"chdb://{tmp_path / 'db'}", "OPIK_STORE_CONFIG": str(config)}
+    proc = subprocess.Popen(
+        [str(script), "scheduler"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    seen = ""
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "prune-system-tables: succeeded" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    seen += err
+    assert proc.returncode == 0, seen
+    assert "received SIGTERM" in seen and "scheduler stopped" in seen
+    history = subprocess.run(
+        [str(script), "jobs", "history", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    states = {h["state"] for h in json.loads(history.stdout)}
+    assert "succeeded" in states and "failed" not in states
+
+
+def test_cron_weekdays_mean_what_crontab_means() -> None:
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # a Saturday
+    sunday = cron_trigger("0 3 * * 0").get_next_fire_time(None, start)
+    assert sunday.strftime("%A %H:%M") == "Sunday 03:00"
+    weekday = cron_trigger("30 2 * * 1-5").get_next_fire_time(None, start)
+    assert weekday.strftime("%A %H:%M") == "Monday 02:30"
+    assert cron_trigger("*/5 * * * * *").get_next_fire_time(None, start).second % 5 == 0
+    for bad in ("* * *", "61 * * * *", "0 3 * * 9", "0 3 * * */2"):
+        with pytest.raises(ConfigError):
+            cron_trigger(bad)
