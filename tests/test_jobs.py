@@ -155,3 +155,26 @@ def test_cron_weekdays_mean_what_crontab_means() -> None:
     for bad in ("* * *", "61 * * * *", "0 3 * * 9", "0 3 * * */2"):
         with pytest.raises(ConfigError):
             cron_trigger(bad)
+
+
+JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
+
+
+def test_shipped_schedules_name_real_jobs_and_valid_cron() -> None:
+    from opik_store.jobs import BUILTIN_JOBS
+
+    lines = [line.split() for line in (JOBS_DIR / "crontab").read_text().splitlines() if line and line[0].isdigit()]
+    assert len(lines) == 2
+    for fields in lines:
+        cron_trigger(" ".join(fields[:5]))
+        job = fields[fields.index("run") + 1]
+        assert job in BUILTIN_JOBS
+    k8s = (JOBS_DIR / "kubernetes" / "cronjobs.yaml").read_text()
+    for name in BUILTIN_JOBS:
+        assert f'args: ["jobs", "run", "{name}"]' in k8s
+        service = (JOBS_DIR / "systemd" / f"opik-store-{name}.service").read_text()
+        assert f"ExecStart=/usr/local/bin/opik-store jobs run {name}" in service
+        timer = (JOBS_DIR / "systemd" / f"opik-store-{name}.timer").read_text()
+        assert f"Unit=opik-store-{name}.service" in timer and "OnCalendar=" in timer
+    for schedule in [line for line in k8s.splitlines() if "schedule:" in line]:
+        cron_trigger(schedule.split('"')[1])
