@@ -223,3 +223,26 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     path.write_text("[retention\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_config(path)
+
+
+def test_apply_restores_a_drifted_ttl_without_rewriting_parts(
+    migrated: tuple[Store, Path], engine: EmbeddedAdapter, database: str
+) -> None:
+    store, _ = migrated
+    engine.execute(f"ALTER TABLE `{database}`.spans MODIFY TTL toDate(start_time) + INTERVAL 3 DAY")
+    engine.execute(f"ALTER TABLE `{database}`.traces MODIFY SETTING ttl_only_drop_parts = 0")
+
+    def mutations() -> int:
+        return int(
+            engine.query("SELECT count() FROM system.mutations WHERE database = {d:String}", {"d": database}).scalar()
+        )
+
+    before = mutations()  # the drift above was made with the default (materializing) setting
+    with store:
+        plan = store.retention().plan(RetentionConfig())
+        assert any("spans` MODIFY TTL if(retention_days = 0" in s for s in plan.ttl_statements), plan.ttl_statements
+        assert any("MODIFY SETTING ttl_only_drop_parts = 1" in s for s in plan.ttl_statements)
+        store.retention().apply(plan)
+        assert store.retention().plan(RetentionConfig()).ttl_statements == []
+        assert store.check() == [], "the live schema is back to head"
+    assert mutations() == before, "materialize_ttl_after_modify = 0: the TTL fix queued no rewrite"
