@@ -14,6 +14,7 @@ from opik_store.errors import (
     ServerError,
     UnsupportedServerError,
 )
+from opik_store.query_profiles import QueryProfiles
 from opik_store.store import Store
 
 __version__ = "0.1.0"
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigError",
     "DataLossError",
     "OpikStoreError",
+    "QueryProfiles",
     "RenderError",
     "RevisionError",
     "ServerError",
