@@ -218,6 +218,17 @@ def parse_access(
         for parent in profile.inherit:
             if parent not in profiles:
                 bad(f"[profiles.{profile.name}]", f"inherit: unknown profile {parent!r}")
+                continue
+            for setting, child in profile.settings.items():
+                rule = profiles[parent].settings.get(setting)
+                if rule is not None and child.value is not None and not _within(child.value, rule):
+                    bad(
+                        f"[profiles.{profile.name}]",
+                        f"{setting} = {child.value} breaks the constraint it inherits from {parent!r} "
+                        f"(MIN {rule.min}, MAX {rule.max}{', CONST' if rule.writability == 'CONST' else ''}): "
+                        "ClickHouse checks a profile's values against its parents' constraints (error 452); "
+                        "do not inherit a profile whose limit you relax",
+                    )
 
     quotas: dict[str, Quota] = {}
     for name, item in data.get("quotas", {}).items():
@@ -297,6 +308,16 @@ def parse_access(
     if problems:
         raise AccessConfigError(problems)
     return AccessModel(profiles, quotas, roles, users, purposes, where)
+
+
+def _within(value: str, rule: SettingSpec) -> bool:
+    if rule.writability == "CONST":
+        return rule.value is None or value == rule.value
+    try:
+        number = float(value)
+        return (rule.min is None or number >= float(rule.min)) and (rule.max is None or number <= float(rule.max))
+    except ValueError:
+        return True
 
 
 def _text(value: Any) -> str:
