@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +106,25 @@ def test_unreachable_server_error_is_masked(tmp_path: Path) -> None:
     assert "alice:***@127.0.0.1" in str(info.value)
     result = CliRunner().invoke(main, ["--url", url, "status"])
     assert result.exit_code == 1 and TEST_PASSWORD not in result.output and "***" in result.output
+
+
+def test_profiles_apply_then_plan_is_empty_on_a_real_server(native_url: str, tmp_path: Path) -> None:
+    """SQL access management round trip: apply the file, then plan shows nothing left to do; clean up."""
+    version = NativeAdapter(parse_url(native_url)).query("SELECT version()").scalar()
+    if parse_version(version)[:2] < (25, 3):
+        pytest.skip(f"server {version} predates SQL access management as opik-store uses it (needs 25.3+); "
+                    "set OPIK_STORE_TEST_URL to a current server to run this")  # fmt: skip
+    access = tmp_path / "access.toml"
+    access.write_text('[users.opik_test_user]\npassword_sha256 = "' + "ab" * 32 + '"\nroles = ["opik_backend"]\n')
+    base = ["--url", native_url, "--database", "opik_store_test", "profiles"]
+    try:
+        applied = CliRunner().invoke(main, [*base, "apply", "--profiles", str(access)])
+        assert applied.exit_code == 0, applied.output
+        plan = CliRunner().invoke(main, [*base, "plan", "--profiles", str(access), "--json"])
+        assert plan.exit_code == 0 and json.loads(plan.output) == [], plan.output
+    finally:
+        adapter = NativeAdapter(parse_url(native_url))
+        for sql in ("DROP USER IF EXISTS opik_test_user", "DROP QUOTA IF EXISTS opik_analyst",
+                    "DROP ROLE IF EXISTS opik_ingest, opik_backend, opik_analyst",
+                    "DROP SETTINGS PROFILE IF EXISTS opik_ingest, opik_read, opik_analyst"):  # fmt: skip
+            adapter.execute(sql)
