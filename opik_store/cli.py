@@ -470,15 +470,24 @@ def unlock(opts: Options, force: bool) -> None:
 # -- retention ------------------------------------------------------------------
 
 
-def _config_option(func: F) -> F:
-    return click.option(
-        "--config",
-        "config_path",
-        envvar="OPIK_STORE_CONFIG",
-        show_envvar=True,
-        type=click.Path(dir_okay=False),
-        help="TOML configuration file [default: ./opik-store.toml if present, else built-in defaults].",
-    )(func)
+def _file_option(flag: str, dest: str, envvar: str, help_text: str) -> Callable[[F], F]:
+    """A --flag FILE option that also reads an environment variable."""
+
+    def decorate(func: F) -> F:
+        option = click.option(
+            flag, dest, envvar=envvar, show_envvar=True, type=click.Path(dir_okay=False), help=help_text
+        )
+        return option(func)
+
+    return decorate
+
+
+_config_option = _file_option(
+    "--config",
+    "config_path",
+    "OPIK_STORE_CONFIG",
+    "TOML configuration file [default: ./opik-store.toml if present, else built-in defaults].",
+)
 
 
 @main.group()
@@ -911,15 +920,12 @@ def scheduler(opts: Options, config_path: str | None) -> None:
 # -- access: profiles, quotas, roles, users ---------------------------------------------
 
 
-def _profiles_option(func: F) -> F:
-    return click.option(
-        "--profiles",
-        "profiles_path",
-        envvar="OPIK_STORE_PROFILES",
-        show_envvar=True,
-        type=click.Path(dir_okay=False),
-        help="Access configuration (TOML) merged over the shipped defaults.",
-    )(func)
+_profiles_option = _file_option(
+    "--profiles",
+    "profiles_path",
+    "OPIK_STORE_PROFILES",
+    "Access configuration (TOML) merged over the shipped defaults.",
+)
 
 
 def _checked_model(opts: Options, profiles_path: str | None, store: Store) -> Any:
