@@ -23,7 +23,7 @@ def _tool(name: str) -> str:
 
 def test_ruff_clean() -> None:
     result = subprocess.run(
-        [_tool("ruff"), "check", "opik_store", "tests", "migrations"], cwd=ROOT, capture_output=True, text=True
+        [_tool("ruff"), "check", "opik_store", "tests", "migrations", "bench"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
