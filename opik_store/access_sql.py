@@ -28,6 +28,7 @@ from typing import Any
 
 from opik_store.access_model import AccessModel, Profile, Quota, QuotaInterval, SettingSpec
 from opik_store.adapters import Adapter
+from opik_store.config import Topology
 from opik_store.quoting import quote_identifier, quote_string, setting_literal
 
 XML = "users_xml"
@@ -162,7 +163,7 @@ class AccessPlanner:
     def __init__(self, model: AccessModel, database: str, cluster: str | None = None, prefix: str = "opik_") -> None:
         self.model = model
         self.database = database
-        self.on_cluster = f" ON CLUSTER {quote_string(cluster)}" if cluster else ""
+        self.on_cluster = Topology(cluster=cluster).on_cluster
         self.prefix = prefix
 
     # -- rendering -------------------------------------------------------------

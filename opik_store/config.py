@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from opik_store.errors import ConfigError
-from opik_store.quoting import check_name, check_setting_name
+from opik_store.quoting import check_name, check_setting_name, quote_string
 from opik_store.urls import ConnectionSpec, parse_url
 
 DEFAULT_DATABASE = "opik"
@@ -56,6 +56,11 @@ class Topology:
     @property
     def is_cluster(self) -> bool:
         return self.cluster is not None
+
+    @property
+    def on_cluster(self) -> str:
+        """`` ON CLUSTER '<name>'`` in cluster mode, else empty: the one place the clause is built."""
+        return f" ON CLUSTER {quote_string(self.cluster)}" if self.cluster else ""
 
     @property
     def label(self) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 from opik_store.config_file import FileConfig
 from opik_store.errors import ConfigError
+from opik_store.ledger import create_database_sql
 from opik_store.lock import JOB_LOCK_PREFIX, MigrationLock
 from opik_store.quoting import quote_identifier
 from opik_store.render import render_statement
@@ -122,9 +123,7 @@ class JobRunner:
         return f"{quote_identifier(store.config.database, 'database name')}.{quote_identifier(RUNS_TABLE)}"
 
     def ensure_table(self, store: Store) -> None:
-        store.adapter.execute(
-            f"CREATE DATABASE IF NOT EXISTS {quote_identifier(store.config.database, 'database name')}"
-        )
+        store.adapter.execute(create_database_sql(store.config.database, store.config.topology))
         store.adapter.execute(render_statement(RUNS_DDL, store.config.database, store.config.topology).sql)
 
     def _record(self, store: Store, run_id: str, job: str, state: str, started: datetime, **extra: str) -> None:

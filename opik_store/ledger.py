@@ -27,7 +27,7 @@ from typing import Any
 
 from opik_store.adapters import Adapter
 from opik_store.config import Topology
-from opik_store.quoting import quote_identifier, quote_string
+from opik_store.quoting import quote_identifier
 from opik_store.render import render_statement
 
 LEDGER_TABLE = "opik_store_ledger"
@@ -106,11 +106,14 @@ def _fmt_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def create_database_sql(database: str, topology: Topology) -> str:
+    """``CREATE DATABASE IF NOT EXISTS`` for the target (ON CLUSTER in cluster mode)."""
+    return f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database, 'database name')}{topology.on_cluster}"
+
+
 def setup_statements(database: str, topology: Topology) -> list[str]:
     """The statements that create the database and the ledger (idempotent)."""
-    on_cluster = f" ON CLUSTER {quote_string(topology.cluster)}" if topology.cluster else ""
-    create_db = f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database, 'database name')}{on_cluster}"
-    return [create_db, render_statement(LEDGER_DDL, database, topology).sql]
+    return [create_database_sql(database, topology), render_statement(LEDGER_DDL, database, topology).sql]
 
 
 class Ledger:

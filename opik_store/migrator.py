@@ -32,11 +32,20 @@ from typing import Any
 from opik_store.adapters import Adapter
 from opik_store.config import StoreConfig, Topology
 from opik_store.errors import DataLossError, OpikStoreError, RevisionError, ServerError
-from opik_store.ledger import APPLIED, DOWNGRADE, FAILED, REVERTED, STARTED, UPGRADE, Ledger, LedgerEntry
+from opik_store.ledger import (
+    APPLIED,
+    DOWNGRADE,
+    FAILED,
+    REVERTED,
+    STARTED,
+    UPGRADE,
+    Ledger,
+    LedgerEntry,
+    create_database_sql,
+)
 from opik_store.lint import ColumnModel
 from opik_store.lock import MigrationLock
 from opik_store.preflight import check_cluster
-from opik_store.quoting import quote_identifier, quote_string
 from opik_store.render import Rendered, render_statement
 from opik_store.retry import RetryPolicy, call_with_retries
 from opik_store.revisions import Revision, RevisionSet
@@ -261,10 +270,7 @@ class Migrator:
         """Pre-flight (cluster mode) and the database: both safe to run without the lock."""
         if self.config.topology.cluster:
             check_cluster(self.adapter, self.config.topology.cluster)
-        on_cluster = f" ON CLUSTER {quote_string(self.config.topology.cluster)}" if self.config.topology.cluster else ""
-        self._run(
-            f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.config.database, 'database name')}{on_cluster}"
-        )
+        self._run(create_database_sql(self.config.database, self.config.topology))
 
     def _applied(self, latest: dict[str, LedgerEntry]) -> list[str]:
         """Revisions whose schema changes are (at least partly) in place."""

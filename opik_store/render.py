@@ -182,7 +182,7 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
         edits.append((tok.start, tok.end + 1, f"{db}.{quote_identifier(tok.text, 'table name')}"))
     if topology.cluster:
         after = tokens[parsed.cluster_after]
-        edits.append((after.end + 1, after.end + 1, f" ON CLUSTER {quote_string(topology.cluster)}"))
+        edits.append((after.end + 1, after.end + 1, topology.on_cluster))
     if kind == "alter_table" and guard:
         for j, verb, noun in top_level_words(tokens, parsed.names[0] + 1):
             action_guard = _ALTER_GUARDS.get((verb, noun))

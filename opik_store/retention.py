@@ -149,10 +149,6 @@ class Retention:
     def _render(self, sql: str) -> str:
         return render_statement(sql, self.config.database, self.config.topology).sql
 
-    def _on_cluster(self) -> str:
-        cluster = self.config.topology.cluster
-        return f" ON CLUSTER {quote_string(cluster)}" if cluster else ""
-
     def current_rules(self) -> dict[tuple[str, str], int]:
         """The rule in effect now for every key that has one."""
         rows = self.adapter.query(
@@ -242,7 +238,7 @@ class Retention:
         return {"insert_quorum": "auto"} if self.config.topology.is_cluster else {}
 
     def reload_dictionary(self) -> str:
-        sql = f"SYSTEM RELOAD DICTIONARY {self.db}.{quote_identifier('retention')}{self._on_cluster()}"
+        sql = f"SYSTEM RELOAD DICTIONARY {self.db}.{quote_identifier('retention')}{self.config.topology.on_cluster}"
         self.adapter.execute(sql)
         return sql
 
@@ -328,9 +324,9 @@ class Retention:
         self.adapter.execute(
             f"INSERT INTO {table} SELECT * FROM {table} WHERE _partition_id = {{pid:String}} AND {where}", params
         )
-        on_cluster = self._on_cluster()
+        partition = quote_string(part.partition_id)
         self.adapter.execute(
-            f"ALTER TABLE {table}{on_cluster} DELETE IN PARTITION ID {quote_string(part.partition_id)} WHERE {where}",
+            f"ALTER TABLE {table}{self.config.topology.on_cluster} DELETE IN PARTITION ID {partition} WHERE {where}",
             params,
             settings={**self.config.ddl_settings, "mutations_sync": "2", "allow_nondeterministic_mutations": "1"},
         )
