@@ -388,8 +388,9 @@ def check(opts: Options, as_json: bool) -> None:
 
     Compares tables, columns (type, default, codec, order), engine (Replicated
     in cluster mode), partition key, ORDER BY, primary key, TTL, settings and
-    skip indexes. The expected side is built by the server itself in a
-    scratch database that is dropped afterwards.
+    skip indexes of the tables the store owns; other tables in the database
+    (Opik keeps many) are not its to judge. The expected side is built by the
+    server itself in a scratch database that is dropped afterwards.
 
     \b
     Examples:

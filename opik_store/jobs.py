@@ -126,26 +126,40 @@ class JobRunner:
         store.adapter.execute(create_database_sql(store.config.database, store.config.topology))
         store.adapter.execute(render_statement(RUNS_DDL, store.config.database, store.config.topology).sql)
 
-    def _record(self, store: Store, run_id: str, job: str, state: str, started: datetime, **extra: str) -> None:
+    def _record(self, store: Store, run_id: str, job: str, state: str, started: datetime, **extra: str) -> RunRecord:
+        """Append one row and return it as recorded."""
         finished = None if state == "started" else datetime.now(UTC)
+        record = RunRecord(
+            run_id=run_id,
+            job=job,
+            state=state,
+            host=self.host,
+            pid=os.getpid(),
+            started_at=started,
+            finished_at=finished,
+            duration_ms=None if finished is None else int((finished - started).total_seconds() * 1000),
+            summary=extra.get("summary", ""),
+            error=extra.get("error", ""),
+        )
         store.adapter.execute(
             f"INSERT INTO {self._table(store)} (run_id, job, state, host, pid, started_at, finished_at, duration_ms, "
             "summary, error) SELECT {r:UUID}, {j:String}, {s:String}, {h:String}, {p:UInt32}, "
             "{st:DateTime64(6, 'UTC')}, {f:Nullable(DateTime64(6, 'UTC'))}, {d:Nullable(UInt64)}, "
             "{sm:String}, {e:String}",
             {
-                "r": run_id,
-                "j": job,
-                "s": state,
-                "h": self.host,
-                "p": os.getpid(),
-                "st": started,
-                "f": finished,
-                "d": None if finished is None else int((finished - started).total_seconds() * 1000),
-                "sm": extra.get("summary", ""),
-                "e": extra.get("error", ""),
+                "r": record.run_id,
+                "j": record.job,
+                "s": record.state,
+                "h": record.host,
+                "p": record.pid,
+                "st": record.started_at,
+                "f": record.finished_at,
+                "d": record.duration_ms,
+                "sm": record.summary,
+                "e": record.error,
             },
         )
+        return record
 
     def run(self, name: str, dry_run: bool = False) -> RunRecord:
         """Run job ``name`` once (unless another run holds its lease); record and return the outcome."""
@@ -163,8 +177,7 @@ class JobRunner:
             holder = lease.try_acquire()
             if holder is not None:
                 summary = f"skipped: already running on {holder.describe()}"
-                self._record(store, run_id, name, "skipped", started, summary=summary)
-                return self._last(store, run_id)
+                return self._record(store, run_id, name, "skipped", started, summary=summary)
             try:
                 self._record(store, run_id, name, "started", started)
                 try:
@@ -172,13 +185,10 @@ class JobRunner:
                 except Exception as exc:
                     self._record(store, run_id, name, "failed", started, error=f"{type(exc).__name__}: {exc}")
                     raise
-                self._record(store, run_id, name, "succeeded", started, summary=summary)
+                record = self._record(store, run_id, name, "succeeded", started, summary=summary)
             finally:
                 lease.release()
-            return self._last(store, run_id)
-
-    def _last(self, store: Store, run_id: str) -> RunRecord:
-        return next(r for r in reversed(self.history(store)) if r.run_id == run_id)
+            return record
 
     def history(self, store: Store, job: str | None = None) -> list[RunRecord]:
         """Every recorded run row, oldest first (optionally of one job)."""

@@ -170,22 +170,20 @@ class MigrationLock:
             current = self.holder()
             if not self.is_free(current):
                 return current
+            if current is not None and not current.released:
+                self.say(f"taking over the lock: its holder {current.describe()} let its lease expire")
             if self._try_create((current.generation if current else 0) + 1):
                 return None
+            # another run won this generation: look again at once
 
     def acquire(self, timeout: float) -> None:
         """Take the lock, waiting up to ``timeout`` seconds for a live holder."""
         deadline = time.monotonic() + timeout
         announced = False
         while True:
-            current = self.holder()
-            if self.is_free(current):
-                if current is not None and not current.released:
-                    self.say(f"taking over the migration lock: its holder {current.describe()} let its lease expire")
-                if self._try_create((current.generation if current else 0) + 1):
-                    return
-                continue  # someone else won this generation: look again at once
-            assert current is not None
+            current = self.try_acquire()
+            if current is None:
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LockTimeout(

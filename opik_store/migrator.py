@@ -291,12 +291,15 @@ class Migrator:
         for rev in applied:
             entry = latest[rev]
             if rev in known and entry.direction == UPGRADE and entry.source_checksum:
-                current = self.upgrade_step(known[rev]).source_checksum
+                current = _digest(known[rev].upgrade_statements())
                 if current != entry.source_checksum:
                     changed.append(ChangedRevision(rev, entry.source_checksum, current))
         started = [e for e in latest.values() if e.state == STARTED and e.direction == UPGRADE]
-        live_holder = self.lock().holder() if started else None
-        live_run = live_holder.run_id if live_holder and not self.lock().is_free(live_holder) else None
+        live_run = None
+        if started:
+            lock = self.lock()
+            holder = lock.holder()
+            live_run = holder.run_id if holder and not lock.is_free(holder) else None
         return Status(
             database=self.config.database,
             topology=self.config.topology.label,
@@ -406,15 +409,10 @@ class Migrator:
         self.ledger.record(rev.id, done_state, step.direction, step.checksums, started)
 
     # -- drift and adoption ------------------------------------------------------
-    def expected_at(self, target: str) -> dict[str, Any]:
-        """Shapes the tables have after applying every revision up to ``target`` (built on this server)."""
-        sources = [s for r in self.revisions.between(None, target) for s in r.upgrade_statements()]
-        return expected_shapes(self.adapter, sources, dict(self.config.ddl_settings))
-
-    def check(self, ddl_sources: list[str]) -> list[Difference]:
-        """Differences between the live tables and the given canonical statements."""
-        expected = expected_shapes(self.adapter, ddl_sources, dict(self.config.ddl_settings))
-        live = read_shapes(self.adapter, self.config.database)
+    def differences(self, sources: list[str]) -> list[Difference]:
+        """How the live tables differ from what ``sources`` (single-node statements) create on this server."""
+        expected = expected_shapes(self.adapter, sources, dict(self.config.ddl_settings))
+        live = read_shapes(self.adapter, self.config.database, expected)
         return compare(expected, live, self.config.topology.is_cluster)
 
     def stamp(self, target: str, force: bool = False) -> tuple[Report, list[Difference]]:
@@ -425,9 +423,7 @@ class Migrator:
         """
         target = self.revisions.resolve(target)
         with self._locked():
-            expected = self.expected_at(target)
-            live = read_shapes(self.adapter, self.config.database)
-            diffs = compare(expected, live, self.config.topology.is_cluster)
+            diffs = self.differences([s for r in self.revisions.between(None, target) for s in r.upgrade_statements()])
             if diffs and not force:
                 listing = "\n  ".join(d.describe() for d in diffs)
                 raise RefusedError(

@@ -136,7 +136,7 @@ class Store:
 
     def check(self) -> list[Difference]:
         """Differences between the live tables and ddl/ (= head, as the test suite proves)."""
-        return self.migrator().check([ddl(t) for t in TABLES])
+        return self.migrator().differences([ddl(t) for t in TABLES])
 
     def stamp(self, to: str, force: bool = False, progress: Progress | None = None) -> tuple[Report, list[Difference]]:
         """Record ``to`` as applied without running it, if the live tables match it (or ``force``)."""

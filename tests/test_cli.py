@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from support import table_names
@@ -15,14 +16,46 @@ from support import table_names
 from opik_store.adapters.embedded import EmbeddedAdapter
 from opik_store.cli import main
 
-COMMANDS = ["migrate", "downgrade", "status", "history", "revision"]
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, command in group.commands.items():
+        out.append((*prefix, name))
+        if isinstance(command, click.Group):
+            out += _commands(command, (*prefix, name))
+    return out
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_explains_itself_with_an_example(command: str) -> None:
-    result = CliRunner().invoke(main, [command, "--help"])
+COMMANDS = _commands(main)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_explains_itself_with_an_example(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
-    assert "Example" in result.output
+    assert "Example" in result.output, f"{' '.join(command)} --help has no example"
+
+
+def test_command_list_is_complete() -> None:
+    names = {" ".join(c) for c in COMMANDS}
+    assert {"migrate", "check", "stamp", "unlock", "retention apply", "system-tables prune", "jobs run",
+            "scheduler", "profiles plan"} <= names  # fmt: skip
+
+
+def test_ddl_runs_with_the_configured_settings(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
+    marker = f"opik-store-ddl-{database}"
+    result = CliRunner().invoke(
+        main, ["--url", engine_url, "--database", database, "--setting", f"log_comment={marker}", "migrate"]
+    )
+    assert result.exit_code == 0, result.output
+    engine.execute("SYSTEM FLUSH LOGS")
+    rows = engine.query(
+        "SELECT query_kind, Settings['alter_sync'] FROM system.query_log WHERE log_comment = {m:String} "
+        "AND type = 'QueryFinish' AND query LIKE 'CREATE TABLE%'",
+        {"m": marker},
+    ).rows
+    assert len(rows) >= 5, rows  # ledger, retention_rules, traces, spans, ...
+    assert all(kind == "Create" and sync == "1" for kind, sync in rows), rows
 
 
 def test_top_level_help_names_environment_variables() -> None:

@@ -102,7 +102,7 @@ def test_a_holder_that_stops_heartbeating_loses_the_lock_after_its_lease(engine_
         started = time.monotonic()
         assert store.migrate(progress=messages.append).revisions == ["0001"]
         assert time.monotonic() - started >= 0.9, "took over before the lease ran out"
-        assert any("taking over the migration lock" in m for m in messages)
+        assert any("taking over the lock" in m for m in messages)
         with pytest.raises(LockLost, match="taken over"):
             dead._last_beat = time.monotonic()  # even with a fresh local heartbeat, the newer generation fences it
             dead.check()
@@ -174,7 +174,7 @@ def test_a_killed_holder_is_taken_over_after_its_lease(tmp_path: Path) -> None:
         [str(script), "--lock-timeout", "60", "migrate"], env=env, capture_output=True, text=True, timeout=180
     )
     assert later.returncode == 0, later.stderr
-    assert "taking over the migration lock" in later.stderr
+    assert "taking over the lock" in later.stderr
     assert "revision 0001 was interrupted" in later.stderr
     assert "applied 0001" in later.stdout
     history = subprocess.run([str(script), "history", "--json"], env=env, capture_output=True, text=True, timeout=120)
