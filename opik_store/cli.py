@@ -929,7 +929,7 @@ _profiles_option = _file_option(
 )
 
 
-def _checked_model(opts: Options, profiles_path: str | None, store: Store) -> Any:
+def _checked_model(profiles_path: str | None, store: Store) -> Any:
     from opik_store.access_model import check_against_server, load_access
 
     model = load_access(profiles_path)
@@ -973,17 +973,19 @@ def profiles_check(opts: Options, profiles_path: str | None) -> None:
       opik-store profiles check --profiles access.toml
     """
     with _offline(opts).store() as store:
-        model = _checked_model(opts, profiles_path, store)
+        model = _checked_model(profiles_path, store)
     click.echo(
         f"ok: {len(model.profiles)} profile(s), {len(model.quotas)} quota(s), {len(model.roles)} role(s), "
         f"{len(model.users)} user(s) from {model.source}"
     )
+    for user in model.users.values():
+        click.echo(f"  user {user.name}: password from {user.password_source}, roles {', '.join(user.roles) or '-'}")
 
 
 def _plan(opts: Options, profiles_path: str | None, prune: bool, rotate: bool, store: Store) -> list[Any]:
     from opik_store.access_sql import AccessPlanner, read_live
 
-    model = _checked_model(opts, profiles_path, store)
+    model = _checked_model(profiles_path, store)
     planner = AccessPlanner(model, store.config.database, store.config.topology.cluster)
     return planner.plan(read_live(store.adapter, store.config.database), prune=prune, rotate_passwords=rotate)
 
@@ -1081,7 +1083,7 @@ def profiles_render_xml(opts: Options, profiles_path: str | None, output: str | 
     from opik_store.access_xml import render_users_xml
 
     with _offline(opts).store() as store:
-        model = _checked_model(opts, profiles_path, store)
+        model = _checked_model(profiles_path, store)
         text = render_users_xml(model, store.config.database)
     if output:
         with open(output, "w", encoding="utf-8") as fh:

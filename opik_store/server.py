@@ -17,10 +17,6 @@ MIN_VERSION = (25, 3)
 class ServerInfo:
     version: str
 
-    @property
-    def version_tuple(self) -> tuple[int, ...]:
-        return parse_version(self.version)
-
 
 def parse_version(text: str) -> tuple[int, ...]:
     """``'26.9.2.1'`` -> ``(26, 9, 2, 1)``; anything unparseable raises UnsupportedServerError."""

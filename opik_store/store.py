@@ -15,7 +15,16 @@ from opik_store.config import StoreConfig
 from opik_store.errors import OpikStoreError
 from opik_store.ledger import UPGRADE, LedgerEntry, setup_statements
 from opik_store.lock import Holder
-from opik_store.migrator import Migrator, Progress, Report, StatementHook, Status, Step
+from opik_store.migrator import (
+    Migrator,
+    Progress,
+    Report,
+    StatementHook,
+    Status,
+    Step,
+    render_revision,
+    revision_hazards,
+)
 from opik_store.retention import Retention
 from opik_store.revisions import RevisionSet
 from opik_store.schema import TABLES, ddl
@@ -156,8 +165,6 @@ class Store:
 
     def sql(self, start: str | None = None, end: str = "heads") -> list[Step]:
         """Render the upgrade statements after ``start`` up to ``end`` without connecting."""
-        from opik_store.migrator import render_revision, revision_hazards
-
         hazards = revision_hazards(self.revisions)
         return [
             render_revision(r, UPGRADE, self.config, hazards.get(r.id, ())) for r in self.revisions.between(start, end)

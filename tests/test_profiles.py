@@ -131,7 +131,9 @@ def test_no_plaintext_password_anywhere(access_file: Path, engine_url: str) -> N
     sql = "\n".join(s for c in AccessPlanner(model, "opik").plan(LiveAccess()) for s in c.statements)
     assert digest in xml and digest in sql
     cli = CliRunner().invoke(main, ["--url", engine_url, "profiles", "render-xml", "--profiles", str(access_file)])
-    for text in (xml, sql, cli.output):
+    check = CliRunner().invoke(main, ["--url", engine_url, "profiles", "check", "--profiles", str(access_file)])
+    assert "user opik_backend_svc: password from environment variable OPIK_TEST_BACKEND_PASSWORD" in check.output
+    for text in (xml, sql, cli.output, check.output):
         assert SECRET not in text
 
 

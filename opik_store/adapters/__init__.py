@@ -8,7 +8,7 @@ parsed URL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,8 +54,3 @@ def open_adapter(spec: ConnectionSpec) -> Adapter:
     from opik_store.adapters.native import NativeAdapter
 
     return NativeAdapter(spec)
-
-
-def param_types(params: Mapping[str, Any]) -> Sequence[str]:
-    """Names of bound parameters (used by tests and error messages)."""
-    return sorted(params)
