@@ -175,13 +175,16 @@ def test_check_is_clean_after_migrate_and_reports_hand_made_changes(
     assert clean.exit_code == 0 and "matches head" in clean.output, clean.output
     engine.execute(f"ALTER TABLE `{database}`.traces ADD COLUMN hand_made String")
     engine.execute(f"ALTER TABLE `{database}`.spans MODIFY TTL toDate(start_time) + INTERVAL 30 DAY")
+    engine.execute(f"ALTER TABLE `{database}`.traces MODIFY SETTING ttl_only_drop_parts = 0")
     result = CliRunner().invoke(main, [*base, "check"])
     assert result.exit_code == 3
     assert "traces: column hand_made: expected (none), found String" in result.output
     assert "spans: ttl: expected if(retention_days = 0" in result.output
     assert "found toDate(start_time) + toIntervalDay(30)" in result.output
     data = json.loads(CliRunner().invoke(main, [*base, "check", "--json"]).output)
-    assert {(d["table"], d["aspect"]) for d in data} == {("traces", "column hand_made"), ("spans", "ttl")}
+    assert {(d["table"], d["aspect"]) for d in data} == {
+        ("traces", "column hand_made"), ("spans", "ttl"), ("traces", "settings")
+    }  # fmt: skip
     leftovers = engine.query("SELECT count() FROM system.databases WHERE startsWith(name, 'opik_store_scratch')")
     assert leftovers.scalar() == 0, "the scratch database is dropped"
 

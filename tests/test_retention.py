@@ -124,6 +124,9 @@ def test_expired_rows_disappear_by_whole_part_drops(
         expired = {(p.table, p.partition_id) for p in plan.expired}
         assert {t for t, _ in expired} == {"traces", "spans"}
         assert {pid.split("-")[0] for _, pid in expired} == {"14", "400"}
+        for part in plan.expired:  # reported per table, class and day, with rows and bytes
+            assert part.rows == 1 and part.bytes_on_disk > 0 and part.expires_on is not None
+            assert part.expires_on == part.day + timedelta(days=part.retention_days)
         # the TTL path: merges drop whole parts (traces); --expire-now drops partitions at once (spans)
         engine.execute(f"SYSTEM START TTL MERGES `{database}`.traces")
         engine.execute(f"OPTIMIZE TABLE `{database}`.traces FINAL")
