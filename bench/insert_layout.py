@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from opik_store import Store
-from opik_store.adapters.embedded import EmbeddedAdapter
-from opik_store.urls import parse_url
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.engine.urls import parse_url
 
 
 def main() -> None:

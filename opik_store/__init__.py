@@ -4,6 +4,7 @@ Backend code builds a :class:`Store` from a URL and calls its methods; the
 ``opik-store`` command is a thin layer over the same API.
 """
 
+from opik_store.access.profiles import QueryProfiles
 from opik_store.config import StoreConfig, Topology
 from opik_store.errors import (
     ConfigError,
@@ -14,7 +15,6 @@ from opik_store.errors import (
     ServerError,
     UnsupportedServerError,
 )
-from opik_store.query_profiles import QueryProfiles
 from opik_store.store import Store
 
 __version__ = "0.1.0"

@@ -17,14 +17,14 @@ import click
 
 from opik_store import __version__
 from opik_store.config import parse_settings
-from opik_store.config_file import load_config
 from opik_store.errors import ConfigError, DataLossError, OpikStoreError, RevisionError, UnsupportedServerError
-from opik_store.lock import LockLost, LockTimeout
-from opik_store.migrator import RefusedError, Report, Step
-from opik_store.preflight import PreflightError
-from opik_store.revisions import RevisionSet
+from opik_store.maintenance.config_file import load_config
+from opik_store.maintenance.system_tables import KNOWN_LOGS, SystemTables, render_config
+from opik_store.migrations.lock import LockLost, LockTimeout
+from opik_store.migrations.preflight import PreflightError
+from opik_store.migrations.revisions import RevisionSet
+from opik_store.migrations.runner import RefusedError, Report, Step
 from opik_store.store import Store
-from opik_store.system_tables import KNOWN_LOGS, SystemTables, render_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -789,7 +789,7 @@ def system_tables_render_config(
 
 
 def _runner(opts: Options, config_path: str | None) -> Any:
-    from opik_store.jobs import JobRunner
+    from opik_store.scheduling.jobs import JobRunner
 
     return JobRunner(opts.store, load_config(config_path))
 
@@ -821,7 +821,7 @@ def jobs_list(opts: Options, config_path: str | None, as_json: bool) -> None:
     Example:
       opik-store --config prod.toml jobs list
     """
-    from opik_store.jobs import BUILTIN_JOBS
+    from opik_store.scheduling.jobs import BUILTIN_JOBS
 
     config = load_config(config_path)
     rows = [
@@ -910,7 +910,7 @@ def scheduler(opts: Options, config_path: str | None) -> None:
     Example:
       OPIK_STORE_URL=clickhouse://ops:secret@ch:9000/ opik-store --config /etc/opik-store.toml scheduler
     """
-    from opik_store.scheduler import Scheduler
+    from opik_store.scheduling.scheduler import Scheduler
 
     config = load_config(config_path)
     runner = _runner(opts, config_path)
@@ -930,7 +930,7 @@ _profiles_option = _file_option(
 
 
 def _checked_model(profiles_path: str | None, store: Store) -> Any:
-    from opik_store.access_model import check_against_server, load_access
+    from opik_store.access.model import check_against_server, load_access
 
     model = load_access(profiles_path)
     check_against_server(model, store.adapter)
@@ -983,7 +983,7 @@ def profiles_check(opts: Options, profiles_path: str | None) -> None:
 
 
 def _plan(opts: Options, profiles_path: str | None, prune: bool, rotate: bool, store: Store) -> list[Any]:
-    from opik_store.access_sql import AccessPlanner, read_live
+    from opik_store.access.sql import AccessPlanner, read_live
 
     model = _checked_model(profiles_path, store)
     planner = AccessPlanner(model, store.config.database, store.config.topology.cluster)
@@ -1080,7 +1080,7 @@ def profiles_render_xml(opts: Options, profiles_path: str | None, output: str | 
     Example:
       opik-store profiles render-xml --profiles access.toml --output /etc/clickhouse-server/users.d/opik-store.xml
     """
-    from opik_store.access_xml import render_users_xml
+    from opik_store.access.users_xml import render_users_xml
 
     with _offline(opts).store() as store:
         model = _checked_model(profiles_path, store)

@@ -10,9 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from opik_store.engine.quoting import check_name, check_setting_name, quote_string
+from opik_store.engine.urls import ConnectionSpec, parse_url
 from opik_store.errors import ConfigError
-from opik_store.quoting import check_name, check_setting_name, quote_string
-from opik_store.urls import ConnectionSpec, parse_url
 
 DEFAULT_DATABASE = "opik"
 DEFAULT_REPLICA_PATH = "/clickhouse/tables/{shard}/{database}/{table}"

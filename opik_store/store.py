@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import TracebackType
 
-from opik_store.adapters import Adapter, open_adapter
 from opik_store.config import StoreConfig
+from opik_store.engine.adapter import Adapter, open_adapter
+from opik_store.engine.server import ServerInfo, check_settings, check_version, server_info
 from opik_store.errors import OpikStoreError
-from opik_store.ledger import UPGRADE, LedgerEntry, setup_statements
-from opik_store.lock import Holder
-from opik_store.migrator import (
+from opik_store.maintenance.retention import Retention
+from opik_store.migrations.ledger import UPGRADE, LedgerEntry, setup_statements
+from opik_store.migrations.lock import Holder
+from opik_store.migrations.revisions import RevisionSet
+from opik_store.migrations.runner import (
     Migrator,
     Progress,
     Report,
@@ -25,11 +28,8 @@ from opik_store.migrator import (
     render_revision,
     revision_hazards,
 )
-from opik_store.retention import Retention
-from opik_store.revisions import RevisionSet
-from opik_store.schema import TABLES, ddl
-from opik_store.server import ServerInfo, check_settings, check_version, server_info
-from opik_store.shapes import Difference
+from opik_store.schema.ddl import TABLES, ddl
+from opik_store.schema.shapes import Difference
 
 
 class Store:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.engine.urls import parse_url
 from opik_store.store import Store
-from opik_store.urls import parse_url
 
 ENGINE_CONFIG = """<clickhouse>
   <macros><shard>01</shard><replica>replica-1</replica><cluster>opik</cluster></macros>

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.engine.embedded import EmbeddedAdapter
 
 
 def table_info(engine: EmbeddedAdapter, database: str, table: str) -> dict[str, str]:
@@ -40,8 +40,8 @@ def write_revision(folder: Path, rev: str, down: str | None, up: list[str], back
 def create_from_ddl(engine: EmbeddedAdapter, database: str) -> None:
     """Create every ddl/ object in ``database`` directly, as other tooling would (no ledger)."""
     from opik_store import Topology
-    from opik_store.render import render_statement
-    from opik_store.schema import TABLES, ddl
+    from opik_store.schema.ddl import TABLES, ddl
+    from opik_store.schema.render import render_statement
 
     for table in TABLES:
         engine.execute(render_statement(ddl(table), database, Topology()).sql)

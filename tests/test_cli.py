@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from support import table_names
 
-from opik_store.adapters.embedded import EmbeddedAdapter
 from opik_store.cli import main
+from opik_store.engine.embedded import EmbeddedAdapter
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

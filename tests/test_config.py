@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from opik_store import ConfigError, Store, StoreConfig, UnsupportedServerError
-from opik_store.server import check_version
-from opik_store.urls import mask_url, parse_url
+from opik_store.engine.server import check_version
+from opik_store.engine.urls import mask_url, parse_url
 
 
 def test_native_url_parsing_and_masking() -> None:
@@ -81,7 +81,7 @@ def test_bad_config_is_refused(kwargs: dict[str, object], message: str) -> None:
 
 
 def test_unknown_setting_is_refused_by_the_server_before_any_change(engine_url: str, database: str) -> None:
-    from opik_store.adapters.embedded import EmbeddedAdapter
+    from opik_store.engine.embedded import EmbeddedAdapter
 
     store = Store.from_url(engine_url, database=database, settings={"alter_synk": "2"})
     with store, pytest.raises(ConfigError, match="alter_synk"):

@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from support import create_from_ddl, table_names, write_revision
 
 from opik_store import Store, Topology
-from opik_store.adapters.embedded import EmbeddedAdapter
 from opik_store.cli import main
-from opik_store.lint import ColumnModel, narrows
-from opik_store.migrator import RefusedError
-from opik_store.preflight import PreflightError
-from opik_store.render import render_statement
-from opik_store.schema import ddl
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.migrations.preflight import PreflightError
+from opik_store.migrations.runner import RefusedError
+from opik_store.schema.ddl import ddl
+from opik_store.schema.lint import ColumnModel, narrows
+from opik_store.schema.render import render_statement
 
 # -- lint: one test per kind ----------------------------------------------------
 

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from opik_store import ConfigError, Store
 from opik_store.cli import main
-from opik_store.config_file import FileConfig, JobConfig
-from opik_store.cron import cron_trigger
-from opik_store.jobs import JobRunner
-from opik_store.scheduler import Scheduler
+from opik_store.maintenance.config_file import FileConfig, JobConfig
+from opik_store.maintenance.cron import cron_trigger
+from opik_store.scheduling.jobs import JobRunner
+from opik_store.scheduling.scheduler import Scheduler
 
 
 def test_run_builtin_jobs_and_read_their_history(engine_url: str, database: str) -> None:
@@ -161,7 +161,7 @@ JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
 
 
 def test_shipped_schedules_name_real_jobs_and_valid_cron() -> None:
-    from opik_store.jobs import BUILTIN_JOBS
+    from opik_store.scheduling.jobs import BUILTIN_JOBS
 
     lines = [line.split() for line in (JOBS_DIR / "crontab").read_text().splitlines() if line and line[0].isdigit()]
     assert len(lines) == 2

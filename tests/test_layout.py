@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from opik_store import Store
-from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.engine.embedded import EmbeddedAdapter
 
 DAYS, TRACES_PER_DAY, SPANS_PER_TRACE = 20, 1500, 10
 BASE_MS = 1767225600000  # 2026-01-01T00:00:00Z

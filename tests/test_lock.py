@@ -19,7 +19,7 @@ from support import write_revision
 
 from opik_store import Store
 from opik_store.cli import main
-from opik_store.lock import LockLost, LockTimeout, MigrationLock
+from opik_store.migrations.lock import LockLost, LockTimeout, MigrationLock
 
 
 def _extra_revisions(folder: Path) -> None:

@@ -8,9 +8,9 @@ import pytest
 from support import table_info, table_names, write_revision
 
 from opik_store import DataLossError, RevisionError, Store
-from opik_store.adapters.embedded import EmbeddedAdapter
-from opik_store.ledger import LEDGER_TABLE
-from opik_store.migrator import MigrationError
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.migrations.ledger import LEDGER_TABLE
+from opik_store.migrations.runner import MigrationError
 
 
 def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAdapter, database: str) -> None:

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from native_server import TEST_PASSWORD, free_port, local_server, server_binary
 
 from opik_store import ServerError, Store, UnsupportedServerError
-from opik_store.adapters.native import NativeAdapter
 from opik_store.cli import main
-from opik_store.server import parse_version
-from opik_store.urls import parse_url
+from opik_store.engine.native import NativeAdapter
+from opik_store.engine.server import parse_version
+from opik_store.engine.urls import parse_url
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from opik_store import ConfigError, QueryProfiles, Topology
-from opik_store.access_model import AccessConfigError, check_against_server, load_access, parse_access
-from opik_store.access_sql import AccessPlanner, LiveAccess
-from opik_store.access_xml import render_users_xml
-from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.access.model import AccessConfigError, check_against_server, load_access, parse_access
+from opik_store.access.sql import AccessPlanner, LiveAccess
+from opik_store.access.users_xml import render_users_xml
 from opik_store.cli import main
+from opik_store.engine.embedded import EmbeddedAdapter
 
 SECRET = "Sup3r-Secret!pa55"
 USERS = """
@@ -178,7 +178,7 @@ def test_xml_flattens_roles_and_refuses_conflicts(access_file: Path) -> None:
            "users": {"u": {"password_sha256": "0" * 64, "roles": ["a", "b"]}}}  # fmt: skip
     import tomllib
 
-    from opik_store.access_model import DEFAULTS, _merge
+    from opik_store.access.model import DEFAULTS, _merge
 
     model = parse_access(_merge(tomllib.loads(DEFAULTS.read_text()), doc), "access.toml", environ={})
     with pytest.raises(ConfigError, match=r"users\.xml allows one"):

@@ -12,12 +12,12 @@ import pytest
 from support import write_revision
 
 from opik_store import ServerError, Store
-from opik_store.adapters import Adapter, Rows
-from opik_store.adapters.embedded import EmbeddedAdapter
-from opik_store.migrator import MigrationError, RefusedError
-from opik_store.retry import TRANSIENT_CODES, RetryPolicy, call_with_retries, is_transient
-from opik_store.revisions import RevisionSet
-from opik_store.shapes import read_shapes
+from opik_store.engine.adapter import Adapter, Rows
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.engine.retry import TRANSIENT_CODES, RetryPolicy, call_with_retries, is_transient
+from opik_store.migrations.revisions import RevisionSet
+from opik_store.migrations.runner import MigrationError, RefusedError
+from opik_store.schema.shapes import read_shapes
 
 
 class SimulatedKill(Exception):

@@ -10,11 +10,11 @@ import pytest
 from support import create_from_ddl
 
 from opik_store import RenderError, ServerError, StoreConfig, Topology
-from opik_store.adapters.embedded import EmbeddedAdapter
-from opik_store.ledger import DOWNGRADE, UPGRADE, setup_statements
-from opik_store.migrator import render_revision
-from opik_store.render import render_statement
-from opik_store.revisions import RevisionSet
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.migrations.ledger import DOWNGRADE, UPGRADE, setup_statements
+from opik_store.migrations.revisions import RevisionSet
+from opik_store.migrations.runner import render_revision
+from opik_store.schema.render import render_statement
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 TOPOLOGIES = {"single": Topology(), "cluster": Topology(cluster="opik")}

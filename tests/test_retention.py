@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from opik_store import ConfigError, Store
-from opik_store.adapters.embedded import EmbeddedAdapter
 from opik_store.cli import main
-from opik_store.config_file import RetentionConfig, load_config, parse_config
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.maintenance.config_file import RetentionConfig, load_config, parse_config
 
 PROJECT = "0190c1f0-0000-7000-8000-000000000000"
 CONFIG = """

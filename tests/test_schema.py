@@ -5,9 +5,9 @@ from __future__ import annotations
 from support import create_from_ddl
 
 from opik_store import Store
-from opik_store.adapters.embedded import EmbeddedAdapter
+from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.resources import data_dir
-from opik_store.schema import TABLES
+from opik_store.schema.ddl import TABLES
 
 
 def _shape(engine: EmbeddedAdapter, database: str) -> dict[str, tuple[str, list[tuple[str, ...]]]]:

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from opik_store import ConfigError, Store
-from opik_store.adapters.embedded import EmbeddedAdapter
 from opik_store.cli import main
-from opik_store.system_tables import RESTART_WARNING, SystemTables, render_config
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.maintenance.system_tables import RESTART_WARNING, SystemTables, render_config
 
 TODAY = datetime.now(UTC).date()
 

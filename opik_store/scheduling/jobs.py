@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from opik_store.config_file import FileConfig
+from opik_store.engine.quoting import quote_identifier
 from opik_store.errors import ConfigError
-from opik_store.ledger import create_database_sql
-from opik_store.lock import JOB_LOCK_PREFIX, MigrationLock
-from opik_store.quoting import quote_identifier
-from opik_store.render import render_statement
+from opik_store.maintenance.config_file import FileConfig
+from opik_store.maintenance.system_tables import SystemTables
+from opik_store.migrations.ledger import create_database_sql
+from opik_store.migrations.lock import JOB_LOCK_PREFIX, MigrationLock
+from opik_store.schema.render import render_statement
 from opik_store.store import Store
-from opik_store.system_tables import SystemTables
 
 RUNS_TABLE = "opik_store_job_runs"
 RUNS_DDL = f"""

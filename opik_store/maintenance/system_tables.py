@@ -27,10 +27,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from opik_store.adapters import Adapter
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import ConfigError
-from opik_store.quoting import quote_identifier, quote_string
-from opik_store.shapes import split_engine_full
+from opik_store.schema.shapes import split_engine_full
 
 _LOG_NAME = re.compile(r"^[a-z0-9_]+_log(?:_(\d+))?$")
 RESTART_WARNING = (

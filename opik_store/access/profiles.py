@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opik_store.access_model import AccessModel, load_access
+from opik_store.access.model import AccessModel, load_access
+from opik_store.engine.quoting import quote_string
 from opik_store.errors import ConfigError
-from opik_store.quoting import quote_string
 
 
 class QueryProfiles:

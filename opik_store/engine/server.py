@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from opik_store.adapters import Adapter
+from opik_store.engine.adapter import Adapter
 from opik_store.errors import ConfigError, UnsupportedServerError
 
 #: The oldest ClickHouse release opik-store supports (the one Opik ships).

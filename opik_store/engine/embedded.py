@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from opik_store.adapters import Rows
+from opik_store.engine.adapter import Rows
+from opik_store.engine.quoting import check_setting_name, setting_literal
+from opik_store.engine.urls import ConnectionSpec
 from opik_store.errors import ConfigError, ServerError
-from opik_store.quoting import check_setting_name, setting_literal
-from opik_store.urls import ConnectionSpec
 
 _CODE = re.compile(r"Code:\s*(\d+)\.\s*(.*)", re.S)
 

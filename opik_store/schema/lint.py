@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 from sqlglot.tokenizer_core import Token
 
-from opik_store.quoting import split_top_level
-from opik_store.render import Parsed, matching_paren, parse_statement, top_level_words, word
+from opik_store.engine.quoting import split_top_level
+from opik_store.schema.parse import Parsed, matching_paren, parse_statement, top_level_words, word
 
 _COLUMN_STOP = {
     "DEFAULT", "MATERIALIZED", "ALIAS", "EPHEMERAL", "CODEC", "COMMENT", "TTL",

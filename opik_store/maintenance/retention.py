@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from opik_store.adapters import Adapter
 from opik_store.config import StoreConfig
-from opik_store.config_file import RetentionConfig
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import ConfigError
-from opik_store.quoting import quote_identifier, quote_string
-from opik_store.render import render_statement
-from opik_store.schema import TABLES, ddl
-from opik_store.shapes import expected_shapes, read_shapes
+from opik_store.maintenance.config_file import RetentionConfig
+from opik_store.schema.ddl import TABLES, ddl
+from opik_store.schema.render import render_statement
+from opik_store.schema.shapes import expected_shapes, read_shapes
 
 #: Tables whose rows carry retention_days and are partitioned by (retention_days, day).
 RETAINED_TABLES = ("traces", "spans")

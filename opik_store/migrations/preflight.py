@@ -15,9 +15,9 @@ exists to prevent. So a failed check refuses with the list of what is wrong.
 
 from __future__ import annotations
 
-from opik_store.adapters import Adapter
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_string
 from opik_store.errors import OpikStoreError, ServerError
-from opik_store.quoting import quote_string
 
 
 class PreflightError(OpikStoreError):

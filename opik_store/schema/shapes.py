@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from opik_store.adapters import Adapter
 from opik_store.config import Topology
-from opik_store.quoting import quote_identifier, split_top_level
-from opik_store.render import render_statement
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_identifier, split_top_level
+from opik_store.schema.render import render_statement
 
 INTERNAL_PREFIX = "opik_store_"
 _CLAUSES = ("PARTITION BY", "PRIMARY KEY", "ORDER BY", "SAMPLE BY", "TTL", "SETTINGS")

@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from opik_store.config_file import JobConfig
-from opik_store.cron import cron_trigger
-from opik_store.jobs import JobRunner
+from opik_store.maintenance.config_file import JobConfig
+from opik_store.maintenance.cron import cron_trigger
+from opik_store.scheduling.jobs import JobRunner
 
-log = logging.getLogger("opik_store.scheduler")
+log = logging.getLogger("opik_store.scheduling.scheduler")
 
 
 class Scheduler:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from opik_store.urls import ConnectionSpec
+from opik_store.engine.urls import ConnectionSpec
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ class Adapter(Protocol):
 def open_adapter(spec: ConnectionSpec) -> Adapter:
     """Connect according to ``spec``; raises ConfigError/ServerError with masked text."""
     if spec.kind == "embedded":
-        from opik_store.adapters.embedded import EmbeddedAdapter
+        from opik_store.engine.embedded import EmbeddedAdapter
 
         return EmbeddedAdapter(spec)
-    from opik_store.adapters.native import NativeAdapter
+    from opik_store.engine.native import NativeAdapter
 
     return NativeAdapter(spec)

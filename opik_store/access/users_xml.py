@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from opik_store.access_model import AccessModel, User
+from opik_store.access.model import AccessModel, User
+from opik_store.engine.quoting import quote_identifier
 from opik_store.errors import ConfigError
-from opik_store.quoting import quote_identifier
 
 _XML_KEYS = {"user_name": "", "ip_address": "<keyed_by_ip/>", "client_key": "<keyed/>"}
 

@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opik_store.access_model import AccessModel, Profile, Quota, QuotaInterval, SettingSpec
-from opik_store.adapters import Adapter
+from opik_store.access.model import AccessModel, Profile, Quota, QuotaInterval, SettingSpec
 from opik_store.config import Topology
-from opik_store.quoting import quote_identifier, quote_string, setting_literal
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_identifier, quote_string, setting_literal
 
 XML = "users_xml"
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opik_store.adapters import Adapter
 from opik_store.config import Topology
-from opik_store.quoting import quote_identifier
-from opik_store.render import render_statement
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_identifier
+from opik_store.schema.render import render_statement
 
 LEDGER_TABLE = "opik_store_ledger"
 

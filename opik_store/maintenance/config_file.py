@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opik_store.cron import cron_trigger
 from opik_store.errors import ConfigError
+from opik_store.maintenance.cron import cron_trigger
 
 ENV_CONFIG = "OPIK_STORE_CONFIG"
 DEFAULT_FILE = "opik-store.toml"

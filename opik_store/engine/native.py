@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from opik_store.adapters import Rows
+from opik_store.engine.adapter import Rows
+from opik_store.engine.urls import ConnectionSpec
 from opik_store.errors import ServerError
-from opik_store.urls import ConnectionSpec
 
 
 class NativeAdapter:

@@ -2,7 +2,7 @@
 
 Rules:
 
-* The shipped defaults (``opik_store/defaults/profiles.toml``) are the base;
+* The shipped defaults (``opik_store/access/defaults/profiles.toml``) are the base;
   a user's file is merged over them table by table (its values win, lists
   are replaced). ``--profiles`` / OPIK_STORE_PROFILES names it.
 * Entity names are plain identifiers (letters, digits, underscores; 1-64
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opik_store.adapters import Adapter
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import setting_literal
 from opik_store.errors import ConfigError, ServerError
-from opik_store.quoting import setting_literal
 
 ENV_PROFILES = "OPIK_STORE_PROFILES"
 DEFAULTS = Path(__file__).resolve().parent / "defaults" / "profiles.toml"

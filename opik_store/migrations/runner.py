@@ -29,10 +29,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from opik_store.adapters import Adapter
 from opik_store.config import StoreConfig, Topology
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.retry import RetryPolicy, call_with_retries
 from opik_store.errors import DataLossError, OpikStoreError, RevisionError, ServerError
-from opik_store.ledger import (
+from opik_store.migrations.ledger import (
     APPLIED,
     DOWNGRADE,
     FAILED,
@@ -43,13 +44,12 @@ from opik_store.ledger import (
     LedgerEntry,
     create_database_sql,
 )
-from opik_store.lint import ColumnModel
-from opik_store.lock import MigrationLock
-from opik_store.preflight import check_cluster
-from opik_store.render import Rendered, render_statement
-from opik_store.retry import RetryPolicy, call_with_retries
-from opik_store.revisions import Revision, RevisionSet
-from opik_store.shapes import Difference, compare, expected_shapes, read_shapes
+from opik_store.migrations.lock import MigrationLock
+from opik_store.migrations.preflight import check_cluster
+from opik_store.migrations.revisions import Revision, RevisionSet
+from opik_store.schema.lint import ColumnModel
+from opik_store.schema.render import Rendered, render_statement
+from opik_store.schema.shapes import Difference, compare, expected_shapes, read_shapes
 
 Progress = Callable[[str], None]
 #: Called after each statement with (revision id, 1-based statement index); tests inject faults here.

@@ -38,11 +38,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from opik_store.adapters import Adapter, open_adapter
 from opik_store.config import StoreConfig
+from opik_store.engine.adapter import Adapter, open_adapter
+from opik_store.engine.quoting import quote_identifier
 from opik_store.errors import OpikStoreError, ServerError
-from opik_store.quoting import quote_identifier
-from opik_store.render import render_statement
+from opik_store.schema.render import render_statement
 
 LOCK_PREFIX = "opik_store_lock_"
 JOB_LOCK_PREFIX = "opik_store_joblock_"

@@ -1,0 +1,11 @@
+"""The connection to ClickHouse: URLs, adapters, server checks, retries, quoting.
+
+Owns everything that talks to a server or the embedded engine and nothing that
+knows about Opik's tables. ``adapter`` defines the one interface (``Adapter``)
+every higher layer uses; ``embedded`` (chdb) and ``native`` (clickhouse-driver)
+implement it; ``urls`` parses and masks connection URLs; ``server`` gates on
+the server's version and setting names; ``retry`` classifies transient errors;
+``quoting`` is the only place identifiers and literals become SQL text.
+
+May import: ``opik_store.errors``. Nothing above it.
+"""
