@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from opik_store.config import StoreConfig
-from opik_store.engine.adapter import Adapter, open_adapter
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.connect import open_adapter
 from opik_store.engine.server import ServerInfo, check_settings, check_version, server_info
 from opik_store.errors import OpikStoreError
 from opik_store.maintenance.retention import Retention

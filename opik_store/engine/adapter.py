@@ -2,8 +2,8 @@
 
 Both adapters expose the same three calls (``query``, ``execute``, ``close``)
 with ClickHouse's own ``{name:Type}`` query parameters, so the rest of the
-package never formats a user value into SQL. ``open_adapter`` picks one from a
-parsed URL.
+package never formats a user value into SQL. ``engine.connect.open_adapter``
+picks one from a parsed URL.
 """
 
 from __future__ import annotations
@@ -43,14 +43,3 @@ class Adapter(Protocol):
     ) -> None: ...
 
     def close(self) -> None: ...
-
-
-def open_adapter(spec: ConnectionSpec) -> Adapter:
-    """Connect according to ``spec``; raises ConfigError/ServerError with masked text."""
-    if spec.kind == "embedded":
-        from opik_store.engine.embedded import EmbeddedAdapter
-
-        return EmbeddedAdapter(spec)
-    from opik_store.engine.native import NativeAdapter
-
-    return NativeAdapter(spec)

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from opik_store.config import StoreConfig
-from opik_store.engine.adapter import Adapter, open_adapter
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.connect import open_adapter
 from opik_store.engine.quoting import quote_identifier
 from opik_store.errors import OpikStoreError, ServerError
 from opik_store.schema.render import render_statement

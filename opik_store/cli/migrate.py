@@ -1,0 +1,320 @@
+"""Schema commands: migrate, downgrade, status, history, check, stamp, unlock, revision."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from opik_store import __version__
+from opik_store.cli.common import (
+    Options,
+    describe_target,
+    emit_json,
+    handle_errors,
+    progress,
+)
+from opik_store.migrations.revisions import RevisionSet
+from opik_store.migrations.runner import Report, Step
+from opik_store.store import Store
+
+
+def _echo_step(step: Step) -> None:
+    click.echo(f"-- revision {step.revision.id}: {step.revision.message}")
+    for hazard in step.hazards:
+        click.echo(f"-- DESTRUCTIVE: {hazard}")
+    for st in step.statements:
+        click.echo(st.sql.rstrip() + ";\n")
+
+
+def _print_report(report: Report, store: Store, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.as_json())
+        return
+    where = describe_target(store)
+    verb = {"upgrade": "apply", "downgrade": "revert"}[report.direction]
+    if not report.steps:
+        status = store.status()
+        at = ", ".join(status.current) or "base"
+        click.echo(f"{where}: up to date at {at}; nothing to {verb}.")
+        return
+    if report.dry_run:
+        click.echo(f"{where}: would {verb} {len(report.steps)} revision(s) (dry run, nothing changed):")
+        for step in report.steps:
+            _echo_step(step)
+        return
+    past = {"apply": "applied", "revert": "reverted"}[verb]
+    click.echo(f"{where}: {past} {', '.join(report.revisions)}.")
+
+
+@click.command()
+@click.option("--to", "target", default="heads", show_default=True, help="Revision to migrate to.")
+@click.option("--sql", "as_sql", is_flag=True, help="Print the statements for the chosen topology; do not connect.")
+@click.option("--from", "start", default=None, help="With --sql: start after this revision [default: base].")
+@click.option("--dry-run", is_flag=True, help="Connect, and print what would be applied; change nothing.")
+@click.option("--allow-destructive", is_flag=True, help="Apply revisions that drop, truncate, rename or narrow.")
+@click.option("--allow-changed", is_flag=True, help="Proceed although an applied revision was edited since.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.pass_obj
+@handle_errors
+def migrate(
+    opts: Options,
+    target: str,
+    as_sql: bool,
+    start: str | None,
+    dry_run: bool,
+    allow_destructive: bool,
+    allow_changed: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Create or upgrade the schema to the newest revision (or --to REV).
+
+    One run at a time: concurrent runs wait for the migration lock (a lease
+    that a dead holder loses after --lock-lease seconds) and then find nothing
+    left to do. Every statement is idempotent: after an interruption or a
+    fixed failure, running the same command again finishes the job. An
+    up-to-date database applies nothing and says so. Refused, changing
+    nothing: destructive revisions without --allow-destructive, edited applied
+    revisions without --allow-changed; in cluster mode, a cluster with an
+    unreachable replica or a read-only table.
+
+    \b
+    Examples:
+      opik-store migrate
+      opik-store migrate --dry-run
+      opik-store migrate --sql --cluster opik > schema.sql    # no server needed
+      opik-store migrate --sql --from 0001 --to 0003
+    """
+    store = opts.store()
+    if as_sql:
+        steps = store.sql(start=start, end=target)
+        if as_json:
+            emit_json(Report("upgrade", steps, dry_run=True).as_json())
+            return
+        click.echo(f"-- opik-store {__version__}: database {store.config.database!r}, {store.config.topology.label}")
+        if start is None:
+            click.echo("-- setup (database and migration ledger)")
+            for sql in store.setup_sql():
+                click.echo(sql.strip() + ";\n")
+        for step in steps:
+            _echo_step(step)
+        return
+    with store:
+        report = store.migrate(
+            target,
+            dry_run=dry_run,
+            progress=progress(quiet or as_json),
+            allow_changed=allow_changed,
+            allow_destructive=allow_destructive,
+        )
+        _print_report(report, store, as_json)
+
+
+@click.command()
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Confirm a downgrade that drops tables or columns (loses data).")
+@click.option("--dry-run", is_flag=True, help="Print what would be reverted; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+@click.pass_obj
+@handle_errors
+def downgrade(opts: Options, revision: str, yes: bool, dry_run: bool, as_json: bool, quiet: bool) -> None:
+    """Revert applied revisions newer than REVISION ('base' reverts all).
+
+    Refuses, changing nothing, when a reverted revision drops a table or a
+    column, unless --yes is given.
+
+    \b
+    Examples:
+      opik-store downgrade 0001 --dry-run
+      opik-store downgrade base --yes
+    """
+    with opts.store() as store:
+        report = store.downgrade(revision, allow_data_loss=yes, dry_run=dry_run, progress=progress(quiet or as_json))
+        _print_report(report, store, as_json)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def status(opts: Options, as_json: bool) -> None:
+    """Show the current revision and what is pending.
+
+    \b
+    Example:
+      opik-store status --json | jq .pending
+    """
+    with opts.store() as store:
+        st = store.status()
+        if as_json:
+            emit_json({**st.as_json(), "server_version": store.server.version})
+            return
+        click.echo(f"database:  {st.database} on {store.config.connection.display} ({st.topology})")
+        click.echo(f"server:    ClickHouse {store.server.version}")
+        click.echo(f"current:   {', '.join(st.current) or 'base (nothing applied)'}")
+        click.echo(f"head:      {', '.join(st.heads)}")
+        if st.pending:
+            click.echo(f"pending:   {len(st.pending)}")
+            for step in st.pending:
+                mark = f"  [DESTRUCTIVE: {'; '.join(step.hazards)}]" if step.hazards else ""
+                click.echo(f"  {step.revision.id}  {step.revision.message}{mark}")
+        else:
+            click.echo("pending:   none (up to date)")
+        for entry in st.interrupted:
+            click.echo(
+                f"interrupted: {entry.revision} started {entry.started_at:%Y-%m-%d %H:%M:%S} on {entry.host} "
+                "(run `opik-store migrate` to finish it)"
+            )
+        for entry in st.in_progress:
+            click.echo(f"running:   {entry.revision} is being applied by {entry.host} pid {entry.pid} right now")
+        for entry in st.failed:
+            click.echo(f"failed:    {entry.revision}: {entry.error}")
+        for changed in st.changed:
+            click.secho(
+                f"WARNING:   applied revision {changed.revision} was edited since it was applied "
+                "(checksum differs); migrate refuses without --allow-changed",
+                fg="yellow",
+            )
+        for unknown in st.unknown:
+            click.echo(f"unknown:   {unknown} is applied but not in the migrations folder (newer opik-store?)")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the newest N entries.")
+@click.pass_obj
+@handle_errors
+def history(opts: Options, as_json: bool, limit: int | None) -> None:
+    """Show every recorded application, oldest first (the append-only ledger).
+
+    \b
+    Example:
+      opik-store history --limit 10
+    """
+    with opts.store() as store:
+        entries = store.history()
+        if limit:
+            entries = entries[-limit:]
+        if as_json:
+            emit_json([e.as_json() for e in entries])
+            return
+        if not entries:
+            click.echo("no migrations recorded yet")
+            return
+        click.echo(f"{'recorded (UTC)':26} {'revision':10} {'direction':10} {'state':9} {'ms':>7} host/pid")
+        for e in entries:
+            ms = "" if e.duration_ms is None else str(e.duration_ms)
+            when = f"{e.recorded_at:%Y-%m-%d %H:%M:%S.%f}"
+            line = f"{when} {e.revision:10} {e.direction:10} {e.state:9} {ms:>7} {e.host}/{e.pid}"
+            click.echo(line + (f"  {e.error}" if e.error else ""))
+
+
+@click.command()
+@click.option("-m", "--message", required=True, help="What the revision does.")
+@click.option("--rev-id", default=None, help="Revision id [default: next number, e.g. 0002].")
+@click.pass_obj
+@handle_errors
+def revision(opts: Options, message: str, rev_id: str | None) -> None:
+    """Create a new revision script in the migrations folder.
+
+    Write statements once, in single-node form, with unqualified table names;
+    opik-store renders them for the database and topology.
+
+    \b
+    Example:
+      opik-store --migrations-dir migrations revision -m "add cost index to spans"
+    """
+    path = RevisionSet(opts.migrations_dir).create(message, rev_id=rev_id)
+    click.echo(f"created {path}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def check(opts: Options, as_json: bool) -> None:
+    """Compare the live tables with the schema head renders; exit 3 on any difference.
+
+    Compares tables, columns (type, default, codec, order), engine (Replicated
+    in cluster mode), partition key, ORDER BY, primary key, TTL, settings and
+    skip indexes of the tables the store owns; other tables in the database
+    (Opik keeps many) are not its to judge. The expected side is built by the
+    server itself in a scratch database that is dropped afterwards.
+
+    \b
+    Examples:
+      opik-store check
+      opik-store check --json | jq '.[].aspect'
+    """
+    with opts.store() as store:
+        diffs = store.check()
+        if as_json:
+            emit_json([d.as_json() for d in diffs])
+        elif not diffs:
+            click.echo(f"database {store.config.database!r}: live schema matches head ({store.config.topology.label}).")
+        else:
+            click.echo(f"database {store.config.database!r}: {len(diffs)} difference(s) from head:")
+            for d in diffs:
+                click.echo(f"  {d.describe()}")
+        if diffs:
+            sys.exit(3)
+
+
+@click.command()
+@click.argument("revision")
+@click.option("--force", is_flag=True, help="Record it even if the live tables differ from what it produces.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def stamp(opts: Options, revision: str, force: bool, as_json: bool) -> None:
+    """Record REVISION (and its ancestors) as applied without running them.
+
+    This is how a database created by other tooling is adopted. First the live
+    tables are compared with what the revisions up to REVISION produce (built
+    by the server in a scratch database); any difference refuses, listing it,
+    unless --force.
+
+    \b
+    Example:
+      opik-store --database opik stamp 0001
+    """
+    with opts.store() as store:
+        report, diffs = store.stamp(revision, force=force, progress=progress(as_json))
+        if as_json:
+            emit_json({"stamped": report.revisions, "differences": [d.as_json() for d in diffs]})
+            return
+        if not report.steps:
+            click.echo(f"nothing to stamp: {revision} is already applied")
+        else:
+            click.echo(f"stamped {', '.join(report.revisions)} as applied (nothing was run)")
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Release the lock whoever holds it.")
+@click.pass_obj
+@handle_errors
+def unlock(opts: Options, force: bool) -> None:
+    """Show who holds the migration lock; with --force, release it.
+
+    A dead holder's lock frees itself once its lease runs out; --force is for
+    when you cannot wait and know the holder is gone. A live holder that loses
+    the lock stops before its next statement.
+
+    \b
+    Examples:
+      opik-store unlock
+      opik-store unlock --force
+    """
+    with opts.store() as store:
+        holder = store.lock_holder()
+        if holder is None or holder.released:
+            click.echo("the migration lock is free")
+            return
+        if not force:
+            click.echo(f"the migration lock is held by {holder.describe()}; use --force to release it")
+            sys.exit(2)
+        store.unlock()
+        click.echo(f"released the migration lock held by {holder.describe()}")

@@ -1,0 +1,161 @@
+"""``opik-store retention``: plan, apply and backfill retention classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from opik_store.cli.common import (
+    Options,
+    config_option,
+    emit_json,
+    handle_errors,
+    progress,
+)
+from opik_store.maintenance.config_file import load_config
+
+
+@click.group()
+def retention() -> None:
+    """Retention classes for traces and spans, enforced by TTL (whole-part drops).
+
+    \b
+    A row's class comes from the rule for its workspace/project at the moment
+    its id was created, so changing a class applies to new data at once.
+    Existing rows keep their class until `retention backfill` moves them.
+    Examples:
+      opik-store retention plan
+      opik-store retention apply --dry-run
+      opik-store retention apply --expire-now
+      opik-store retention backfill --workspace acme --dry-run
+    """
+
+
+def _print_plan(plan: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(plan.as_json())
+        return
+    if plan.changes:
+        click.echo("rules to add:")
+        for change in plan.changes:
+            click.echo(f"  {change.describe()}")
+    else:
+        click.echo("rules: the database matches the configuration")
+    for w, p, d in plan.unmanaged:
+        key = f"workspace {w!r}" + (f" project {p!r}" if p else "")
+        click.echo(f"  not in the configuration (left alone; --prune resets it): {key}: {d} days")
+    for sql in plan.ttl_statements:
+        click.echo(f"TTL fix: {sql}")
+    expired = plan.expired
+    if plan.expiring:
+        click.echo(f"{'table':8} {'class':>9} {'day':10} {'expires':10} {'rows':>10} {'bytes':>12}")
+        for p in plan.expiring:
+            mark = "  EXPIRED" if p in expired else ""
+            click.echo(
+                f"{p.table:8} {p.retention_days:>9} {p.day} {p.expires_on} {p.rows:>10} {p.bytes_on_disk:>12}{mark}"
+            )
+    else:
+        click.echo("nothing expires within the horizon")
+    if expired:
+        click.echo(f"{len(expired)} partition(s) are past their TTL: TTL merges drop them, or --expire-now does it now")
+
+
+@retention.command("plan")
+@config_option
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    help="Report what expires within N days.",
+)
+@click.option("--prune", is_flag=True, help="Also reset rules that are in the database but not in the file.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def retention_plan(opts: Options, config_path: str | None, horizon_days: int, prune: bool, as_json: bool) -> None:
+    """Show the rule changes, TTL fixes and upcoming expiry; change nothing.
+
+    \b
+    Example:
+      opik-store retention plan --horizon-days 30
+    """
+    wanted = load_config(config_path).retention
+    with opts.store() as store:
+        _print_plan(store.retention().plan(wanted, horizon_days, prune), as_json)
+
+
+@retention.command("apply")
+@config_option
+@click.option("--prune", is_flag=True, help="Also reset rules that are in the database but not in the file.")
+@click.option(
+    "--expire-now", is_flag=True, help="Drop partitions already past their TTL now, without waiting for merges."
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def retention_apply(
+    opts: Options, config_path: str | None, prune: bool, expire_now: bool, dry_run: bool, as_json: bool
+) -> None:
+    """Append changed rules (effective now), reload the dictionary, fix TTLs.
+
+    TTL changes are metadata-only (materialize_ttl_after_modify = 0). With
+    --expire-now, partitions already past their TTL are dropped whole.
+
+    \b
+    Example:
+      opik-store --config prod.toml retention apply --expire-now
+    """
+    wanted = load_config(config_path).retention
+    with opts.store() as store:
+        ret = store.retention(progress(as_json))
+        plan = ret.plan(wanted, 0, prune)
+        if dry_run:
+            _print_plan(plan, as_json)
+            return
+        done = ret.apply(plan, expire_now=expire_now)
+        if as_json:
+            emit_json({"done": done, **plan.as_json()})
+        elif not done:
+            click.echo("retention is up to date; nothing to do")
+        else:
+            for line in done:
+                click.echo(line)
+
+
+@retention.command("backfill")
+@click.option("--workspace", required=True, help="Workspace whose past rows take its current class.")
+@click.option("--project", default="", help="Only this project (its own rule must exist).")
+@click.option("--max-partitions", type=click.IntRange(min=1), default=10, show_default=True, help="Bound on this run.")
+@click.option("--dry-run", is_flag=True, help="List the partitions and rows that would move; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+@handle_errors
+def retention_backfill(
+    opts: Options, workspace: str, project: str, max_partitions: int, dry_run: bool, as_json: bool
+) -> None:
+    """Apply a workspace's (or project's) current class to its existing rows.
+
+    Rows are re-inserted so the server recomputes their class, then the
+    originals are deleted partition by partition. Rows that are already older
+    than the new retention expire at the next TTL merge. Run again until
+    nothing remains.
+
+    \b
+    Example:
+      opik-store retention backfill --workspace acme --max-partitions 5 --dry-run
+    """
+    with opts.store() as store:
+        report = store.retention(progress(as_json)).backfill(workspace, project, max_partitions, dry_run)
+        if as_json:
+            emit_json({**report.__dict__, "partitions": [p.__dict__ for p in report.partitions]})
+            return
+        verb = "would move" if dry_run else "moved"
+        click.echo(
+            f"class {report.days} days; {verb} {sum(p.rows for p in report.partitions)} rows "
+            f"from {len(report.partitions)} partition(s); {report.remaining} partition(s) left for later runs"
+        )
+        for p in report.partitions:
+            click.echo(f"  {p.table} {p.partition_id}: {p.rows} rows")
