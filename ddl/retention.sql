@@ -1,17 +1,15 @@
--- The retention dictionary: for (workspace_id, project_id) and a moment, the rule in effect then
--- (read from the retention_periods view).
--- Rules never close: every range ends in 2105 and the newest effective_from that is not after
--- the moment wins (range_lookup_strategy 'max'), so the rules table stays append-only.
-CREATE DICTIONARY retention
+-- The retention lookup: for each (workspace_id, project_id) with rules, its whole history as two
+-- parallel arrays sorted by day (froms[i] is the first UTC day of ids that take days[i]).
+-- A Join table is in-process state of the server itself: no source to log in to, no load that can
+-- fail or be awaited, so an INSERT into traces/spans never fails or waits because of it; ClickHouse
+-- refuses to drop it while traces/spans use it. Rebuilt from retention_rules by `retention apply`;
+-- the newest row of a key wins (join_any_take_last_row), so a rebuild never empties it.
+CREATE TABLE retention
 (
     workspace_id    String,
     project_id      String,
-    days            UInt16,
-    effective_from  DateTime64(6, 'UTC'),
-    effective_to    DateTime64(6, 'UTC')
+    froms           Array(Date32),
+    days            Array(UInt16)
 )
-PRIMARY KEY workspace_id, project_id
-SOURCE(CLICKHOUSE(TABLE 'retention_periods'))
-LIFETIME(MIN 30 MAX 60)
-LAYOUT(COMPLEX_KEY_RANGE_HASHED(range_lookup_strategy 'max'))
-RANGE(MIN effective_from MAX effective_to)
+ENGINE = Join(ANY, LEFT, workspace_id, project_id)
+SETTINGS join_any_take_last_row = 1

@@ -73,7 +73,8 @@ def test_sql_prints_cluster_statements_without_connecting(engine: EmbeddedAdapte
     assert result.exit_code == 0, result.output
     out = result.output
     assert (
-        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', last_updated_at)"
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', "
+        "last_updated_at, is_deleted)"
         in out
     )
     assert "CREATE TABLE IF NOT EXISTS `opik`.`spans` ON CLUSTER 'opik'" in out
@@ -182,7 +183,6 @@ def test_installed_script_runs_the_readme_command(tmp_path: Path) -> None:
     assert tables.stdout.split() == [
         '"opik_store_ledger"',
         '"retention"',
-        '"retention_periods"',
         '"retention_rules"',
         '"spans"',
         '"traces"',

@@ -18,7 +18,6 @@ def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAda
     assert report.revisions == ["0001"]
     assert table_names(engine, database) == {
         "retention_rules",
-        "retention_periods",
         "retention",
         "traces",
         "spans",
@@ -27,17 +26,20 @@ def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAda
 
     traces = table_info(engine, database, "traces")
     assert traces["engine"] == "ReplacingMergeTree"
-    assert traces["engine_full"].startswith("ReplacingMergeTree(last_updated_at)")
-    assert traces["partition_key"] == "(retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')))"
+    assert traces["engine_full"].startswith("ReplacingMergeTree(last_updated_at, is_deleted)")
+    # the week is computed from the id column itself, so `id = ?` prunes partitions by the id's min/max
+    assert traces["partition_key"].startswith("(retention_days, toMonday(if((substring(id, 15, 1) = '7')")
     assert traces["sorting_key"] == "workspace_id, project_id, id"
-    assert "INDEX idx_traces_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1" in traces["create_table_query"]
+    assert "INDEX idx_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1" in traces["create_table_query"]
 
     spans = table_info(engine, database, "spans")
     assert spans["engine"] == "ReplacingMergeTree"
-    assert spans["partition_key"] == "(retention_days, toYYYYMMDD(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')))"
-    assert "TTL if(retention_days = 0, toDate('2105-12-31'), addDays(" in spans["engine_full"]
+    assert spans["partition_key"].startswith("(retention_days, toMonday(if((substring(trace_id, 15, 1) = '7')")
+    assert "TTL if(retention_days = 0, toDateTime('2105-12-31 00:00:00', 'UTC'), toDateTime(retention_at + " in (
+        spans["engine_full"]
+    )
     assert "ttl_only_drop_parts = 1" in spans["engine_full"]
-    assert spans["sorting_key"] == "workspace_id, project_id, trace_id, parent_span_id, id"
+    assert spans["sorting_key"] == "workspace_id, project_id, trace_id, id", "mutable parent_span_id is not in the key"
 
     columns = engine.query(
         "SELECT table, name, type, compression_codec FROM system.columns WHERE database = {db:String}",
@@ -45,13 +47,15 @@ def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAda
     ).rows
     by_name = {(t, n): (ty, codec) for t, n, ty, codec in columns}
     for table in ("traces", "spans"):
-        for big in ("input", "output", "metadata"):
+        for big in ("input", "output", "metadata", "input_slim", "output_slim"):
             assert by_name[(table, big)] == ("String", "CODEC(ZSTD(3))")
-        assert by_name[(table, "last_updated_at")][0] == "DateTime64(6, 'UTC')"
-        assert by_name[(table, "start_time")][0] == "DateTime64(9, 'UTC')"
+        for moment in ("last_updated_at", "start_time", "end_time", "created_at"):
+            assert by_name[(table, moment)][0] == "DateTime64(6, 'UTC')"
         assert by_name[(table, "id")][0] == "FixedString(36)"
-        assert by_name[(table, "created_by")][0] == "LowCardinality(String)"
-    assert by_name[("spans", "usage")][0] == "Map(String, Int32)"
+        assert by_name[(table, "retention_at")][0] == "Date32", "Date32 arithmetic never wraps"
+        assert by_name[(table, "source")][0].endswith("'optimization' = 4, 'evaluator' = 5)")
+    assert by_name[("spans", "usage")][0] == "Map(String, Int64)"
+    assert by_name[("traces", "output_keys")][0] == "Array(Tuple(key String, type String))"
     assert by_name[("spans", "total_estimated_cost")][0] == "Decimal(38, 12)"
     assert by_name[("spans", "type")][0].startswith("Enum8('unknown' = 0, 'general' = 1, 'tool' = 2, 'llm' = 3")
 

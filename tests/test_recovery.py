@@ -72,7 +72,7 @@ def test_interrupting_after_every_statement_recovers_to_the_same_end_state(
             want_shape = read_shapes(store.adapter, reference)
             want_ledger = _effective(store)
         points = list(_points(revised))
-        assert len(points) == 8  # 5 statements in 0001, 3 in 0002
+        assert len(points) == 7  # 4 statements in 0001, 3 in 0002
         for revision, index in points:
             database = f"t_kill_{revision}_{index}_{uuid.uuid4().hex[:6]}"
             databases.append(database)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -54,6 +54,14 @@ def insert_trace(engine: EmbeddedAdapter, database: str, trace_id: str, workspac
     )
 
 
+def establish(store: Store, wanted: RetentionConfig, since: date = date(2000, 1, 1)) -> None:
+    """Rules as if applied long ago: every id dated from ``since`` takes them (apply only schedules ahead)."""
+    retention = store.retention()
+    for (workspace, project), days in wanted.desired().items():
+        retention.add_rule(workspace, project, days, since, "test: established long ago")
+    retention.refresh_lookup()
+
+
 def classes(engine: EmbeddedAdapter, database: str, table: str = "traces") -> dict[str, int]:
     key = "id" if table == "traces" else "trace_id"
     rows = engine.query(f"SELECT {key}, retention_days FROM `{database}`.{table} FINAL").rows
@@ -76,19 +84,25 @@ def test_plan_apply_then_new_rows_get_their_class(
     wanted = load_config(config).retention
     with store:
         plan = store.retention().plan(wanted)
-        assert [(c.workspace, c.current, c.days) for c in plan.changes] == [
-            ("", None, 400), ("forever-ws", None, 0), ("short-ws", None, 14)
+        starts = datetime.now(UTC).date() + timedelta(days=2)
+        assert [(c.workspace, c.current, c.days, c.effective_from) for c in plan.changes] == [
+            ("", None, 400, starts), ("forever-ws", None, 0, starts), ("short-ws", None, 14, starts)
         ]  # fmt: skip
-        assert plan.ttl_statements == []  # migrate created the designed TTL
+        assert plan.ttl_statements == [] and plan.stale_lookup == []  # migrate created the designed TTL
         store.retention().apply(plan)
         assert store.retention().plan(wanted).changes == [], "apply converges: a second plan is empty"
-    fresh = {w: uuid7(datetime.now(UTC), i) for i, w in enumerate(["short-ws", "forever-ws", "other-ws"])}
-    for workspace, trace_id in fresh.items():
-        insert_trace(engine, database, trace_id, workspace)
-    got = classes(engine, database)
-    assert [got[fresh[w]] for w in ("short-ws", "forever-ws", "other-ws")] == [14, 0, 400]
-    spans = classes(engine, database, "spans")
-    assert [spans[fresh[w]] for w in ("short-ws", "forever-ws", "other-ws")] == [14, 0, 400]
+        assert store.retention().plan(wanted).stale_lookup == [], "the lookup holds the new rules"
+    workspaces = ["short-ws", "forever-ws", "other-ws"]
+    today = {w: uuid7(datetime.now(UTC), i) for i, w in enumerate(workspaces)}
+    ahead = {w: uuid7(datetime.now(UTC) + timedelta(days=3), 10 + i) for i, w in enumerate(workspaces)}
+    for workspace in workspaces:
+        insert_trace(engine, database, today[workspace], workspace)
+        insert_trace(engine, database, ahead[workspace], workspace)
+    got, spans = classes(engine, database), classes(engine, database, "spans")
+    # ids created before the rules take effect keep the safe class (0: kept); ids from then on take theirs
+    assert [got[today[w]] for w in workspaces] == [0, 0, 0]
+    assert [got[ahead[w]] for w in workspaces] == [14, 0, 400]
+    assert [spans[ahead[w]] for w in workspaces] == [14, 0, 400]
 
 
 def _ttl_drop_merges(engine: EmbeddedAdapter, database: str) -> list[tuple[str, str]]:
@@ -105,9 +119,7 @@ def test_expired_rows_disappear_by_whole_part_drops(
 ) -> None:
     store, config = migrated
     with store:
-        store.retention().apply(store.retention().plan(load_config(config).retention))
-        for workspace in ("short-ws", "forever-ws"):  # their class applies to all time from here on
-            store.retention().backfill(workspace)
+        establish(store, load_config(config).retention)
     for table in ("traces", "spans"):
         engine.execute(f"SYSTEM STOP TTL MERGES `{database}`.{table}")
     rows = {
@@ -124,13 +136,17 @@ def test_expired_rows_disappear_by_whole_part_drops(
         expired = {(p.table, p.partition_id) for p in plan.expired}
         assert {t for t, _ in expired} == {"traces", "spans"}
         assert {pid.split("-")[0] for _, pid in expired} == {"14", "400"}
-        for part in plan.expired:  # reported per table, class and day, with rows and bytes
-            assert part.rows == 1 and part.bytes_on_disk > 0 and part.expires_on is not None
-            assert part.expires_on == part.day + timedelta(days=part.retention_days)
+        for part in plan.expired:  # reported per table, class and week, with rows and bytes
+            assert part.rows == 1 and part.bytes_on_disk > 0 and part.expires_at is not None
+            assert part.week.weekday() == 0
+            assert part.expires_at.date() == part.week + timedelta(days=6 + part.retention_days)
+            assert part.ttl_max is not None and part.ttl_max <= part.expires_at, "the server's TTL agrees"
         # the TTL path: merges drop whole parts (traces); --expire-now drops partitions at once (spans)
         engine.execute(f"SYSTEM START TTL MERGES `{database}`.traces")
         engine.execute(f"OPTIMIZE TABLE `{database}`.traces FINAL")
-        spans_only = type(plan)(plan.changes, [], [], [p for p in plan.expiring if p.table == "spans"], plan.today)
+        spans_only = type(plan)(
+            plan.changes, [], [], [p for p in plan.expiring if p.table == "spans"], plan.now, plan.timezone
+        )
         done = store.retention().apply(spans_only, expire_now=True)
         assert sum("DROP PARTITION ID" in d for d in done) == 2
     survivors = {"short-young", "forever-ancient", "default-old"}
@@ -145,7 +161,7 @@ def test_backfill_moves_past_rows_to_the_new_class_and_keeps_versions_together(
 ) -> None:
     store, config = migrated
     with store:
-        store.retention().apply(store.retention().plan(RetentionConfig(default_days=400)))
+        establish(store, RetentionConfig(default_days=400))
     old, young = uuid7(ago(40), 11), uuid7(ago(3), 12)
     for trace_id in (old, young):
         insert_trace(engine, database, trace_id, "move-ws")
@@ -192,7 +208,7 @@ def test_cli_plan_apply_dry_run_and_json(migrated: tuple[Store, Path], engine_ur
     plan = json.loads(CliRunner().invoke(main, [*base, "plan", "--config", str(config), "--json"]).output)
     assert len(plan["changes"]) == 3, "a dry run changes nothing"
     done = CliRunner().invoke(main, [*base, "apply", "--config", str(config)])
-    assert done.exit_code == 0 and "SYSTEM RELOAD DICTIONARY" in done.output
+    assert done.exit_code == 0 and "lookup: refreshed 3 key(s)" in done.output, done.output
     again = CliRunner().invoke(main, [*base, "apply", "--config", str(config)])
     assert "nothing to do" in again.output
     backfill = CliRunner().invoke(main, [*base, "backfill", "--workspace", "nobody"])
@@ -208,7 +224,7 @@ def test_cli_plan_apply_dry_run_and_json(migrated: tuple[Store, Path], engine_ur
         ({"retention": {"workspaces": [{"workspace": "a", "class": "nope"}]}}, "unknown class 'nope'"),
         ({"retention": {"workspaces": [{"workspace": "a", "class": "short", "days": 3}]}}, "exactly one of"),
         ({"retention": {"workspaces": [{"workspace": "a", "days": 3}, {"workspace": "a", "days": 4}]}}, "duplicate"),
-        ({"retention": {"projects": [{"workspace": "a", "days": 70000, "project": "p"}]}}, "at most 65535"),
+        ({"retention": {"projects": [{"workspace": "a", "days": 10001, "project": "p"}]}}, "at most 10000"),
         ({"system_tables": {"keep_days": 0}}, "at least 1"),
         ({"jobs": {"apply-retention": {"schedule": "every day"}}}, "not a 5-field cron"),
         ({"jobs": {"apply-retention": {"schedule": "61 * * * *"}}}, "not a valid cron"),

@@ -14,6 +14,7 @@ from opik_store.cli.common import (
     progress,
 )
 from opik_store.maintenance.config_file import load_config
+from opik_store.maintenance.retention import local
 
 
 @click.group()
@@ -47,14 +48,18 @@ def _print_plan(plan: Any, as_json: bool) -> None:
         click.echo(f"  not in the configuration (left alone; --prune resets it): {key}: {d} days")
     for sql in plan.ttl_statements:
         click.echo(f"TTL fix: {sql}")
+    for w, p in plan.stale_lookup:
+        click.echo(f"lookup fix: the retention lookup of workspace {w!r} project {p!r} differs from its rules")
+    for table, rows in sorted(plan.undated_rows.items()):
+        click.echo(f"{table}: {rows} row(s) whose id carries no usable time are kept (class unlimited)")
     expired = plan.expired
+    click.echo(f"server clock: {local(plan.now, plan.timezone):%Y-%m-%d %H:%M:%S} {plan.timezone}")
     if plan.expiring:
-        click.echo(f"{'table':8} {'class':>9} {'day':10} {'expires':10} {'rows':>10} {'bytes':>12}")
+        click.echo(f"{'table':8} {'class':>9} {'week of':10} {'all expired at':25} {'rows':>10} {'bytes':>12}")
         for p in plan.expiring:
             mark = "  EXPIRED" if p in expired else ""
-            click.echo(
-                f"{p.table:8} {p.retention_days:>9} {p.day} {p.expires_on} {p.rows:>10} {p.bytes_on_disk:>12}{mark}"
-            )
+            at = f"{local(p.expires_at, plan.timezone):%Y-%m-%d %H:%M} {plan.timezone}"
+            click.echo(f"{p.table:8} {p.retention_days:>9} {p.week} {at:25} {p.rows:>10} {p.bytes_on_disk:>12}{mark}")
     else:
         click.echo("nothing expires within the horizon")
     if expired:
@@ -99,10 +104,13 @@ def retention_plan(opts: Options, config_path: str | None, horizon_days: int, pr
 def retention_apply(
     opts: Options, config_path: str | None, prune: bool, expire_now: bool, dry_run: bool, as_json: bool
 ) -> None:
-    """Append changed rules (effective now), reload the dictionary, fix TTLs.
+    """Append changed rules, refresh the retention lookup, fix TTLs.
 
-    TTL changes are metadata-only (materialize_ttl_after_modify = 0). With
-    --expire-now, partitions already past their TTL are dropped whole.
+    A changed rule applies to ids created from the start of the UTC day after
+    tomorrow (so every version of a row keeps one class); `retention backfill`
+    moves past rows. TTL changes are metadata-only (materialize_ttl_after_modify
+    = 0). With --expire-now, partitions whose every row has expired by the
+    server's clock, with the server's TTL agreeing, are dropped whole.
 
     \b
     Example:

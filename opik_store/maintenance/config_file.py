@@ -7,7 +7,7 @@ Rules:
 * Validation happens before anything touches a server. Every error names the
   file, the entry and the key; unknown keys are errors (a typo must not
   silently mean "default").
-* Days are whole numbers from 0 to 65535; 0 means "keep forever" where it is
+* Days are whole numbers from 0 to MAX_DAYS (10,000, about 27 years); 0 means "keep forever" where it is
   allowed (retention classes) and is refused where it would mean "delete
   everything" (system-table keep_days).
 
@@ -51,6 +51,10 @@ from opik_store.errors import ConfigError
 from opik_store.maintenance.cron import cron_trigger
 
 ENV_CONFIG = "OPIK_STORE_CONFIG"
+#: The longest finite retention class. An id dated up to 2069 (the last year whose ids carry a usable time)
+#: plus MAX_DAYS stays before 2105-12-31, the last moment ClickHouse's 32-bit TTL bookkeeping holds, so
+#: no accepted class can ever compute an expiry that wraps or is cut short (see ddl/README.md).
+MAX_DAYS = 10000
 DEFAULT_FILE = "opik-store.toml"
 DEFAULT_CLASSES = {"short": 14, "standard": 60, "long": 400, "unlimited": 0}
 JOB_NAMES = ("apply-retention", "prune-system-tables")
@@ -113,8 +117,10 @@ class _Reader:
             raise self.fail(entry, f"{key} must not be negative, got {value}")
         if value == 0 and not allow_zero:
             raise self.fail(entry, f"{key} must be at least 1 (0 would delete everything)")
-        if value > 65535:
-            raise self.fail(entry, f"{key} must be at most 65535, got {value}")
+        if value > MAX_DAYS:
+            raise self.fail(
+                entry, f"{key} must be at most {MAX_DAYS} (about 27 years; use 0 for unlimited), got {value}"
+            )
         return value
 
     def text(self, value: Any, entry: str, key: str) -> str:

@@ -1,25 +1,35 @@
 """Retention of trace data by class, enforced by TTL over partition-aligned parts.
 
-How it works (see ddl/README.md for the schema):
+The rules this module keeps (see ddl/README.md for the schema and its proofs):
 
-* Every trace and span row carries ``retention_days``, a MATERIALIZED column
-  the server computes at insert from the ``retention`` dictionary. The key is
-  (workspace, project), falling back to (workspace, '') and then ('', ''), at
-  the creation time encoded in the row's UUIDv7 (for spans, their trace's).
-  A row's class is therefore fixed by immutable fields: every version of a
-  row lands in the same partition, and ReplacingMergeTree keeps collapsing.
-* The partition key is (retention_days, day of the id), and the TTL is
-  ``day + retention_days`` with ``ttl_only_drop_parts = 1``. Every row of a
-  part expires on the same day, so expiry drops whole parts and rewrites
-  nothing.
-* ``apply`` appends rules that take effect *now* and reloads the dictionary.
-  Rows created from then on get the new class at once; existing rows keep
-  theirs.
-* ``backfill`` applies a key's current class to its past data. It is explicit,
-  bounded by ``max_partitions``, and dry-runnable. It re-issues the key's
-  rules so every period maps to the current class, moves the affected rows
-  (INSERT ... SELECT recomputes their class), and deletes the originals
-  partition by partition.
+* **A row's class is a function of immutable fields.** Every trace and span
+  row carries ``retention_at`` (the UTC day of its id's UUIDv7 time; for
+  spans, their trace's) and ``retention_days``, both MATERIALIZED. The class
+  is the rule of (workspace, project), else (workspace, ''), else ('', ''),
+  in effect on ``retention_at``, read from the ``retention`` Join table. All
+  versions of a row compute the same class, land in the same partition and
+  collapse under ReplacingMergeTree.
+* **Rules only ever take effect in the future.** ``apply`` writes a rule
+  effective from the start of the UTC day after tomorrow (24 to 48 hours
+  ahead, ``ACTIVATION_DAYS``). No id already written, no node whose lookup is
+  minutes stale and no client clock less than a day ahead can see a class
+  that differs from what a later version of the same row computes.
+* **An id without a usable time is kept.** Ids that are not UUIDv7, nil,
+  malformed, or dated before 2000 or from 2070 on (clients do mint ids dated
+  2199-2201) get ``retention_at`` 1970-01-01 and class 0 (unlimited).
+  ``plan`` counts them.
+* **Nothing expires early.** The TTL is the UTC moment ``retention_at +
+  retention_days`` (a DateTime in UTC, so the server's timezone plays no
+  part), computed in Date32 arithmetic that cannot wrap; classes are at most
+  ``MAX_DAYS``. The partition key is (class, week of ``retention_at``), and
+  ``ttl_only_drop_parts`` drops whole parts only.
+* **--expire-now never runs ahead of the TTL.** A partition is dropped only
+  once the last moment any of its rows can expire has passed on the server's
+  clock (its week's Sunday + class, next midnight UTC), and only if the
+  server's own TTL bookkeeping agrees for every active part.
+* **Ingestion never depends on the retention machinery.** The lookup is a
+  Join table inside the database: no dictionary source, no login, no load to
+  fail or wait for. An empty or partial lookup yields the safe class 0.
 """
 
 from __future__ import annotations
@@ -27,8 +37,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
@@ -39,26 +50,41 @@ from opik_store.schema.ddl import TABLES, ddl
 from opik_store.schema.render import render_statement
 from opik_store.schema.shapes import expected_shapes, read_shapes
 
-#: Tables whose rows carry retention_days and are partitioned by (retention_days, day).
+#: Tables whose rows carry retention_days and are partitioned by (retention_days, week).
 RETAINED_TABLES = ("traces", "spans")
-_PARTITION_ID = re.compile(r"^(\d+)-(\d{8})$")
+#: retention_at of rows whose id carries no usable time (kept: class 0).
+UNDATED = date(1970, 1, 1)
+#: A rule applied today takes effect for ids from this many UTC days ahead (start of that day).
+ACTIVATION_DAYS = 2
+_PARTITION = re.compile(r"^\((\d+),'(\d{4}-\d{2}-\d{2})'\)$")
 
 
 @dataclass(frozen=True)
 class RuleChange:
-    """One rule to append: (workspace, project) gets ``days`` from now on."""
+    """One rule to append: ids of (workspace, project) from ``effective_from`` on get ``days``."""
 
     workspace: str
     project: str
     current: int | None
     days: int
+    effective_from: date | None = None  # set by plan() from the server's clock
 
     def describe(self) -> str:
         key = "default" if not self.workspace else f"workspace {self.workspace!r}"
         if self.project:
             key += f" project {self.project!r}"
         now = "unset" if self.current is None else _days(self.current)
-        return f"{key}: {now} -> {_days(self.days)} (new data from now on)"
+        when = f"ids from {self.effective_from.isoformat()} 00:00 UTC on" if self.effective_from else "new ids"
+        return f"{key}: {now} -> {_days(self.days)} ({when})"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "workspace": self.workspace,
+            "project": self.project,
+            "current": self.current,
+            "days": self.days,
+            "effective_from": self.effective_from.isoformat() if self.effective_from else None,
+        }
 
 
 def _days(days: int) -> str:
@@ -67,29 +93,41 @@ def _days(days: int) -> str:
 
 @dataclass(frozen=True)
 class PartitionExpiry:
-    """One partition of a retained table and when it expires."""
+    """One partition of a retained table and when every row it can hold has expired."""
 
     table: str
     partition_id: str
     retention_days: int
-    day: date
+    week: date  # the Monday (UTC) of the ids' week; 1969-12-29 holds the undated rows
     rows: int
     bytes_on_disk: int
+    ttl_max: datetime | None  # the server's TTL bookkeeping: the latest delete TTL of the active parts
 
     @property
-    def expires_on(self) -> date | None:
-        return None if self.retention_days == 0 else self.day + timedelta(days=self.retention_days)
+    def undated(self) -> bool:
+        return self.week <= UNDATED
 
-    def expired(self, today: date) -> bool:
-        return self.expires_on is not None and self.expires_on <= today
+    @property
+    def expires_at(self) -> datetime | None:
+        """Midnight UTC after the week's last day + class: no row of this partition expires later."""
+        if self.retention_days == 0 or self.undated:
+            return None
+        last = self.week + timedelta(days=6 + self.retention_days)
+        return datetime(last.year, last.month, last.day, tzinfo=UTC)
+
+    def expired(self, now: datetime) -> bool:
+        """Past its expiry by the server's clock, and the server's TTL agrees for every active part."""
+        at = self.expires_at
+        return at is not None and at <= now and self.ttl_max is not None and self.ttl_max <= now
 
     def as_json(self) -> dict[str, Any]:
         return {
             "table": self.table,
             "partition_id": self.partition_id,
             "retention_days": self.retention_days,
-            "day": self.day.isoformat(),
-            "expires_on": self.expires_on.isoformat() if self.expires_on else None,
+            "week": self.week.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,  # UTC
+            "ttl_max": self.ttl_max.isoformat() if self.ttl_max else None,
             "rows": self.rows,
             "bytes_on_disk": self.bytes_on_disk,
         }
@@ -97,23 +135,30 @@ class PartitionExpiry:
 
 @dataclass
 class RetentionPlan:
-    """What ``apply`` would do, and what is about to expire."""
+    """What ``apply`` would do, and what is about to expire (times in the server's timezone)."""
 
     changes: list[RuleChange]
     unmanaged: list[tuple[str, str, int]]  # rules in the database but not in the file
     ttl_statements: list[str]
     expiring: list[PartitionExpiry]
-    today: date
+    now: datetime  # the server's clock (aware, UTC); shown in ``timezone``
+    timezone: str
+    undated_rows: dict[str, int] = field(default_factory=dict)
+    stale_lookup: list[tuple[str, str]] = field(default_factory=list)  # keys whose lookup row differs from rules
 
     @property
     def expired(self) -> list[PartitionExpiry]:
-        return [p for p in self.expiring if p.expired(self.today)]
+        return [p for p in self.expiring if p.expired(self.now)]
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "changes": [c.__dict__ for c in self.changes],
+            "server_now": self.now.astimezone(_zone(self.timezone)).isoformat(),
+            "server_timezone": self.timezone,
+            "changes": [c.as_json() for c in self.changes],
             "unmanaged": [{"workspace": w, "project": p, "days": d} for w, p, d in self.unmanaged],
             "ttl_statements": self.ttl_statements,
+            "stale_lookup": [{"workspace": w, "project": p} for w, p in self.stale_lookup],
+            "undated_rows": self.undated_rows,
             "expiring": [p.as_json() for p in self.expiring],
             "expired_partitions": [p.partition_id for p in self.expired],
         }
@@ -149,28 +194,84 @@ class Retention:
     def _render(self, sql: str) -> str:
         return render_statement(sql, self.config.database, self.config.topology).sql
 
-    def current_rules(self) -> dict[tuple[str, str], int]:
-        """The rule in effect now for every key that has one."""
+    def _periods(self) -> str:
+        """Rules with re-issued ones collapsed: per (key, effective_from) the newest created_at wins."""
+        return (
+            f"SELECT workspace_id, project_id, effective_from, argMax(days, created_at) AS days "
+            f"FROM {self.db}.retention_rules GROUP BY workspace_id, project_id, effective_from"
+        )
+
+    def latest_rules(self) -> dict[tuple[str, str], int]:
+        """The newest rule of every key, including rules that take effect in the coming days."""
         rows = self.adapter.query(
-            f"SELECT workspace_id, project_id, argMax(days, effective_from) FROM {self.db}.retention_periods "
-            "WHERE effective_from <= now64(6) GROUP BY workspace_id, project_id"
+            f"SELECT workspace_id, project_id, argMax(days, effective_from) FROM ({self._periods()}) "
+            "GROUP BY workspace_id, project_id"
         ).rows
         return {(w, p): int(d) for w, p, d in rows}
 
+    def current_rules(self) -> dict[tuple[str, str], int]:
+        """The rule in effect for ids created today (UTC), for every key that has one."""
+        rows = self.adapter.query(
+            f"SELECT workspace_id, project_id, argMax(days, effective_from) FROM ({self._periods()}) "
+            "WHERE effective_from <= toDate32(now('UTC')) GROUP BY workspace_id, project_id"
+        ).rows
+        return {(w, p): int(d) for w, p, d in rows}
+
+    def _history_sql(self) -> str:
+        """Per key, its periods as the lookup's (froms, days) arrays, sorted by day."""
+        return (
+            "SELECT workspace_id, project_id, arrayMap(x -> x.1, h) AS froms, arrayMap(x -> x.2, h) AS days FROM ("
+            "SELECT workspace_id, project_id, arraySort(groupArray((effective_from, days))) AS h "
+            f"FROM ({self._periods()}) GROUP BY workspace_id, project_id)"
+        )
+
+    def stale_lookup(self) -> list[tuple[str, str]]:
+        """Keys whose row in the ``retention`` lookup is missing or differs from the rules."""
+        rows = self.adapter.query(
+            f"SELECT r.workspace_id, r.project_id FROM ({self._history_sql()}) AS r "
+            "WHERE (r.froms, r.days) != (joinGet({t:String}, 'froms', r.workspace_id, r.project_id), "
+            "joinGet({t:String}, 'days', r.workspace_id, r.project_id))",
+            {"t": f"{self.config.database}.retention"},
+        ).rows
+        return sorted((str(w), str(p)) for w, p in rows)
+
+    def refresh_lookup(self, keys: list[tuple[str, str]] | None = None) -> str:
+        """Copy the rules of ``keys`` (all keys if None) into the ``retention`` lookup.
+
+        Rows are only ever added (the newest per key wins), so a reader never
+        sees a key vanish half-way through a refresh.
+        """
+        if keys is None:
+            self.adapter.execute(f"INSERT INTO {self.db}.retention {self._history_sql()}")
+        for workspace, project in keys or []:
+            self.adapter.execute(
+                f"INSERT INTO {self.db}.retention SELECT * FROM ({self._history_sql()}) "
+                "WHERE workspace_id = {w:String} AND project_id = {p:String}",
+                {"w": workspace, "p": project},
+            )
+        return f"lookup: refreshed {'all keys' if keys is None else f'{len(keys)} key(s)'}"
+
+    def server_clock(self) -> tuple[datetime, str]:
+        """The server's clock (as an aware UTC datetime) and its timezone name."""
+        ts, tz = self.adapter.query("SELECT toUnixTimestamp(now()), timezone()").rows[0]
+        return datetime.fromtimestamp(int(ts), UTC), str(tz)
+
     def partitions(self) -> list[PartitionExpiry]:
         rows = self.adapter.query(
-            "SELECT table, partition_id, sum(rows), sum(bytes_on_disk) FROM system.parts "
-            "WHERE database = {db:String} AND active AND table IN ('traces', 'spans') "
+            "SELECT table, partition_id, any(partition), sum(rows), sum(bytes_on_disk), "
+            "toUnixTimestamp(max(delete_ttl_info_max)) "
+            "FROM system.parts WHERE database = {db:String} AND active AND table IN ('traces', 'spans') "
             "GROUP BY table, partition_id ORDER BY table, partition_id",
             {"db": self.config.database},
         ).rows
         out = []
-        for table, pid, count, size in rows:
-            match = _PARTITION_ID.match(pid)
+        for table, pid, partition, count, size, ttl_max in rows:
+            match = _PARTITION.match(str(partition))
             if not match:
-                continue
-            day = datetime.strptime(match.group(2), "%Y%m%d").date()
-            out.append(PartitionExpiry(table, pid, int(match.group(1)), day, int(count), int(size)))
+                continue  # not the store's partitioning (a table created by other tooling): not ours to judge
+            week = date.fromisoformat(match.group(2))
+            ttl = datetime.fromtimestamp(int(ttl_max), UTC) if int(ttl_max) > 0 else None
+            out.append(PartitionExpiry(table, pid, int(match.group(1)), week, int(count), int(size), ttl))
         return out
 
     def ttl_statements(self) -> list[str]:
@@ -184,73 +285,101 @@ class Retention:
             if have is None:
                 raise ConfigError(f"table {table} does not exist in {self.config.database!r}: run `opik-store migrate`")
             if want.ttl != have.ttl:
-                ttl = want.ttl.replace("'{database}.", f"'{self.config.database}.")
-                out.append(self._render(f"ALTER TABLE {table} MODIFY TTL {ttl}"))
+                if not want.ttl:
+                    raise ConfigError(f"cannot read the expected TTL of {table} (is the disk full?)")
+                out.append(self._render(f"ALTER TABLE {table} MODIFY TTL {want.ttl}"))
             if "ttl_only_drop_parts = 1" not in have.settings:
                 out.append(self._render(f"ALTER TABLE {table} MODIFY SETTING ttl_only_drop_parts = 1"))
         return out
 
     def plan(self, wanted: RetentionConfig, horizon_days: int = 7, prune: bool = False) -> RetentionPlan:
-        """Compare the file with the rules in effect; list TTL fixes and what expires within the horizon."""
+        """Compare the file with the newest rules; list lookup and TTL fixes and what expires within the horizon."""
         if horizon_days < 0:
             raise ConfigError(f"horizon must not be negative, got {horizon_days}")
-        current = self.current_rules()
+        now, tz = self.server_clock()
+        effective = self._activation_day()
+        latest = self.latest_rules()
         desired = wanted.desired()
         changes = [
-            RuleChange(w, p, current.get((w, p)), days)
+            RuleChange(w, p, latest.get((w, p)), days, effective)
             for (w, p), days in sorted(desired.items())
-            if current.get((w, p)) != days
+            if latest.get((w, p)) != days
         ]
-        unmanaged = sorted((w, p, d) for (w, p), d in current.items() if (w, p) not in desired)
+        unmanaged = sorted((w, p, d) for (w, p), d in latest.items() if (w, p) not in desired)
         if prune:
-            changes += [RuleChange(w, p, d, wanted.default_days) for w, p, d in unmanaged if d != wanted.default_days]
+            changes += [
+                RuleChange(w, p, d, wanted.default_days, effective) for w, p, d in unmanaged if d != wanted.default_days
+            ]
             unmanaged = []
-        today = datetime.now(UTC).date()
-        limit = today + timedelta(days=horizon_days)
-        expiring = [p for p in self.partitions() if p.expires_on is not None and p.expires_on <= limit]
-        return RetentionPlan(changes, unmanaged, self.ttl_statements(), expiring, today)
+        limit = now + timedelta(days=horizon_days)
+        parts = self.partitions()
+        expiring = [p for p in parts if (at := p.expires_at) is not None and at <= limit]
+        undated: dict[str, int] = {}
+        for p in parts:
+            if p.undated:
+                undated[p.table] = undated.get(p.table, 0) + p.rows
+        return RetentionPlan(changes, unmanaged, self.ttl_statements(), expiring, now, tz, undated, self.stale_lookup())
+
+    def _activation_day(self) -> date:
+        value = self.adapter.query(f"SELECT toDate32(now('UTC')) + {ACTIVATION_DAYS}").scalar()
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+    def add_rule(self, workspace: str, project: str, days: int, effective_from: date, note: str) -> None:
+        """Append one rule (the lookup is refreshed separately). Callers keep effective_from in the future."""
+        self.adapter.execute(
+            f"INSERT INTO {self.db}.retention_rules (workspace_id, project_id, days, effective_from, note) "
+            "SELECT {w:String}, {p:String}, {d:UInt16}, toDate32({e:String}), {n:String}",
+            {"w": workspace, "p": project, "d": days, "e": effective_from.isoformat(), "n": note},
+            settings=self._write_settings(),
+        )
 
     def apply(self, plan: RetentionPlan, expire_now: bool = False) -> list[str]:
-        """Carry out ``plan``; return the statements run, in order."""
+        """Carry out ``plan``; return what was done, in order."""
         done: list[str] = []
         for change in plan.changes:
-            self.adapter.execute(
-                f"INSERT INTO {self.db}.retention_rules (workspace_id, project_id, days, effective_from, note) "
-                "SELECT {w:String}, {p:String}, {d:UInt16}, now64(6), 'opik-store retention apply'",
-                {"w": change.workspace, "p": change.project, "d": change.days},
-                settings=self._write_settings(),
-            )
+            effective = change.effective_from or self._activation_day()
+            self.add_rule(change.workspace, change.project, change.days, effective, "opik-store retention apply")
             done.append(f"rule: {change.describe()}")
-        if plan.changes:
-            done.append(self.reload_dictionary())
+        keys = sorted({(c.workspace, c.project) for c in plan.changes} | set(plan.stale_lookup))
+        if keys:
+            done.append(self.refresh_lookup(keys))
         for sql in plan.ttl_statements:
             self.adapter.execute(sql, settings={**self.config.ddl_settings, "materialize_ttl_after_modify": "0"})
             done.append(sql)
         if expire_now:
-            for part in plan.expired:
-                sql = self._render(f"ALTER TABLE {part.table} DROP PARTITION ID {quote_string(part.partition_id)}")
-                self.say(f"dropping expired partition {part.table} {part.partition_id} ({part.rows} rows)")
-                self.adapter.execute(sql, settings=self.config.ddl_settings)
-                done.append(sql)
+            done += self.expire_now()
+        return done
+
+    def expire_now(self) -> list[str]:
+        """Drop every partition whose rows have all expired, re-reading the parts right before each drop."""
+        done = []
+        now, _ = self.server_clock()
+        for part in self.partitions():
+            if not part.expired(now):
+                continue
+            sql = self._render(f"ALTER TABLE {part.table} DROP PARTITION ID {quote_string(part.partition_id)}")
+            self.say(f"dropping expired partition {part.table} {part.partition_id} ({part.rows} rows)")
+            self.adapter.execute(sql, settings=self.config.ddl_settings)
+            done.append(sql)
         return done
 
     def _write_settings(self) -> dict[str, str]:
         return {"insert_quorum": "auto"} if self.config.topology.is_cluster else {}
 
-    def reload_dictionary(self) -> str:
-        sql = f"SYSTEM RELOAD DICTIONARY {self.db}.{quote_identifier('retention')}{self.config.topology.on_cluster}"
-        self.adapter.execute(sql)
-        return sql
-
     # -- past data ---------------------------------------------------------------
     def backfill(
         self, workspace: str, project: str = "", max_partitions: int = 10, dry_run: bool = False
     ) -> BackfillReport:
-        """Apply the key's current class to its existing rows, at most ``max_partitions`` partitions a run."""
+        """Apply the key's newest class (even one not yet in effect) to its existing rows.
+
+        At most ``max_partitions`` partitions a run. The key's past periods are
+        re-issued with the newest class first, so a row updated while the
+        backfill runs computes the same class as its moved copy.
+        """
         if max_partitions < 1:
             raise ConfigError(f"max partitions must be at least 1, got {max_partitions}")
         key = (workspace, project)
-        current = self.current_rules()
+        current = self.latest_rules()
         if key not in current:
             raise ConfigError(
                 f"no retention rule for workspace {workspace!r}" + (f" project {project!r}" if project else "")
@@ -298,19 +427,13 @@ class Retention:
         """Make every period of the key (and all time before its first rule) map to ``days``."""
         starts = self.adapter.query(
             f"SELECT DISTINCT effective_from FROM {self.db}.retention_rules "
-            "WHERE workspace_id = {w:String} AND project_id = {p:String} AND effective_from <= now64(6)",
+            "WHERE workspace_id = {w:String} AND project_id = {p:String} AND effective_from <= toDate32(now('UTC'))",
             {"w": workspace, "p": project},
         ).rows
-        moments = {"1970-01-01 00:00:00.000000"} | {s[0].strftime("%Y-%m-%d %H:%M:%S.%f") for s in starts}
-        for moment in sorted(moments):
-            self.adapter.execute(
-                f"INSERT INTO {self.db}.retention_rules (workspace_id, project_id, days, effective_from, note) "
-                "SELECT {w:String}, {p:String}, {d:UInt16}, toDateTime64({e:String}, 6, 'UTC'), "
-                "'opik-store retention backfill'",
-                {"w": workspace, "p": project, "d": days, "e": moment},
-                settings=self._write_settings(),
-            )
-        self.reload_dictionary()
+        days_from = {UNDATED} | {s[0] if isinstance(s[0], date) else date.fromisoformat(str(s[0])) for s in starts}
+        for day in sorted(days_from):
+            self.add_rule(workspace, project, days, day, "opik-store retention backfill")
+        self.refresh_lookup([(workspace, project)])
 
     def _move(self, part: BackfillPartition, where: str, params: dict[str, Any]) -> None:
         """Re-insert the partition's mismatched rows (the class is recomputed), then delete the originals.
@@ -330,3 +453,16 @@ class Retention:
             params,
             settings={**self.config.ddl_settings, "mutations_sync": "2", "allow_nondeterministic_mutations": "1"},
         )
+
+
+def _zone(name: str) -> tzinfo:
+    """The server's timezone; UTC when this Python does not know its name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def local(moment: datetime, timezone: str) -> datetime:
+    """``moment`` as the server's wall clock shows it."""
+    return moment.astimezone(_zone(timezone))

@@ -14,9 +14,9 @@ from functools import cache
 from opik_store.errors import ConfigError
 from opik_store.resources import data_dir
 
-#: Objects owned by the store, in creation order (the retention dictionary reads
-#: the retention_periods view of retention_rules; traces and spans read the dictionary).
-TABLES = ("retention_rules", "retention_periods", "retention", "traces", "spans")
+#: Objects owned by the store, in creation order (traces and spans read the
+#: ``retention`` lookup table in their MATERIALIZED class column).
+TABLES = ("retention_rules", "retention", "traces", "spans")
 
 
 @cache

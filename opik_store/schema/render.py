@@ -104,7 +104,7 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
                 edits.append((tokens[j + 2].start, tokens[j + 2].start, action_guard + " "))
     if kind == "create_table" and topology.cluster:
         _replicate_engine(source, tokens, topology, edits, copies_source=len(parsed.names) > 1)
-    _qualify_dictionaries(tokens, database, edits)
+    _qualify_lookups(tokens, database, edits)
     if kind == "create_view":
         _qualify_sources(tokens, parsed.names[0] + 1, database, edits)
     if kind == "drop_table" and topology.cluster and tokens[-1].text.upper() != "SYNC":
@@ -120,11 +120,12 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
     )
 
 
-def _qualify_dictionaries(tokens: list[Token], database: str, edits: list[tuple[int, int, str]]) -> None:
-    """``dictGet*('name', ...)`` -> ``dictGet*('<database>.name', ...)``: ClickHouse resolves an
-    unqualified dictionary name in a column expression against the session's database, not the table's."""
+def _qualify_lookups(tokens: list[Token], database: str, edits: list[tuple[int, int, str]]) -> None:
+    """``dictGet*('name', ...)`` / ``joinGet*('name', ...)`` -> ``...('<database>.name', ...)``: ClickHouse
+    resolves an unqualified dictionary or Join-table name in a column expression against the session's
+    database, not the table's."""
     for j, tok in enumerate(tokens[:-2]):
-        if not tok.text.lower().startswith(("dictget", "dicthas")) or tokens[j + 1].text != "(":
+        if not tok.text.lower().startswith(("dictget", "dicthas", "joinget")) or tokens[j + 1].text != "(":
             continue
         arg = tokens[j + 2]
         if arg.token_type.name == "STRING" and "." not in arg.text:
