@@ -74,8 +74,7 @@ def test_sql_prints_cluster_statements_without_connecting(engine: EmbeddedAdapte
     out = result.output
     assert (
         "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', "
-        "last_updated_at, is_deleted)"
-        in out
+        "last_updated_at, is_deleted)" in out
     )
     assert "CREATE TABLE IF NOT EXISTS `opik`.`spans` ON CLUSTER 'opik'" in out
     assert "CREATE DATABASE IF NOT EXISTS `opik` ON CLUSTER 'opik'" in out

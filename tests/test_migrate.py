@@ -35,8 +35,9 @@ def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAda
     spans = table_info(engine, database, "spans")
     assert spans["engine"] == "ReplacingMergeTree"
     assert spans["partition_key"].startswith("(retention_days, toMonday(if((substring(trace_id, 15, 1) = '7')")
-    assert "TTL if(retention_days = 0, toDateTime('2105-12-31 00:00:00', 'UTC'), toDateTime(retention_at + " in (
-        spans["engine_full"]
+    assert (
+        "TTL if(retention_days = 0, toDateTime('2105-12-31 00:00:00', 'UTC'), toDateTime(retention_at + "
+        in (spans["engine_full"])
     )
     assert "ttl_only_drop_parts = 1" in spans["engine_full"]
     assert spans["sorting_key"] == "workspace_id, project_id, trace_id, id", "mutable parent_span_id is not in the key"

@@ -118,7 +118,26 @@ def encode_param(value: Any) -> str:
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     if isinstance(value, str):
         return value.translate(_ESCAPES)
+    if isinstance(value, list | tuple):  # Array(...) / Tuple(...): parsed as a literal, not TSV
+        return _literal(value)
     raise TypeError(f"unsupported query parameter type {type(value).__name__}")
+
+
+def _literal(value: Any) -> str:
+    """A ClickHouse literal of ``value`` (strings quoted and escaped) for array and tuple parameters."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ")"
+    raise TypeError(f"unsupported query parameter element type {type(value).__name__}")
 
 
 def _converter(type_name: str) -> Any:
