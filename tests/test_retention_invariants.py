@@ -305,3 +305,58 @@ def test_expire_now_drops_only_what_the_ttl_has_expired(
         assert not any((table, pid) in dropped for pid in left), "every planned partition was dropped"
     assert ids[1] in surviving(engine, database) and ids[13] in surviving(engine, database)
     assert ids[50] not in surviving(engine, database)
+
+
+GRANTS_SCRIPT = """
+import json, sys
+from datetime import date
+from pathlib import Path
+import chdb
+from opik_store import Store
+from opik_store.access.model import effective_grants, grant_target, load_access
+
+root = Path(sys.argv[1])
+with Store.from_url(f"chdb:{root / 'data'}", database="g") as store:  # the migration user: full rights
+    store.migrate()
+    store.retention().add_rule("", "", 14, date(2000, 1, 1), "test")
+    store.retention().refresh_lookup()
+grants = effective_grants(load_access(None).roles["opik_ingest"].grants) if sys.argv[2] == "shipped" else ("INSERT",)
+queries = "".join(f"<query>GRANT {p} ON {t}</query>" for p, t in (grant_target(g, "g") for g in grants))
+(root / "users.xml").write_text(
+    "<clickhouse><users><default><password></password><networks><ip>::/0</ip></networks>"
+    f"<profile>default</profile><quota>default</quota><grants>{queries}</grants></default></users>"
+    "<profiles><default/></profiles><quotas><default/></quotas></clickhouse>"
+)
+(root / "config.xml").write_text(f"<clickhouse><users_config>{root / 'users.xml'}</users_config></clickhouse>")
+conn = chdb.connect(f"file:{root / 'data'}?config-file={root / 'config.xml'}")  # the ingest user
+out = {"grants": list(grants)}
+for table, sql in (
+    ("traces", "INSERT INTO g.traces (id, workspace_id, project_id) VALUES "
+               "('019ace00-0000-7000-8000-000000000000', 'w', 'p')"),
+    ("spans", "INSERT INTO g.spans (id, workspace_id, project_id, trace_id) VALUES "
+              "('019ace00-0000-7000-8000-000000000001', 'w', 'p', '019ace00-0000-7000-8000-000000000000')"),
+):
+    try:
+        conn.query(sql)
+        out[table] = "ok"
+    except Exception as exc:
+        out[table] = str(exc).splitlines()[0][:200]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("grants", ["shipped", "insert-only"])
+def test_the_shipped_ingest_role_can_insert(tmp_path: Path, grants: str) -> None:
+    """chdb enforces users.xml grants: the ingest role's own grants are enough to write (INSERT alone is not)."""
+    script = tmp_path / "grants.py"
+    script.write_text(GRANTS_SCRIPT)
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), grants], capture_output=True, text=True, timeout=180, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    if grants == "shipped":
+        assert got["grants"] == ["INSERT", "SELECT ON retention"]
+        assert (got["traces"], got["spans"]) == ("ok", "ok"), got
+    else:  # the control: this is what every INSERT hits without the lookup grant
+        assert "Not enough privileges" in got["traces"] and "retention" in got["traces"], got

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from opik_store.engine.adapter import Adapter
-from opik_store.engine.quoting import setting_literal
+from opik_store.engine.quoting import quote_identifier, setting_literal
 from opik_store.errors import ConfigError, ServerError
 
 ENV_PROFILES = "OPIK_STORE_PROFILES"
@@ -95,12 +95,33 @@ class Quota:
     intervals: tuple[QuotaInterval, ...]
 
 
+#: What a writer needs beyond INSERT: the traces/spans class column reads the ``retention`` lookup
+#: (joinGet), and ClickHouse checks that read against the inserting user. Without it every INSERT fails.
+WRITER_EXTRA_GRANTS = ("SELECT ON retention",)
+
+
 @dataclass(frozen=True)
 class Role:
     name: str
     grants: tuple[str, ...]
     profile: str | None = None
     quota: str | None = None
+
+    @property
+    def effective_grants(self) -> tuple[str, ...]:
+        return effective_grants(self.grants)
+
+
+def effective_grants(grants: tuple[str, ...] | set[str]) -> tuple[str, ...]:
+    """The configured privileges (on the whole database) plus what a holder that INSERTs needs."""
+    extra = WRITER_EXTRA_GRANTS if "INSERT" in grants and "SELECT" not in grants else ()
+    return tuple(sorted({*grants, *extra}))
+
+
+def grant_target(grant: str, database_sql: str) -> tuple[str, str]:
+    """(privilege, target) of a grant: ``SELECT ON retention`` -> ``db.retention``; ``INSERT`` -> ``db.*``."""
+    privilege, _, table = grant.partition(" ON ")
+    return privilege, f"{database_sql}.{quote_identifier(table)}" if table else f"{database_sql}.*"
 
 
 @dataclass(frozen=True)

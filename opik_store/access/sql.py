@@ -26,7 +26,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opik_store.access.model import AccessModel, Profile, Quota, QuotaInterval, SettingSpec
+from opik_store.access.model import (
+    AccessModel,
+    Profile,
+    Quota,
+    QuotaInterval,
+    SettingSpec,
+    effective_grants,
+    grant_target,
+)
 from opik_store.config import Topology
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier, quote_string, setting_literal
@@ -133,11 +141,12 @@ def read_live(adapter: Adapter, database: str) -> LiveAccess:
         for owner in apply_to:
             quota_of[owner] = name
     grants: dict[tuple[str, str], set[str]] = {}
-    for user, role, access in adapter.query(
-        "SELECT user_name, role_name, access_type FROM system.grants WHERE database = {d:String}",
+    for user, role, access, table in adapter.query(
+        "SELECT user_name, role_name, access_type, table FROM system.grants WHERE database = {d:String}",
         {"d": database},
     ).rows:
-        grants.setdefault(("user" if user else "role", user or role), set()).add(access)
+        grant = f"{access} ON {table}" if table else str(access)
+        grants.setdefault(("user" if user else "role", user or role), set()).add(grant)
     for name, storage in adapter.query("SELECT name, storage FROM system.roles").rows:
         live.roles[name] = LiveRole(name, storage, owner_profile.get(("role", name)), grants.get(("role", name), set()))
     role_grants: dict[str, set[str]] = {}
@@ -196,6 +205,10 @@ class AccessPlanner:
 
     def _db(self) -> str:
         return f"{quote_identifier(self.database, 'database name')}.*"
+
+    def _grant(self, verb: str, grant: str, preposition: str, ident: str) -> str:
+        privilege, target = grant_target(grant, quote_identifier(self.database, "database name"))
+        return f"{verb}{self.on_cluster} {privilege} ON {target} {preposition} {ident}"
 
     # -- diffing ---------------------------------------------------------------
     def plan(self, live: LiveAccess, prune: bool = False, rotate_passwords: bool = False) -> list[Change]:
@@ -267,17 +280,17 @@ class AccessPlanner:
             profile = f" SETTINGS PROFILE {quote_string(role.profile)}" if role.profile else ""
             if have is None:
                 statements = [f"CREATE ROLE {ident}{self.on_cluster}{profile}"]
-                statements += [f"GRANT{self.on_cluster} {g} ON {self._db()} TO {ident}" for g in role.grants]
+                statements += [self._grant("GRANT", g, "TO", ident) for g in role.effective_grants]
                 out.append(Change("role", name, "create", "missing", tuple(statements)))
                 continue
             if have.profile != role.profile:
                 sql = f"ALTER ROLE {ident}{self.on_cluster}{profile or ' SETTINGS NONE'}"
                 out.append(Change("role", name, "alter", f"profile {have.profile} -> {role.profile}", (sql,)))
-            for grant in sorted(set(role.grants) - have.grants):
-                sql = f"GRANT{self.on_cluster} {grant} ON {self._db()} TO {ident}"
+            for grant in sorted(set(role.effective_grants) - have.grants):
+                sql = self._grant("GRANT", grant, "TO", ident)
                 out.append(Change("role", name, "grant", f"{grant} on {self.database}", (sql,)))
-            for grant in sorted(have.grants - set(role.grants)):
-                sql = f"REVOKE{self.on_cluster} {grant} ON {self._db()} FROM {ident}"
+            for grant in sorted(have.grants - set(role.effective_grants)):
+                sql = self._grant("REVOKE", grant, "FROM", ident)
                 out.append(Change("role", name, "revoke", f"{grant} on {self.database}", (sql,)))
         return out
 
@@ -322,7 +335,7 @@ class AccessPlanner:
         """Compare an XML-stored user the way render-xml flattens its roles."""
         out = []
         profile = self.model.role_profile(user)
-        grants = {g for r in user.roles for g in self.model.roles[r].grants}
+        grants = set(effective_grants({g for r in user.roles for g in self.model.roles[r].grants}))
         if (profile or "default") != (have.profile or "default"):
             out.append(Change("user", user.name, "alter", f"profile {have.profile} -> {profile}", (), True))
         if self._user_quota(user.roles) != have.quota:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from opik_store.access.model import AccessModel, User
+from opik_store.access.model import AccessModel, User, effective_grants, grant_target
 from opik_store.engine.quoting import quote_identifier
 from opik_store.errors import ConfigError
 
@@ -32,7 +32,7 @@ def flatten_user(model: AccessModel, user: User) -> tuple[str | None, str | None
         raise ConfigError(f"user {user.name}: its roles name profiles {', '.join(profiles)}; users.xml allows one")
     if len(quotas) > 1:
         raise ConfigError(f"user {user.name}: its roles name quotas {', '.join(quotas)}; users.xml allows one")
-    privileges = sorted({g for r in user.roles for g in model.roles[r].grants})
+    privileges = list(effective_grants({g for r in user.roles for g in model.roles[r].grants}))
     return (profiles[0] if profiles else None), (quotas[0] if quotas else None), privileges
 
 
@@ -76,7 +76,6 @@ def render_users_xml(model: AccessModel, database: str) -> str:
             out.append("            </interval>")
         out.append(f"        </{quota.name}>")
     out += ["    </quotas>", "    <users>"]
-    target = f"{quote_identifier(database, 'database name')}.*"
     for user in model.users.values():
         user_profile, user_quota, privileges = flatten_user(model, user)
         out.append(f"        <{user.name}>")
@@ -89,7 +88,9 @@ def render_users_xml(model: AccessModel, database: str) -> str:
             out.append(f"            <quota>{escape(user_quota)}</quota>")
         if privileges:
             out.append("            <grants>")
-            out += [f"                <query>{escape(f'GRANT {p} ON {target}')}</query>" for p in privileges]
+            for grant in privileges:
+                privilege, on = grant_target(grant, quote_identifier(database, "database name"))
+                out.append(f"                <query>{escape(f'GRANT {privilege} ON {on}')}</query>")
             out.append("            </grants>")
         out.append(f"        </{user.name}>")
     out += ["    </users>", "</clickhouse>"]
