@@ -223,7 +223,7 @@ class Bench:
             f"SELECT toString(event_type), count(), sum(size_in_bytes) FROM system.part_log "
             f"WHERE database = '{DB}' AND table = '{table}' AND event_time_microseconds >= '{since}' GROUP BY 1"
         )
-        return {str(e): (int(c), int(b)) for e, c, b in rows}
+        return {str(e): (int(str(c)), int(str(b))) for e, c, b in rows}
 
 
 def now_mark(bench: Bench) -> str:
@@ -306,19 +306,20 @@ def main() -> None:
     for layout in LAYOUTS:
         bench.x(f"OPTIMIZE TABLE {DB}.spans{SUFFIX[layout]} FINAL")
     for layout in LAYOUTS:
-        rows, size = bench.q(f"SELECT sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = '{DB}' "
+        count, size = bench.q(f"SELECT sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = '{DB}' "
                              f"AND table = 'spans{SUFFIX[layout]}' AND active")[0]  # fmt: skip
-        ingest[layout]["bytes/span"] = int(str(size)) / int(str(rows))
+        ingest[layout]["bytes/span"] = int(str(size)) / int(str(count))
     bench.x(f"CREATE TABLE {DB}.gen_text (t String CODEC(ZSTD(3))) ENGINE = MergeTree ORDER BY tuple()")
     bench.x(f"INSERT INTO {DB}.gen_text SELECT input FROM {DB}.spans_v2")
     for table in ("gen_text", "real_text"):
         bench.x(f"OPTIMIZE TABLE {DB}.{table} FINAL")
-    compression = dict(
-        bench.q(
+    compression: dict[str, float] = {
+        str(name): float(str(value))
+        for name, value in bench.q(
             f"SELECT table, sum(data_uncompressed_bytes) / sum(data_compressed_bytes) FROM system.parts "
             f"WHERE database = '{DB}' AND active AND table IN ('gen_text', 'real_text') GROUP BY table"
         )
-    )
+    }
     text_ratio, real_ratio = compression["gen_text"], compression["real_text"]
 
     # -- 2. reads, with many small parts and after merges settle ------------------------------------
@@ -329,17 +330,18 @@ def main() -> None:
     day_ms = 86_400_000
     start_ms = int(datetime.now(UTC).timestamp() * 1000) - args.days * day_ms
     for day in range(args.days):
-        for project in range(8):
-            seed = day * 100 + project
-            workspace = workspaces[project % 4]
-            base = start_ms + day * day_ms + project * 3_600_000
+        for project_no in range(8):
+            seed = day * 100 + project_no
+            workspace = workspaces[project_no % 4]
+            base = start_ms + day * day_ms + project_no * 3_600_000
             for layout in LAYOUTS:
                 bench.x(span_insert(f"spans{SUFFIX[layout]}", 1000, base, seed, workspace, mixed=False))
                 bench.x(trace_insert(f"traces{SUFFIX[layout]}", 1000, base, seed, workspace))
-    ws, project, trace_id, span_id = bench.q(
+    probe = bench.q(
         f"SELECT workspace_id, project_id, trace_id, id FROM {DB}.spans_v2 WHERE name = 'step 3' "
         f"AND workspace_id = 'ws60' ORDER BY id DESC LIMIT 1"
     )[0]
+    ws, project, trace_id, span_id = (str(v) for v in probe)
     thread = "thread-7"
     reads = {
         "a trace's spans": ("spans", f"workspace_id = '{ws}' AND project_id = '{project}' AND trace_id = '{trace_id}'",
@@ -371,13 +373,13 @@ def main() -> None:
                 times = []
                 for _ in range(args.repeat):
                     started = time.perf_counter()
-                    rows = engine.query(
+                    answer = engine.query(
                         f"SELECT {select} FROM {DB}.{kind}{SUFFIX[layout]} FINAL WHERE {where} {tail} "
                         "SETTINGS log_comment = {c:String}",
                         {"c": tag},
                     ).rows
                     times.append(time.perf_counter() - started)
-                answers.add(repr([row[:2] if kind == "traces" else row[:1] for row in rows]))  # not now64() defaults
+                answers.add(repr([row[:2] if kind == "traces" else row[:1] for row in answer]))  # not now64() defaults
                 bench.flush()
                 read = engine.query(
                     "SELECT max(read_rows) FROM system.query_log "

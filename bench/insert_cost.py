@@ -1,0 +1,85 @@
+"""Where the store's insert cost goes: the spans table with one piece of per-row work removed at a time.
+
+Variants of the store's `spans`, all fed the same batches of 1,000 spans (one
+project a batch), interleaved batch by batch:
+
+* ``store``: as migrated;
+* ``no class lookup``: ``retention_days`` is a constant (no joinGet);
+* ``no id bloom``: without the bloom filter on ``id``;
+* ``neither``: both removed;
+* ``opik-v2``: Opik's successor layout (no retention columns, TTL or bloom on id).
+
+Prints median rows/s and the ratio to ``store``.
+
+    python bench/insert_cost.py [--batches 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from layout_vs_opik import CLASSES, DB, english_corpus, generate_documents, span_insert, successor
+
+from opik_store import Store
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.engine.urls import parse_url
+
+CONSTANT_CLASS = (r"`retention_days` UInt16 MATERIALIZED [^\n]*", "`retention_days` UInt16 MATERIALIZED 14,")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=40)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="opik-store-bench-"))
+    url = f"chdb://{root / 'db'}"
+    with Store.from_url(url, database=DB) as store:
+        store.migrate(progress=lambda _m: None)
+        for workspace, days in CLASSES.items():
+            store.retention().add_rule(workspace, "", days, date(2000, 1, 1), "bench")
+        store.retention().refresh_lookup()
+    engine = EmbeddedAdapter(parse_url(url))
+    create = str(engine.query(f"SHOW CREATE TABLE {DB}.spans").scalar())
+    no_bloom = "\n".join(line for line in create.split("\n") if "idx_span_id" not in line)
+    variants = {
+        "no class lookup": re.sub(*CONSTANT_CLASS, create),
+        "no id bloom": no_bloom,
+        "neither": re.sub(*CONSTANT_CLASS, no_bloom),
+    }
+    tables = {"store": "spans", "opik-v2": "spans_v2"}
+    engine.execute(successor(create, "spans"))
+    for number, (name, sql) in enumerate(variants.items()):
+        tables[name] = f"spans_{number}"
+        engine.execute(sql.replace(f"{DB}.spans", f"{DB}.spans_{number}", 1))
+    engine.execute(f"CREATE TABLE {DB}.pool (doc String) ENGINE = Memory")
+    docs = generate_documents(english_corpus(), 20000, 60)
+    for start in range(0, len(docs), 2000):
+        engine.execute(
+            f"INSERT INTO {DB}.pool SELECT arrayJoin({{d:Array(String)}})", {"d": docs[start : start + 2000]}
+        )
+    names = list(tables)
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) - 3_600_000
+    workspaces = list(CLASSES)
+    for batch in range(args.batches):
+        for name in names[batch % len(names) :] + names[: batch % len(names)]:
+            sql = span_insert(tables[name], 1000, now_ms + batch * 100_000, batch, workspaces[batch % 4], mixed=False)
+            started = time.perf_counter()
+            engine.execute(sql)
+            rates[name].append(1000 / (time.perf_counter() - started))
+    engine.close()
+    base = statistics.median(rates["store"])
+    print(f"{args.batches} batches of 1,000 spans per variant, interleaved (median rows/s):")
+    for name in names:
+        rate = statistics.median(rates[name])
+        print(f"  {name:18} {rate:>10,.0f} {rate / base:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
