@@ -19,16 +19,10 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import tempfile
 import time
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 
-from layout_vs_opik import CLASSES, DB, english_corpus, generate_documents, span_insert, successor
-
-from opik_store import Store
-from opik_store.engine.embedded import EmbeddedAdapter
-from opik_store.engine.urls import parse_url
+from layout_vs_opik import CLASSES, DB, load_pool, open_store, span_insert, successor
 
 CONSTANT_CLASS = (r"`retention_days` UInt16 MATERIALIZED [^\n]*", "`retention_days` UInt16 MATERIALIZED 14,")
 
@@ -37,14 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=40)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="opik-store-bench-"))
-    url = f"chdb://{root / 'db'}"
-    with Store.from_url(url, database=DB) as store:
-        store.migrate(progress=lambda _m: None)
-        for workspace, days in CLASSES.items():
-            store.retention().add_rule(workspace, "", days, date(2000, 1, 1), "bench")
-        store.retention().refresh_lookup()
-    engine = EmbeddedAdapter(parse_url(url))
+    engine = open_store()
     create = str(engine.query(f"SHOW CREATE TABLE {DB}.spans").scalar())
     no_bloom = "\n".join(line for line in create.split("\n") if "idx_span_id" not in line)
     variants = {
@@ -57,12 +44,7 @@ def main() -> None:
     for number, (name, sql) in enumerate(variants.items()):
         tables[name] = f"spans_{number}"
         engine.execute(sql.replace(f"{DB}.spans", f"{DB}.spans_{number}", 1))
-    engine.execute(f"CREATE TABLE {DB}.pool (doc String) ENGINE = Memory")
-    docs = generate_documents(english_corpus(), 20000, 60)
-    for start in range(0, len(docs), 2000):
-        engine.execute(
-            f"INSERT INTO {DB}.pool SELECT arrayJoin({{d:Array(String)}})", {"d": docs[start : start + 2000]}
-        )
+    load_pool(engine)
     names = list(tables)
     rates: dict[str, list[float]] = {name: [] for name in names}
     now_ms = int(datetime.now(UTC).timestamp() * 1000) - 3_600_000

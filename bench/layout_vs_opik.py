@@ -226,6 +226,33 @@ class Bench:
         return {str(e): (int(str(c)), int(str(b))) for e, c, b in rows}
 
 
+def open_store(with_logs: bool = False) -> EmbeddedAdapter:
+    """A fresh embedded database with the store's tables and one retention class per workspace, since 2000."""
+    root = Path(tempfile.mkdtemp(prefix="opik-store-bench-"))
+    url = f"chdb://{root / 'db'}"
+    if with_logs:
+        (root / "config.xml").write_text(CONFIG)
+        url += f"?config-file={root / 'config.xml'}"
+    with Store.from_url(url, database=DB) as store:
+        store.migrate(progress=lambda _m: None)
+        for workspace, days in CLASSES.items():
+            store.retention().add_rule(workspace, "", days, date(2000, 1, 1), "bench")
+        store.retention().refresh_lookup()
+    return EmbeddedAdapter(parse_url(url))
+
+
+def load_pool(engine: EmbeddedAdapter) -> list[str]:
+    """The table of generated documents the inserts draw text from; returns the corpus it was learned from."""
+    corpus = english_corpus()
+    docs = generate_documents(corpus, 20000, 60)
+    engine.execute(f"CREATE TABLE {DB}.pool (doc String) ENGINE = Memory")
+    for start in range(0, len(docs), 2000):
+        engine.execute(
+            f"INSERT INTO {DB}.pool SELECT arrayJoin({{d:Array(String)}})", {"d": docs[start : start + 2000]}
+        )
+    return [corpus]
+
+
 def now_mark(bench: Bench) -> str:
     return str(bench.q("SELECT toString(now64(6))")[0][0])
 
@@ -240,15 +267,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=14, help="days of data for the read and expiry phases")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each read (median latency)")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="opik-store-bench-"))
-    (root / "config.xml").write_text(CONFIG)
-    url = f"chdb://{root / 'db'}?config-file={root / 'config.xml'}"
-    with Store.from_url(url, database=DB) as store:
-        store.migrate(progress=lambda _m: None)
-        for workspace, days in CLASSES.items():
-            store.retention().add_rule(workspace, "", days, date(2000, 1, 1), "bench")
-        store.retention().refresh_lookup()
-    engine = EmbeddedAdapter(parse_url(url))
+    engine = open_store(with_logs=True)
     bench = Bench(engine)
     for table in ("spans", "traces"):
         create = str(engine.query(f"SHOW CREATE TABLE {DB}.{table}").scalar())
