@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -360,3 +361,14 @@ def test_the_shipped_ingest_role_can_insert(tmp_path: Path, grants: str) -> None
         assert (got["traces"], got["spans"]) == ("ok", "ok"), got
     else:  # the control: this is what every INSERT hits without the lookup grant
         assert "Not enough privileges" in got["traces"] and "retention" in got["traces"], got
+
+
+def test_an_old_plan_never_brings_a_rule_inside_the_margin(migrated: Store, engine: EmbeddedAdapter) -> None:
+    """A plan printed yesterday (or edited) and applied today still takes effect two UTC days ahead."""
+    retention = migrated.retention()
+    plan = retention.plan(RetentionConfig(default_days=30))
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    plan.changes = [replace(c, effective_from=yesterday) for c in plan.changes]
+    retention.apply(plan)
+    written = engine.query(f"SELECT min(effective_from) FROM `{migrated.config.database}`.retention_rules").scalar()
+    assert str(written) == (datetime.now(UTC).date() + timedelta(days=2)).isoformat()

@@ -336,8 +336,9 @@ class Retention:
     def apply(self, plan: RetentionPlan, expire_now: bool = False) -> list[str]:
         """Carry out ``plan``; return what was done, in order."""
         done: list[str] = []
+        earliest = self._activation_day()  # a plan made earlier must not bring a rule closer than the margin
         for change in plan.changes:
-            effective = change.effective_from or self._activation_day()
+            effective = max(change.effective_from or earliest, earliest)
             self.add_rule(change.workspace, change.project, change.days, effective, "opik-store retention apply")
             done.append(f"rule: {change.describe()}")
         keys = sorted({(c.workspace, c.project) for c in plan.changes} | set(plan.stale_lookup))
