@@ -55,11 +55,10 @@ CREATE TABLE IF NOT EXISTS `opik`.`traces`
     duration                    Float64 MATERIALIZED if(end_time = toDateTime64(0, 6, 'UTC') OR start_time = toDateTime64(0, 6, 'UTC'), nan, dateDiff('microsecond', start_time, end_time) / 1000.),
     id_at                       DateTime64(0, 'UTC') MATERIALIZED UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC') CODEC(Delta(8), ZSTD(1)),
     retention_at                Date32 MATERIALIZED if(substring(id, 15, 1) = '7' AND UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC') >= toDateTime64('2000-01-01 00:00:00', 3, 'UTC') AND UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC') < toDateTime64('2070-01-01 00:00:00', 3, 'UTC'), toDate32(UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC')), toDate32('1970-01-01')) CODEC(Delta(4), ZSTD(1)),
-    retention_days              UInt16 MATERIALIZED if(retention_at = toDate32('1970-01-01'), 0, coalesce(
+    retention_days              UInt16 MATERIALIZED if(retention_at = toDate32('1970-01-01'), 0, ifNull(
         arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', workspace_id, toString(project_id)), joinGet('opik.retention', 'froms', workspace_id, toString(project_id))),
-        arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', workspace_id, ''), joinGet('opik.retention', 'froms', workspace_id, '')),
-        arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', '', ''), joinGet('opik.retention', 'froms', '', '')),
-        0)),
+        ifNull(arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', workspace_id, ''), joinGet('opik.retention', 'froms', workspace_id, '')),
+        ifNull(arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', '', ''), joinGet('opik.retention', 'froms', '', '')), 0)))),
     INDEX idx_id id TYPE minmax GRANULARITY 1,
     INDEX idx_id_at id_at TYPE minmax GRANULARITY 1,
     INDEX idx_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -112,11 +111,10 @@ CREATE TABLE IF NOT EXISTS `opik`.`spans`
     duration                    Float64 MATERIALIZED if(end_time = toDateTime64(0, 6, 'UTC') OR start_time = toDateTime64(0, 6, 'UTC'), nan, dateDiff('microsecond', start_time, end_time) / 1000.),
     id_at                       DateTime64(0, 'UTC') MATERIALIZED UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC') CODEC(Delta(8), ZSTD(1)),
     retention_at                Date32 MATERIALIZED if(substring(trace_id, 15, 1) = '7' AND UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC') >= toDateTime64('2000-01-01 00:00:00', 3, 'UTC') AND UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC') < toDateTime64('2070-01-01 00:00:00', 3, 'UTC'), toDate32(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')), toDate32('1970-01-01')) CODEC(Delta(4), ZSTD(1)),
-    retention_days              UInt16 MATERIALIZED if(retention_at = toDate32('1970-01-01'), 0, coalesce(
+    retention_days              UInt16 MATERIALIZED if(retention_at = toDate32('1970-01-01'), 0, ifNull(
         arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', workspace_id, toString(project_id)), joinGet('opik.retention', 'froms', workspace_id, toString(project_id))),
-        arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', workspace_id, ''), joinGet('opik.retention', 'froms', workspace_id, '')),
-        arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', '', ''), joinGet('opik.retention', 'froms', '', '')),
-        0)),
+        ifNull(arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', workspace_id, ''), joinGet('opik.retention', 'froms', workspace_id, '')),
+        ifNull(arrayLastOrNull((d, f) -> f <= retention_at, joinGet('opik.retention', 'days', '', ''), joinGet('opik.retention', 'froms', '', '')), 0)))),
     INDEX idx_id id TYPE minmax GRANULARITY 1,
     INDEX idx_id_at id_at TYPE minmax GRANULARITY 1,
     INDEX idx_parent_span_id parent_span_id TYPE bloom_filter(0.01) GRANULARITY 1,
