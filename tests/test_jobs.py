@@ -34,7 +34,7 @@ def test_run_builtin_jobs_and_read_their_history(engine_url: str, database: str)
     for job in ("apply-retention", "prune-system-tables"):
         result = CliRunner().invoke(main, [*base, "jobs", "run", job])
         assert result.exit_code == 0 and f"{job}: succeeded" in result.output, result.output
-    history = json.loads(CliRunner().invoke(main, [*base, "jobs", "history", "--json"]).output)
+    history = json.loads(CliRunner().invoke(main, [*base, "jobs", "history", "--json"]).stdout)
     assert [(h["job"], h["state"]) for h in history] == [
         ("apply-retention", "started"), ("apply-retention", "succeeded"),
         ("prune-system-tables", "started"), ("prune-system-tables", "succeeded"),

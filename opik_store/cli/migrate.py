@@ -147,7 +147,7 @@ def status(opts: Options, as_json: bool) -> None:
     Example:
       opik-store status --json | jq .pending
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         st = store.status()
         if as_json:
             emit_json({**st.as_json(), "server_version": store.server.version})
@@ -194,7 +194,7 @@ def history(opts: Options, as_json: bool, limit: int | None) -> None:
     Example:
       opik-store history --limit 10
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         entries = store.history()
         if limit:
             entries = entries[-limit:]
@@ -249,7 +249,7 @@ def check(opts: Options, as_json: bool) -> None:
       opik-store check
       opik-store check --json | jq '.[].aspect'
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         diffs = store.check()
         if as_json:
             emit_json([d.as_json() for d in diffs])
@@ -294,27 +294,35 @@ def stamp(opts: Options, revision: str, force: bool, as_json: bool) -> None:
 
 @click.command()
 @click.option("--force", is_flag=True, help="Release the lock whoever holds it.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def unlock(opts: Options, force: bool) -> None:
+def unlock(opts: Options, force: bool, as_json: bool) -> None:
     """Show who holds the migration lock; with --force, release it.
 
     A dead holder's lock frees itself once its lease runs out; --force is for
     when you cannot wait and know the holder is gone. A live holder that loses
-    the lock stops before its next statement.
+    the lock stops before its next statement. Without --force, a held lock
+    exits 2 (nothing was changed).
 
     \b
     Examples:
       opik-store unlock
-      opik-store unlock --force
+      opik-store unlock --force --json
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         holder = store.lock_holder()
-        if holder is None or holder.released:
-            click.echo("the migration lock is free")
-            return
-        if not force:
-            click.echo(f"the migration lock is held by {holder.describe()}; use --force to release it")
-            sys.exit(2)
-        store.unlock()
-        click.echo(f"released the migration lock held by {holder.describe()}")
+        free = holder is None or holder.released
+        if not free and force:
+            store.unlock()
+    held_by = None if holder is None or free else holder.describe()
+    if as_json:
+        emit_json({"held": held_by is not None, "holder": held_by, "released": bool(held_by and force)})
+    elif held_by is None:
+        click.echo("the migration lock is free")
+    elif force:
+        click.echo(f"released the migration lock held by {held_by}")
+    else:
+        click.echo(f"the migration lock is held by {held_by}; use --force to release it")
+    if held_by is not None and not force:
+        sys.exit(2)

@@ -8,7 +8,6 @@ import click
 
 from opik_store.cli.common import (
     Options,
-    config_option,
     emit_json,
     handle_errors,
     progress,
@@ -62,7 +61,6 @@ def _print_plan(plan: Any, as_json: bool) -> None:
 
 
 @retention.command("plan")
-@config_option
 @click.option(
     "--horizon-days",
     type=click.IntRange(min=0),
@@ -74,20 +72,19 @@ def _print_plan(plan: Any, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def retention_plan(opts: Options, config_path: str | None, horizon_days: int, prune: bool, as_json: bool) -> None:
+def retention_plan(opts: Options, horizon_days: int, prune: bool, as_json: bool) -> None:
     """Show the rule changes, TTL fixes and upcoming expiry; change nothing.
 
     \b
     Example:
       opik-store retention plan --horizon-days 30
     """
-    wanted = load_config(config_path).retention
-    with opts.store() as store:
+    wanted = load_config(opts.config_path).retention
+    with opts.store(must_exist="database") as store:
         _print_plan(store.retention().plan(wanted, horizon_days, prune), as_json)
 
 
 @retention.command("apply")
-@config_option
 @click.option("--prune", is_flag=True, help="Also reset rules that are in the database but not in the file.")
 @click.option(
     "--expire-now", is_flag=True, help="Drop partitions already past their TTL now, without waiting for merges."
@@ -96,9 +93,7 @@ def retention_plan(opts: Options, config_path: str | None, horizon_days: int, pr
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def retention_apply(
-    opts: Options, config_path: str | None, prune: bool, expire_now: bool, dry_run: bool, as_json: bool
-) -> None:
+def retention_apply(opts: Options, prune: bool, expire_now: bool, dry_run: bool, as_json: bool) -> None:
     """Append changed rules (effective now), reload the dictionary, fix TTLs.
 
     TTL changes are metadata-only (materialize_ttl_after_modify = 0). With
@@ -108,7 +103,7 @@ def retention_apply(
     Example:
       opik-store --config prod.toml retention apply --expire-now
     """
-    wanted = load_config(config_path).retention
+    wanted = load_config(opts.config_path).retention
     with opts.store() as store:
         ret = store.retention(progress(as_json))
         plan = ret.plan(wanted, 0, prune)

@@ -1,0 +1,176 @@
+"""Operator experience (issue 9): global options on both sides, the target always shown and never created
+by a read-only command, reserved and empty names refused, errors as one line (JSON under --json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from opik_store.cli import main
+from opik_store.cli.common import GLOBAL_OPTIONS
+from opik_store.engine.embedded import EmbeddedAdapter
+
+
+def _leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            out += _leaf_commands(command, (*prefix, name))
+        else:
+            out.append((*prefix, name))
+    return out
+
+
+def _invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, args, env=env)
+
+
+@pytest.fixture(autouse=True)
+def _no_target_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test starts in an empty folder with no OPIK_STORE_* variable set."""
+    for name in [v for v in __import__("os").environ if v.startswith("OPIK_STORE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+# -- 1. global options before and after the subcommand ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate", "--sql", "--cluster", "opik"],
+        ["--cluster", "opik", "migrate", "--sql"],
+        ["--cluster", "other", "migrate", "--sql", "--cluster", "opik"],  # after the command wins
+    ],
+    ids=["after", "before", "after-wins"],
+)
+def test_global_options_on_either_side_of_the_command(args: list[str]) -> None:
+    result = _invoke(args)
+    assert result.exit_code == 0, result.output
+    assert "CREATE DATABASE IF NOT EXISTS `opik` ON CLUSTER 'opik'" in result.stdout
+    assert "'other'" not in result.stdout
+
+
+def test_option_after_the_command_beats_the_environment() -> None:
+    result = _invoke(["migrate", "--sql", "--database", "mine"], env={"OPIK_STORE_DATABASE": "fromenv"})
+    assert result.exit_code == 0 and "CREATE DATABASE IF NOT EXISTS `mine`" in result.stdout
+    result = _invoke(["migrate", "--sql"], env={"OPIK_STORE_DATABASE": "fromenv"})
+    assert result.exit_code == 0 and "CREATE DATABASE IF NOT EXISTS `fromenv`" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--config", "prod.toml", "jobs", "list"],
+        ["jobs", "list", "--config", "prod.toml"],
+        ["jobs", "--config", "prod.toml", "list"],
+    ],
+    ids=["before", "after", "between"],
+)
+def test_config_option_on_either_side(args: list[str], tmp_path: Path) -> None:
+    (tmp_path / "prod.toml").write_text('[jobs.apply-retention]\nschedule = "5 4 * * 2"\n')
+    result = _invoke(args)
+    assert result.exit_code == 0, result.output
+    assert "5 4 * * 2" in result.stdout
+
+
+def test_settings_from_both_sides_are_combined() -> None:
+    result = _invoke(["--setting", "bad", "migrate", "--sql", "--setting", "a=1"])
+    assert result.exit_code == 2 and "invalid setting 'bad'" in result.output
+
+
+@pytest.mark.parametrize("command", _leaf_commands(main), ids=" ".join)
+def test_every_command_accepts_every_global_option(command: tuple[str, ...]) -> None:
+    leaf: click.Command = main
+    for name in command:
+        assert isinstance(leaf, click.Group)
+        leaf = leaf.commands[name]
+    flags = {flag for param in leaf.params for flag in getattr(param, "opts", [])}
+    assert {spec.flags[0] for spec in GLOBAL_OPTIONS} <= flags
+
+
+# -- 3. reserved and empty names ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["system", "default", "INFORMATION_SCHEMA", "information_schema", "System"])
+def test_reserved_databases_are_refused(name: str) -> None:
+    for args in (["--database", name, "migrate"], ["migrate", "--database", name], ["status", "--database", name]):
+        result = _invoke(args)
+        assert result.exit_code == 2, result.output
+        assert f"database name {name!r} is reserved" in result.stderr
+    assert not Path(".opik-store").exists()
+
+
+@pytest.mark.parametrize("flag", ["--database", "--cluster"])
+def test_empty_names_are_refused(flag: str) -> None:
+    for args in ([flag, "", "migrate"], ["migrate", "--sql", flag, ""]):
+        result = _invoke(args)
+        assert result.exit_code == 2, result.output
+        assert f"{flag[2:]} name must not be empty" in result.stderr
+    assert not Path(".opik-store").exists()
+
+
+# -- 3. read-only commands never create a target --------------------------------------------------
+
+READ_ONLY = [
+    ["status"],
+    ["history"],
+    ["unlock"],
+    ["check"],
+    ["jobs", "history"],
+    ["system-tables", "report"],
+    ["retention", "plan"],
+]
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_read_only_commands_do_not_create_the_embedded_directory(command: list[str]) -> None:
+    result = _invoke(command)
+    assert result.exit_code == 5, result.output
+    assert "no embedded database at" in result.stderr and "nothing was created" in result.stderr
+    assert not Path(".opik-store").exists()
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", [c for c in READ_ONLY if c != ["system-tables", "report"]], ids=" ".join)
+def test_read_only_commands_do_not_create_the_database(
+    command: list[str], engine_url: str, engine: EmbeddedAdapter, database: str
+) -> None:
+    result = _invoke(["--url", engine_url, *command, "--database", database])
+    assert result.exit_code == 5, result.output
+    assert f"database {database!r} does not exist" in result.stderr
+    assert not engine.query("SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}).scalar()
+
+
+def test_missing_database_under_json_is_a_json_error(engine_url: str, database: str) -> None:
+    result = _invoke(["--url", engine_url, "--database", database, "status", "--json"])
+    assert result.exit_code == 5
+    data = json.loads(result.stdout)
+    assert data["exit_code"] == 5 and f"database {database!r} does not exist" in data["error"]
+
+
+def test_system_tables_report_reads_an_existing_engine_without_a_database(engine_url: str, database: str) -> None:
+    result = _invoke(["--url", engine_url, "--database", database, "system-tables", "report", "--json"])
+    assert result.exit_code == 0, result.output
+    assert isinstance(json.loads(result.stdout), list)
+
+
+# -- 3. the target is always printed --------------------------------------------------------------
+
+
+def test_every_command_that_connects_prints_its_target(engine_url: str, database: str) -> None:
+    base = ["--url", "clickhouse://ops:s3cret@127.0.0.1:1/", "--cluster", "opik"]
+    result = _invoke([*base, "--database", database, "migrate", "--sql"])
+    assert f"target: database {database!r} on clickhouse://ops:***@127.0.0.1:1/ (cluster 'opik')" in result.stderr
+    assert "s3cret" not in result.output
+    assert _invoke(["--url", engine_url, "--database", database, "migrate"]).exit_code == 0
+    for command in (["status"], ["history"], ["check"], ["unlock"], ["jobs", "history"], ["retention", "plan"]):
+        result = _invoke([*command, "--url", engine_url, "--database", database, "--json"])
+        assert result.exit_code == 0, (command, result.output)
+        assert f"target: database {database!r} on chdb://" in result.stderr, command
+        json.loads(result.stdout)  # stdout stays pure JSON
