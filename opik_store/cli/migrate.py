@@ -85,7 +85,7 @@ def migrate(
       opik-store migrate
       opik-store migrate --dry-run
       opik-store migrate --sql --cluster opik > schema.sql    # no server needed
-      opik-store migrate --sql --from 0001 --to 0003
+      opik-store migrate --sql --from 0001 --to heads   # what an upgrade from 0001 runs
     """
     store = opts.store()
     if as_sql:
