@@ -174,3 +174,42 @@ def test_every_command_that_connects_prints_its_target(engine_url: str, database
         assert result.exit_code == 0, (command, result.output)
         assert f"target: database {database!r} on chdb://" in result.stderr, command
         json.loads(result.stdout)  # stdout stays pure JSON
+
+
+# -- 4. writes in the wrong place -----------------------------------------------------------------
+
+
+def _shipped_scripts() -> set[str]:
+    from opik_store.resources import data_dir
+
+    return {p.name for p in (data_dir("migrations") / "versions").iterdir()}
+
+
+def test_revision_without_a_folder_is_refused() -> None:
+    before = _shipped_scripts()
+    result = _invoke(["revision", "-m", "oops"])
+    assert result.exit_code == 2 and "--migrations-dir" in result.stderr, result.output
+    assert _shipped_scripts() == before
+
+
+def test_revision_into_the_installed_package_is_refused() -> None:
+    from opik_store.resources import data_dir
+
+    before = _shipped_scripts()
+    result = _invoke(["--migrations-dir", str(data_dir("migrations")), "revision", "-m", "oops"])
+    assert result.exit_code == 2 and "shipped inside the installed opik-store package" in result.stderr
+    assert _shipped_scripts() == before
+
+
+@pytest.mark.parametrize("rev_id", ["../../x", "a/b", "..", "a b", "x.py", ""])
+def test_revision_id_must_be_plain(rev_id: str, migrations_copy: Path, tmp_path: Path) -> None:
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    result = _invoke(["revision", "--migrations-dir", str(migrations_copy), "-m", "x", "--rev-id", rev_id])
+    assert result.exit_code == 2 and "must be 1-64 letters, digits or underscores" in result.stderr, result.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_migrate_from_without_sql_is_refused(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
+    result = _invoke(["--url", engine_url, "--database", database, "migrate", "--from", "0001"])
+    assert result.exit_code == 2 and "--from only applies with --sql" in result.stderr
+    assert not engine.query("SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}).scalar()

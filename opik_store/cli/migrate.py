@@ -14,6 +14,7 @@ from opik_store.cli.common import (
     handle_errors,
     progress,
 )
+from opik_store.errors import ConfigError
 from opik_store.migrations.revisions import RevisionSet
 from opik_store.migrations.runner import Report, Step
 from opik_store.store import Store
@@ -87,6 +88,8 @@ def migrate(
       opik-store migrate --sql --cluster opik > schema.sql    # no server needed
       opik-store migrate --sql --from 0001 --to heads   # what an upgrade from 0001 runs
     """
+    if start is not None and not as_sql:
+        raise ConfigError("--from only applies with --sql (it picks where the printed statements start); nothing ran")
     store = opts.store()
     if as_sql:
         steps = store.sql(start=start, end=target)
@@ -214,19 +217,28 @@ def history(opts: Options, as_json: bool, limit: int | None) -> None:
 
 @click.command()
 @click.option("-m", "--message", required=True, help="What the revision does.")
-@click.option("--rev-id", default=None, help="Revision id [default: next number, e.g. 0002].")
+@click.option(
+    "--rev-id", default=None, help="Revision id: letters, digits, underscores [default: next number, e.g. 0002]."
+)
 @click.pass_obj
 @handle_errors
 def revision(opts: Options, message: str, rev_id: str | None) -> None:
     """Create a new revision script in the migrations folder.
 
     Write statements once, in single-node form, with unqualified table names;
-    opik-store renders them for the database and topology.
+    opik-store renders them for the database and topology. The folder must be
+    named (--migrations-dir or OPIK_STORE_MIGRATIONS_DIR): the shipped
+    migrations inside the installed package are refused.
 
     \b
     Example:
       opik-store --migrations-dir migrations revision -m "add cost index to spans"
     """
+    if not opts.migrations_dir:
+        raise ConfigError(
+            "revision writes a new script: name your migrations folder with --migrations-dir PATH "
+            "(or OPIK_STORE_MIGRATIONS_DIR); the shipped migrations inside the installed package are not edited"
+        )
     path = RevisionSet(opts.migrations_dir).create(message, rev_id=rev_id)
     click.echo(f"created {path}")
 
