@@ -152,7 +152,7 @@ def test_cron_weekdays_mean_what_crontab_means() -> None:
     weekday = cron_trigger("30 2 * * 1-5").get_next_fire_time(None, start)
     assert weekday.strftime("%A %H:%M") == "Monday 02:30"
     assert cron_trigger("*/5 * * * * *").get_next_fire_time(None, start).second % 5 == 0
-    for bad in ("* * *", "61 * * * *", "0 3 * * 9", "0 3 * * */2"):
+    for bad in ("* * *", "61 * * * *", "0 3 * * 9", "0 3 * * 5-1", "0 3 * * */0", "0 3 * * xyz", "0 0 30 2 *"):
         with pytest.raises(ConfigError):
             cron_trigger(bad)
 

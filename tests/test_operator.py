@@ -4,6 +4,9 @@ by a read-only command, reserved and empty names refused, errors as one line (JS
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -32,7 +35,7 @@ def _invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
 @pytest.fixture(autouse=True)
 def _no_target_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test starts in an empty folder with no OPIK_STORE_* variable set."""
-    for name in [v for v in __import__("os").environ if v.startswith("OPIK_STORE_")]:
+    for name in [v for v in os.environ if v.startswith("OPIK_STORE_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
@@ -213,3 +216,158 @@ def test_migrate_from_without_sql_is_refused(engine_url: str, engine: EmbeddedAd
     result = _invoke(["--url", engine_url, "--database", database, "migrate", "--from", "0001"])
     assert result.exit_code == 2 and "--from only applies with --sql" in result.stderr
     assert not engine.query("SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}).scalar()
+
+
+# -- 5. cron weekdays as crontab numbers them; impossible dates refused ---------------------------
+
+WEEK = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+
+
+@pytest.mark.parametrize(
+    ("field", "days"),
+    [
+        ("0-7", WEEK),  # was: Sundays only
+        ("0-6", WEEK),  # was: refused
+        ("*", WEEK),
+        ("1-5", WEEK[1:6]),
+        ("0", ["Sunday"]),
+        ("7", ["Sunday"]),
+        ("5-7", ["Sunday", "Friday", "Saturday"]),
+        ("*/2", ["Sunday", "Tuesday", "Thursday", "Saturday"]),
+        ("1-5/2", ["Monday", "Wednesday", "Friday"]),
+        ("mon-fri", WEEK[1:6]),
+        ("sat,0", ["Sunday", "Saturday"]),
+        ("6/1", ["Sunday", "Saturday"]),  # crontab: 6 through 7
+    ],
+)
+def test_cron_weekdays_fire_on_crontab_days(field: str, days: list[str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from opik_store.maintenance.cron import cron_trigger
+
+    trigger = cron_trigger(f"0 3 * * {field}")
+    start = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)  # a Sunday
+    fired: set[str] = set()
+    when = trigger.get_next_fire_time(None, start)
+    while when is not None and when < start + timedelta(days=7):
+        fired.add(when.strftime("%A"))
+        when = trigger.get_next_fire_time(when, when + timedelta(seconds=1))
+    assert sorted(fired, key=WEEK.index) == sorted(days, key=WEEK.index)
+
+
+@pytest.mark.parametrize("schedule", ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 11 *"])
+def test_a_schedule_that_never_fires_is_refused_in_one_line(schedule: str, tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(f'[jobs.apply-retention]\nschedule = "{schedule}"\n')
+    result = _invoke(["--config", "c.toml", "jobs", "list"])
+    assert result.exit_code == 2 and "never fires" in result.stderr and "Traceback" not in result.output
+
+
+# -- 5. malformed configuration: every problem at once, never a traceback -------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("retention = 5", "[retention]: must be a table"),
+        ("jobs = 3", "[jobs]: must be a table"),
+        ("system_tables = []", "[system_tables]: must be a table"),
+        ("[retention]\nclasses = 3", "[retention.classes]: must be a table"),
+        ('[retention]\nworkspaces = "x"', "[retention.workspaces]: must be an array of tables"),
+        ("[retention]\nworkspaces = [1]", "[retention.workspaces]: must be an array of tables"),
+        ("[retention]\nprojects = {a = 1}", "[retention.projects]: must be an array of tables"),
+        ("[jobs]\napply-retention = 5", "[jobs.apply-retention]: must be a table"),
+        ("[system_tables]\ntables = [1]", "tables[] must be a non-empty string"),
+        ('[[retention.workspaces]]\nworkspace = "a"\nclass = 3', "unknown class 3"),
+    ],
+)
+def test_malformed_configuration_is_one_clear_error(text: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(text + "\n")
+    result = _invoke(["jobs", "list", "--config", "c.toml"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: c.toml: ") and message in result.stderr
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_non_utf8_configuration_is_named(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_bytes(b"\xff\xfe[retention]\n")
+    result = _invoke(["--config", "c.toml", "jobs", "list", "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {
+        "error": "c.toml: not UTF-8 text (byte 0): TOML files are UTF-8",
+        "exit_code": 2,
+    }
+
+
+def test_configuration_lists_every_problem_at_once(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(
+        '[retention]\ndefault_days = "x"\n[system_tables]\nkeep_days = 0\n'
+        '[jobs.apply-retention]\nschedule = "0 0 31 2 *"\n[jobs.vacuum]\n'
+    )
+    result = _invoke(["--config", "c.toml", "jobs", "list"])
+    assert result.exit_code == 2
+    for problem in (
+        "default_days must be a whole number",
+        "keep_days must be at least 1",
+        "never fires",
+        "unknown job",
+    ):
+        assert problem in result.stderr, problem
+
+
+# -- 5. hostile passwords never leak; unreachable hosts and bad paths are one line ----------------
+
+HOSTILE = ["Zq1@Zq2#Zq3/Zq4?Zq5 Zq6", "Zq1 Zq2", "Zq1/Zq2@Zq3", "Zq1%Zq2:Zq3", "Zq1?Zq2#Zq3@"]
+FAILING = [
+    ["status"],
+    ["migrate"],
+    ["check", "--json"],
+    ["unlock"],
+    ["jobs", "run", "apply-retention"],
+    ["retention", "plan", "--json"],
+    ["system-tables", "report"],
+    ["profiles", "plan"],
+]
+
+
+@pytest.mark.parametrize("password", HOSTILE)
+def test_hostile_passwords_never_appear(password: str) -> None:
+    urls = [
+        f"clickhouse://ops:{password}@127.0.0.1:1/",  # nobody listens: connection refused
+        f"clickhouse://ops:{password}@127.0.0.1:notaport/",
+        f"clickhouse://ops:{password}@127.0.0.1:9000/?compress=1",
+        f"clickhouse://ops:{password}@/",
+    ]
+    for url in urls:
+        for command in FAILING:
+            result = _invoke(["--url", url, "--retries", "1", *command])
+            assert result.exit_code in (1, 2), (url, command, result.output)
+            assert "Zq" not in result.output, (url, command, result.output)
+            assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+            lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+            assert len(lines) == (0 if "--json" in command else 1), result.output
+            if "--json" in command:
+                assert set(json.loads(result.stdout)) == {"error", "exit_code"}
+
+
+def test_unreachable_host_is_one_line_without_the_drivers_traceback() -> None:
+    script = Path(sys.executable).parent / "opik-store"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    done = subprocess.run(
+        [str(script), "--url", "clickhouse://ops:Zq9@127.0.0.1:1/", "--retries", "1", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "Zq9" not in done.stderr, done.stderr
+    assert [line for line in done.stderr.splitlines() if not line.startswith("target:")] == [
+        "error: ClickHouse error 210: clickhouse://ops:***@127.0.0.1:1/: Code: 210. Connection refused (127.0.0.1:1)"
+    ]
+
+
+@pytest.mark.parametrize("path", ["/proc/nope/x", "/dev/null", "/etc/hostname/x"])
+def test_an_unusable_embedded_path_is_one_line(path: str) -> None:
+    result = _invoke(["--url", f"chdb://{path}", "migrate"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"error: cannot use {path} as the embedded database folder" in result.stderr

@@ -8,6 +8,8 @@ exit codes.
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from opik_store import __version__
@@ -40,6 +42,10 @@ def main(ctx: click.Context) -> None:
     on stdout as {"error": "...", "exit_code": N}.
     """
     ctx.ensure_object(Options)
+    # clickhouse-driver logs each failed connection attempt with a traceback; the error that follows
+    # says it in one line (with the password masked), so the driver's own log stays silent here.
+    logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
+    logging.getLogger("clickhouse_driver").propagate = False
 
 
 for _command in (
