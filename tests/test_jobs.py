@@ -122,6 +122,8 @@ def test_scheduler_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "opik-store"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
     env |= {"OPIK_STORE_URL": f"chdb://{tmp_path / 'db'}", "OPIK_STORE_CONFIG": str(config)}
+    migrated = subprocess.run([str(script), "migrate", "-q"], env=env, capture_output=True, text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr  # jobs and the scheduler never create the database
     proc = subprocess.Popen(
         [str(script), "scheduler"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -371,3 +371,111 @@ def test_an_unusable_embedded_path_is_one_line(path: str) -> None:
     result = _invoke(["--url", f"chdb://{path}", "migrate"])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert f"error: cannot use {path} as the embedded database folder" in result.stderr
+
+
+# -- 6. a no-op migrate takes no lock and writes nothing -------------------------------------------
+
+
+def test_up_to_date_migrate_takes_no_lock_and_writes_nothing(
+    engine_url: str, engine: EmbeddedAdapter, database: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from opik_store.store import Store
+
+    with Store.from_url(engine_url, database=database) as store:
+        store.migrate()
+    tables_before = engine.query(
+        "SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name", {"d": database}
+    ).rows
+    since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with Store.from_url(engine_url, database=database) as store:
+        assert store.migrate().steps == []
+        assert len(store.history()) == 2  # started + applied of the first run only
+    result = _invoke(["--url", engine_url, "--database", database, "migrate"])
+    assert result.exit_code == 0 and "nothing to apply" in result.stdout
+    engine.execute("SYSTEM FLUSH LOGS")
+    writes = engine.query(
+        "SELECT query_kind, query FROM system.query_log WHERE has(databases, {d:String}) "
+        "AND event_time_microseconds >= toDateTime64({t:String}, 6, 'UTC') AND type = 'QueryFinish' "
+        "AND query_kind NOT IN ('Select', 'Set', 'Show', 'Describe', 'Explain', 'System')",
+        {"d": database, "t": since},
+    ).rows
+    assert writes == [], writes
+    tables_after = engine.query(
+        "SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name", {"d": database}
+    ).rows
+    assert tables_after == tables_before  # no new lock generation
+
+
+def test_migrate_with_something_to_do_still_takes_the_lock(
+    engine_url: str, engine: EmbeddedAdapter, database: str
+) -> None:
+    result = _invoke(["--url", engine_url, "--database", database, "migrate"])
+    assert result.exit_code == 0 and "applied 0001" in result.stdout
+    locks = engine.query(
+        "SELECT count() FROM system.tables WHERE database = {d:String} AND name LIKE 'opik_store_lock%'",
+        {"d": database},
+    ).scalar()
+    assert locks >= 1
+
+
+# -- 6. deployment files make the target explicit ------------------------------------------------
+
+JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
+
+
+def _cron_commands() -> list[str]:
+    lines = [line for line in (JOBS_DIR / "crontab").read_text().splitlines() if line[:1].isdigit()]
+    return [line.split(None, 5)[5] for line in lines]
+
+
+def _run_cron_command(command: str, env_file: Path, bin_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run a crontab command the way cron does (sh, a bare environment), with a stand-in opik-store."""
+    command = command.replace("/etc/opik-store/env", str(env_file)).replace("/var/log/opik-store.log", "/dev/stdout")
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_crontab_exports_the_env_file_and_stops_without_a_url(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "opik-store"
+    fake.write_text('#!/bin/sh\necho "url=$OPIK_STORE_URL db=$OPIK_STORE_DATABASE args=$*"\n')
+    fake.chmod(0o755)
+    env_file = tmp_path / "env"
+    env_file.write_text("OPIK_STORE_URL=clickhouse://ops:pw@ch:9000/\nOPIK_STORE_DATABASE=opik_prod\n")
+    commands = _cron_commands()
+    assert len(commands) == 2
+    for command in commands:
+        done = _run_cron_command(command, env_file, bin_dir)
+        assert done.returncode == 0, done.stderr
+        assert "url=clickhouse://ops:pw@ch:9000/ db=opik_prod args=jobs run " in done.stdout
+    # the old form (`. file && opik-store ...`) sets the variables without exporting them: this test catches it
+    old = commands[0].replace("set -a && ", "").replace("set +a && ", "")
+    assert "url= db=" in _run_cron_command(old, env_file, bin_dir).stdout
+    env_file.write_text("OPIK_STORE_DATABASE=opik_prod\n")
+    missing = _run_cron_command(commands[0], env_file, bin_dir)
+    assert missing.returncode != 0 and "OPIK_STORE_URL" in missing.stderr and "url=" not in missing.stdout
+
+
+def test_systemd_and_kubernetes_load_the_same_keys() -> None:
+    for service in sorted((JOBS_DIR / "systemd").glob("*.service")):
+        assert "EnvironmentFile=/etc/opik-store/env" in service.read_text()  # plain KEY=VALUE lines
+    k8s = (JOBS_DIR / "kubernetes" / "cronjobs.yaml").read_text()
+    assert k8s.count("secretRef:") == 2 and "name: opik-store\n" in k8s
+
+
+def test_jobs_never_create_a_database(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
+    result = _invoke(["--url", engine_url, "--database", database, "jobs", "run", "apply-retention"])
+    assert result.exit_code == 5 and f"database {database!r} does not exist" in result.stderr
+    result = _invoke(["jobs", "run", "prune-system-tables"])  # no URL: the embedded default is not created
+    assert result.exit_code == 5 and not Path(".opik-store").exists()
+    result = _invoke(["scheduler"])
+    assert result.exit_code == 5 and not Path(".opik-store").exists()
+    assert not engine.query("SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}).scalar()

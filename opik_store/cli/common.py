@@ -102,7 +102,11 @@ class Options:
         store = self.build()
         click.echo(f"target: {describe_target(store)}", err=True)
         if must_exist is not None:
-            store.require_existing(database=must_exist == "database")
+            try:
+                store.require_existing(database=must_exist == "database")
+            except BaseException:
+                store.close()
+                raise
         return store
 
 

@@ -20,7 +20,7 @@ from opik_store.maintenance.config_file import load_config
 def _runner(opts: Options) -> Any:
     from opik_store.scheduling.jobs import JobRunner
 
-    return JobRunner(opts.store, load_config(opts.config_path))
+    return JobRunner(lambda: opts.store(must_exist="database"), load_config(opts.config_path))
 
 
 @click.group()
@@ -74,7 +74,8 @@ def jobs_run(opts: Options, name: str, dry_run: bool, as_json: bool) -> None:
     """Run one job now (what cron, a Kubernetes CronJob or a systemd timer calls).
 
     Exit code 1 when the job failed; 0 when it succeeded or was skipped
-    because it was already running elsewhere.
+    because it was already running elsewhere; 5 when the target database does
+    not exist (a job never creates one: the URL is probably missing).
 
     \b
     Example:
@@ -139,6 +140,7 @@ def scheduler(opts: Options) -> None:
     from opik_store.scheduling.scheduler import Scheduler
 
     config = load_config(opts.config_path)
+    opts.store(must_exist="database").close()  # the target must exist before anything is scheduled
     runner = _runner(opts)
     Scheduler(runner, config.jobs, say=lambda m: click.echo(m, err=True)).run()
     click.echo("scheduler stopped", err=True)

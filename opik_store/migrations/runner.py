@@ -329,13 +329,31 @@ class Migrator:
             status = self.status()
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             return Report(UPGRADE, steps, dry_run=True)
+        if self._up_to_date(target, allow_changed, allow_destructive):
+            return Report(UPGRADE, [])
         with self._locked() as lock:
-            status = self.status()
+            status = self.status()  # again, under the lock: another run may have applied something meanwhile
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             self._refuse_upgrade(status, steps, allow_changed, allow_destructive)
             for step in steps:
                 self._apply(step, APPLIED, lock, after_statement)
             return Report(UPGRADE, steps)
+
+    def _up_to_date(self, target: str, allow_changed: bool, allow_destructive: bool) -> bool:
+        """Whether ``target`` is already applied, read without the lock and without writing anything.
+
+        A no-op migrate therefore creates no lock generation and no ledger row.
+        The refusals still apply (a ledger from newer code, edited revisions).
+        Anything left to do, or no ledger yet, returns False: the caller then
+        takes the lock and decides again under it.
+        """
+        if not self.ledger.exists():
+            return False
+        status = self.status()
+        if self.revisions.to_apply(target, status.applied) or status.interrupted:
+            return False
+        self._refuse_upgrade(status, [], allow_changed, allow_destructive)
+        return True
 
     def _refuse_upgrade(self, status: Status, steps: list[Step], allow_changed: bool, allow_destructive: bool) -> None:
         if status.unknown:
