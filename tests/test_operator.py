@@ -479,3 +479,65 @@ def test_jobs_never_create_a_database(engine_url: str, engine: EmbeddedAdapter, 
     result = _invoke(["scheduler"])
     assert result.exit_code == 5 and not Path(".opik-store").exists()
     assert not engine.query("SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}).scalar()
+
+
+# -- 5. --json everywhere: results, opik-store errors and click's own usage errors ----------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["status", "--json", "--bogus"], "No such option '--bogus'"),
+        (["history", "--json", "--limit", "x"], "Invalid value for '--limit'"),
+        (["stamp", "--json"], "Missing argument 'REVISION'"),
+    ],
+)
+def test_usage_errors_under_json_are_json(args: list[str], message: str) -> None:
+    result = _invoke(args)
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert data["exit_code"] == 2 and message in data["error"]
+
+
+def test_unlock_json(engine_url: str, database: str) -> None:
+    from test_lock import _held_lock
+
+    from opik_store.store import Store
+
+    base = ["--url", engine_url, "--database", database]
+    with Store.from_url(engine_url, database=database) as store:
+        _held_lock(store, lease=600).abandon()
+    held = _invoke([*base, "unlock", "--json"])
+    assert held.exit_code == 2
+    data = json.loads(held.stdout)
+    assert data["held"] is True and data["released"] is False and "pid" in data["holder"]
+    released = json.loads(_invoke([*base, "unlock", "--force", "--json"]).stdout)
+    assert released["held"] is True and released["released"] is True
+    free = _invoke([*base, "unlock", "--json"])
+    assert free.exit_code == 0 and json.loads(free.stdout) == {"held": False, "holder": None, "released": False}
+
+
+def test_profiles_check_json(tmp_path: Path, engine_url: str) -> None:
+    (tmp_path / "access.toml").write_text(
+        '[users.opik_app]\npassword_sha256 = "' + "ab" * 32 + '"\nroles = ["opik_backend"]\n'
+    )
+    result = _invoke(["--url", engine_url, "profiles", "check", "--profiles", "access.toml", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and "opik_read" in data["profiles"]
+    assert data["users"] == {"opik_app": {"password_from": "sha256 given", "roles": ["opik_backend"]}}
+    (tmp_path / "access.toml").write_text('[users.opik_backend]\npassword_sha256 = "zz"\n')
+    bad = _invoke(["--url", engine_url, "profiles", "check", "--profiles", "access.toml", "--json"])
+    assert bad.exit_code == 2
+    error = json.loads(bad.stdout)["error"]
+    assert "cannot share the name 'opik_backend'" in error and "64 hex digits" in error  # every problem at once
+
+
+def test_server_errors_carry_a_hint(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
+    result = _invoke(["--url", engine_url, "--database", database, "profiles", "plan"])
+    assert result.exit_code == 1 and "access management" in result.stderr, result.output
+    engine.execute(f"CREATE DATABASE `{database}`")  # a database opik-store never migrated
+    result = _invoke(["--url", engine_url, "--database", database, "retention", "plan"])
+    assert result.exit_code == 1 and "has `opik-store migrate` run on this database?" in result.stderr, result.output
+    result = _invoke(["--url", engine_url, "--database", database + "_x", "retention", "apply"])
+    assert result.exit_code == 5 and "does not exist" in result.stderr

@@ -14,10 +14,10 @@ import click
 
 from opik_store import __version__
 from opik_store.cli import jobs, migrate, profiles, retention, system_tables
-from opik_store.cli.common import Options, attach_global_options
+from opik_store.cli.common import JsonAwareGroup, Options, attach_global_options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=JsonAwareGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="opik-store")
 @click.pass_context
 def main(ctx: click.Context) -> None:

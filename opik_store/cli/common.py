@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from opik_store.errors import (
     MissingTargetError,
     OpikStoreError,
     RevisionError,
+    ServerError,
     UnsupportedServerError,
 )
 from opik_store.migrations.lock import LockLost, LockTimeout
@@ -274,6 +275,21 @@ def _exit_code(exc: OpikStoreError) -> int:
     return EXIT_SERVER
 
 
+#: ClickHouse error codes that mean "not migrated yet" and "no SQL access management", with what to do.
+_HINTS = {
+    60: "the table is missing: has `opik-store migrate` run on this database?",
+    81: "the database is missing: run `opik-store migrate` first, or check --database / --url",
+    497: "this server (or the embedded engine) grants no SQL access management to this user: "
+    "use a user with access_management, or `opik-store profiles render-xml` for a users.d file",
+    514: "this server has no writable SQL access storage: use `opik-store profiles render-xml` for a users.d file",
+}
+
+
+def _hint(exc: OpikStoreError) -> str:
+    hint = _HINTS.get(exc.code) if isinstance(exc, ServerError) else None
+    return f" ({hint})" if hint else ""
+
+
 def handle_errors(func: F) -> F:
     """Turn opik-store errors into one clear line (JSON under --json) and an exit code."""
 
@@ -284,11 +300,35 @@ def handle_errors(func: F) -> F:
         except LockLost as exc:
             fail(f"{exc}. The interrupted revision is finished by the next `opik-store migrate`.", 1, as_json)
         except OpikStoreError as exc:
-            fail(str(exc), _exit_code(exc), as_json)
+            fail(str(exc) + _hint(exc), _exit_code(exc), as_json)
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper  # type: ignore[return-value]
+
+
+class JsonAwareGroup(click.Group):
+    """The top-level group: with --json anywhere on the command line, click's own usage errors
+    (unknown option, bad value, missing argument) come out as the same JSON error document."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code, as_json=True)
+        except click.Abort:
+            fail("aborted", 1, as_json=True)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def progress(quiet: bool) -> Callable[[str], None]:

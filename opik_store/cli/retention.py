@@ -104,7 +104,7 @@ def retention_apply(opts: Options, prune: bool, expire_now: bool, dry_run: bool,
       opik-store --config prod.toml retention apply --expire-now
     """
     wanted = load_config(opts.config_path).retention
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         ret = store.retention(progress(as_json))
         plan = ret.plan(wanted, 0, prune)
         if dry_run:
@@ -142,7 +142,7 @@ def retention_backfill(
     Example:
       opik-store retention backfill --workspace acme --max-partitions 5 --dry-run
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         report = store.retention(progress(as_json)).backfill(workspace, project, max_partitions, dry_run)
         if as_json:
             emit_json({**report.__dict__, "partitions": [p.__dict__ for p in report.partitions]})
