@@ -392,9 +392,17 @@ def test_up_to_date_migrate_takes_no_lock_and_writes_nothing(
     with Store.from_url(engine_url, database=database) as store:
         assert store.migrate().steps == []
         assert len(store.history()) == 2  # started + applied of the first run only
-    result = _invoke(["--url", engine_url, "--database", database, "migrate"])
-    assert result.exit_code == 0 and "nothing to apply" in result.stdout
     engine.execute("SYSTEM FLUSH LOGS")
+    cli_since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    result = _invoke(["--url", engine_url, "--database", database, "migrate"])
+    assert result.exit_code == 0 and "up to date at 0001; nothing to apply" in result.stdout
+    engine.execute("SYSTEM FLUSH LOGS")
+    reads = engine.query(
+        "SELECT query FROM system.query_log WHERE type = 'QueryFinish' AND position(query, {d:String}) > 0 "
+        "AND event_time_microseconds >= toDateTime64({t:String}, 6, 'UTC') AND query NOT LIKE '%query_log%'",
+        {"d": database, "t": cli_since},
+    ).rows
+    assert len(reads) == 2, reads  # does the ledger exist; its rows
     writes = engine.query(
         "SELECT query_kind, query FROM system.query_log WHERE has(databases, {d:String}) "
         "AND event_time_microseconds >= toDateTime64({t:String}, 6, 'UTC') AND type = 'QueryFinish' "

@@ -35,8 +35,8 @@ def _print_report(report: Report, store: Store, as_json: bool) -> None:
     where = describe_target(store)
     verb = {"upgrade": "apply", "downgrade": "revert"}[report.direction]
     if not report.steps:
-        status = store.status()
-        at = ", ".join(status.current) or "base"
+        current = report.current if report.current is not None else store.status().current
+        at = ", ".join(current) or "base"
         click.echo(f"{where}: up to date at {at}; nothing to {verb}.")
         return
     if report.dry_run:
