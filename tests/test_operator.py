@@ -549,3 +549,39 @@ def test_server_errors_carry_a_hint(engine_url: str, engine: EmbeddedAdapter, da
     assert result.exit_code == 1 and "has `opik-store migrate` run on this database?" in result.stderr, result.output
     result = _invoke(["--url", engine_url, "--database", database + "_x", "retention", "apply"])
     assert result.exit_code == 5 and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "messages"),
+    [
+        ("users = 3", ["[users]: must be a table, got a number"]),
+        ("roles = []", ["[roles]: must be a table, got an array"]),
+        ('quotas = "x"', ["[quotas]: must be a table, got a string"]),
+        ("profiles = 5", ["[profiles]: must be a table, got a number"]),
+        ("purposes = 1", ["[purposes]: must be a table"]),
+        ("[profiles.opik_read]\nsettings = 4", ["[profiles.opik_read].settings: must be a table"]),
+        ('[profiles.p]\nconstraints = 1\ninherit = "x"', ["constraints: must be a table", "inherit must be a list"]),
+        ("[quotas.opik_analyst]\nintervals = 5", ["intervals must be an array of tables"]),
+        ("[quotas.opik_analyst]\nintervals = [5]", ["interval #1: must be a table"]),
+        ("[roles.r]\ngrants = 5\nprofile = 3", ["grants must be a list of strings", "profile must be a profile name"]),
+        (
+            '[users.bob]\nroles = "x"\nhosts = 5\npassword_file = "missing"',
+            ["roles must be a list of strings", "hosts must be a list of strings", "missing does not exist"],
+        ),
+    ],
+)
+def test_malformed_access_file_lists_every_problem_without_a_traceback(
+    text: str, messages: list[str], tmp_path: Path, engine_url: str
+) -> None:
+    (tmp_path / "a.toml").write_text(text + "\n")
+    result = _invoke(["--url", engine_url, "profiles", "check", "--profiles", "a.toml"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "error: invalid access configuration:" in result.stderr
+    for message in messages:
+        assert message in result.stderr, (message, result.stderr)
+
+
+def test_non_utf8_access_file_is_named(tmp_path: Path, engine_url: str) -> None:
+    (tmp_path / "a.toml").write_bytes(b"\xff[users]\n")
+    result = _invoke(["--url", engine_url, "profiles", "check", "--profiles", "a.toml"])
+    assert result.exit_code == 2 and "a.toml: not UTF-8 text" in result.stderr
