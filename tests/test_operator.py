@@ -364,6 +364,14 @@ def test_unreachable_host_is_one_line_without_the_drivers_traceback() -> None:
     assert [line for line in done.stderr.splitlines() if not line.startswith("target:")] == [
         "error: ClickHouse error 210: clickhouse://ops:***@127.0.0.1:1/: Code: 210. Connection refused (127.0.0.1:1)"
     ]
+    verbose = subprocess.run(
+        [str(script), "--url", "clickhouse://ops:Zq9@127.0.0.1:1/", "--retries", "1", "status", "-v"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verbose.returncode == 1 and "clickhouse_driver" in verbose.stderr and "Zq9" not in verbose.stderr
 
 
 @pytest.mark.parametrize("path", ["/proc/nope/x", "/dev/null", "/etc/hostname/x"])

@@ -8,13 +8,11 @@ exit codes.
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from opik_store import __version__
 from opik_store.cli import jobs, migrate, profiles, retention, system_tables
-from opik_store.cli.common import JsonAwareGroup, Options, attach_global_options
+from opik_store.cli.common import JsonAwareGroup, Options, attach_global_options, quiet_driver_log
 
 
 @click.group(cls=JsonAwareGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,13 +37,10 @@ def main(ctx: click.Context) -> None:
     operation (nothing changed); 3 `check` found differences; 4 the migration
     lock stayed busy for --lock-timeout; 5 a read-only command found no
     database to read (nothing was created). With --json, errors are printed
-    on stdout as {"error": "...", "exit_code": N}.
+    on stdout as {"error": "...", "exit_code": N}; -v adds details (logs) on stderr.
     """
-    ctx.ensure_object(Options)
-    # clickhouse-driver logs each failed connection attempt with a traceback; the error that follows
-    # says it in one line (with the password masked), so the driver's own log stays silent here.
-    logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
-    logging.getLogger("clickhouse_driver").propagate = False
+    if not ctx.ensure_object(Options).verbose:
+        quiet_driver_log()
 
 
 for _command in (

@@ -30,6 +30,7 @@ command found no database to read (nothing was created).
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class Options:
     lock_lease: float | None = None
     retries: int | None = None
     config_path: str | None = None
+    verbose: bool = False
 
     def build(self) -> Store:
         """The store these options name; nothing is printed and nothing connects."""
@@ -122,6 +124,7 @@ class GlobalOption:
     type: Any = None
     multiple: bool = False
     metavar: str | None = None
+    is_flag: bool = False
 
 
 GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
@@ -198,6 +201,12 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         envvar="OPIK_STORE_CONFIG",
         type=click.Path(dir_okay=False),
     ),
+    GlobalOption(
+        ("-v", "--verbose"),
+        "verbose",
+        "Log details on stderr (retries, each job failure's traceback, the driver's connection log).",
+        is_flag=True,
+    ),
 )
 
 
@@ -208,9 +217,27 @@ def _set_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if param.multiple:
         if value:
             setattr(opts, param.name, (*getattr(opts, param.name), *value))
+    elif param.name == "verbose":
+        if value:
+            opts.verbose = True
+            _log_details()
     elif value is not None:
         setattr(opts, param.name, value)
     return value
+
+
+def quiet_driver_log() -> None:
+    """Silence clickhouse-driver's own log (it prints a traceback per failed connection attempt);
+    the error that follows says the same in one line, with the password masked. --verbose undoes it."""
+    driver = logging.getLogger("clickhouse_driver")
+    if not driver.handlers:
+        driver.addHandler(logging.NullHandler())
+    driver.propagate = False
+
+
+def _log_details() -> None:
+    logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("clickhouse_driver").propagate = True
 
 
 def _make_option(spec: GlobalOption, on_group: bool) -> click.Option:
@@ -220,6 +247,8 @@ def _make_option(spec: GlobalOption, on_group: bool) -> click.Option:
         type=spec.type,
         multiple=spec.multiple,
         metavar=spec.metavar,
+        is_flag=spec.is_flag or None,
+        default=False if spec.is_flag else None,
         envvar=spec.envvar if on_group else None,
         show_envvar=on_group and spec.envvar is not None,
         hidden=not on_group,
