@@ -34,7 +34,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -94,7 +94,7 @@ class Options:
             retries=self.retries,
         )
 
-    def store(self, must_exist: str | None = None) -> Store:
+    def store(self, must_exist: Literal["server", "database"] | None = None) -> Store:
         """The store, after printing its target on stderr.
 
         ``must_exist``: None (the command may create what it needs),
