@@ -28,6 +28,9 @@ ENV_LOCK_TIMEOUT = "OPIK_STORE_LOCK_TIMEOUT"
 ENV_LOCK_LEASE = "OPIK_STORE_LOCK_LEASE"
 ENV_RETRIES = "OPIK_STORE_RETRIES"
 
+#: Databases that belong to ClickHouse itself; opik-store refuses to use them (compared lower-case).
+RESERVED_DATABASES = frozenset({"system", "default", "information_schema", "_temporary_and_external_tables"})
+
 DEFAULT_LOCK_TIMEOUT = 300.0
 DEFAULT_LOCK_LEASE = 60.0
 DEFAULT_RETRIES = 6
@@ -96,14 +99,23 @@ class StoreConfig:
         """Combine explicit arguments with OPIK_STORE_* variables and defaults.
 
         Precedence per field: argument, environment variable, URL path (for the
-        database), default. User DDL settings are layered over the topology's
+        database), default. An empty database or cluster name given as an
+        argument is refused (it must not silently mean the default), and so are
+        ClickHouse's own databases (RESERVED_DATABASES). User DDL settings are layered over the topology's
         defaults; names are checked for shape here and against the server's
         ``system.settings`` before any DDL runs.
         """
         env = os.environ if environ is None else environ
         spec = parse_url(url or env.get(ENV_URL) or None)
+        if database == "" or cluster == "":
+            raise ConfigError(f"{'database' if database == '' else 'cluster'} name must not be empty")
         db = database or env.get(ENV_DATABASE) or spec.database or DEFAULT_DATABASE
         check_name(db, "database name")
+        if db.lower() in RESERVED_DATABASES:
+            raise ConfigError(
+                f"database name {db!r} is reserved by ClickHouse: opik-store keeps its tables in a database "
+                f"of their own (default: {DEFAULT_DATABASE!r})"
+            )
         if "." in db:
             raise ConfigError(
                 f"database name {db!r} contains '.': ClickHouse cannot name a dictionary in such a database "

@@ -41,3 +41,7 @@ class UnsupportedServerError(OpikStoreError):
 
 class DataLossError(OpikStoreError):
     """An operation would drop data and was not explicitly confirmed."""
+
+
+class MissingTargetError(OpikStoreError):
+    """A read-only operation found no database (or no embedded directory) to read; nothing was created."""

@@ -35,3 +35,8 @@ def migrations_dir(override: str | Path | None = None) -> Path:
             raise ConfigError(f"migrations folder {path} has no 'versions' subfolder")
         return path
     return data_dir("migrations")
+
+
+def is_shipped(path: str | Path) -> bool:
+    """Whether ``path`` lies inside the installed package (its data is not the operator's to edit)."""
+    return Path(path).resolve().is_relative_to(_PACKAGE)

@@ -8,13 +8,14 @@ names of the configured DDL settings before anything runs.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 
 from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.server import ServerInfo, check_settings, check_version, server_info
-from opik_store.errors import OpikStoreError
+from opik_store.errors import MissingTargetError, OpikStoreError
 from opik_store.maintenance.retention import Retention
 from opik_store.migrations.ledger import UPGRADE, LedgerEntry, setup_statements
 from opik_store.migrations.lock import Holder
@@ -104,6 +105,32 @@ class Store:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def database_exists(self) -> bool:
+        """Whether the configured database exists on the server (connects; creates nothing)."""
+        rows = self.adapter.query(
+            "SELECT count() FROM system.databases WHERE name = {db:String}", {"db": self.config.database}
+        )
+        return bool(rows.scalar())
+
+    def require_existing(self, database: bool = True) -> None:
+        """Raise MissingTargetError unless the target exists; creates nothing.
+
+        An embedded directory that does not exist is reported before
+        connecting (connecting would create it); with ``database``, the
+        database must exist on the server too.
+        """
+        conn = self.config.connection
+        if conn.kind == "embedded" and conn.path != ":memory:" and not Path(conn.path).is_dir():
+            raise MissingTargetError(
+                f"no embedded database at {conn.path} (nothing was created): run `opik-store migrate` there "
+                "first, or name the target with --url / OPIK_STORE_URL"
+            )
+        if database and not self.database_exists():
+            raise MissingTargetError(
+                f"database {self.config.database!r} does not exist on {conn.display} (nothing was created): "
+                "check --database / --url, or run `opik-store migrate` to create it"
+            )
 
     def migrator(self, progress: Progress | None = None) -> Migrator:
         return Migrator(self.adapter, self.config, self.revisions, progress)

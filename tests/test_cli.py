@@ -71,7 +71,7 @@ def test_sql_prints_cluster_statements_without_connecting(engine: EmbeddedAdapte
         main, ["--url", "clickhouse://u:pw@127.0.0.1:1/", "--cluster", "opik", "migrate", "--sql"]
     )
     assert result.exit_code == 0, result.output
-    out = result.output
+    out = result.stdout
     assert (
         "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', "
         "last_updated_at, is_deleted)" in out
@@ -88,7 +88,7 @@ def test_sql_range_and_json() -> None:
     result = CliRunner().invoke(main, ["--url", "chdb:///nonexistent", "migrate", "--sql", "--from", "0001"])
     assert result.exit_code == 0 and "CREATE TABLE" not in result.output
     result = CliRunner().invoke(main, ["--url", "chdb:///nonexistent", "migrate", "--sql", "--json"])
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert [r["revision"] for r in data["revisions"]] == ["0001"]
     assert not Path("/nonexistent").exists()
 
@@ -105,9 +105,9 @@ def test_migrate_status_history_downgrade(engine_url: str, engine: EmbeddedAdapt
     result = run(main, [*base, "migrate"])
     assert result.exit_code == 0 and "up to date at 0001; nothing to apply" in result.output
 
-    status = json.loads(run(main, [*base, "status", "--json"]).output)
+    status = json.loads(run(main, [*base, "status", "--json"]).stdout)
     assert status["current"] == ["0001"] and status["pending"] == [] and status["up_to_date"]
-    history = json.loads(run(main, [*base, "history", "--json"]).output)
+    history = json.loads(run(main, [*base, "history", "--json"]).stdout)
     assert [h["state"] for h in history] == ["started", "applied"]
     assert "applied" in run(main, [*base, "history"]).output
 

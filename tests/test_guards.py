@@ -129,7 +129,7 @@ def test_destructive_revision_is_refused_without_flag(
     assert table_names(engine, database) == {"opik_store_ledger"}, "a refused run applies nothing, not even 0001"
     status = CliRunner().invoke(main, [*base, "status"])
     assert "0002" in status.output and "DESTRUCTIVE: drop column spans.model" in status.output
-    data = json.loads(CliRunner().invoke(main, [*base, "status", "--json"]).output)
+    data = json.loads(CliRunner().invoke(main, [*base, "status", "--json"]).stdout)
     assert data["pending"][1]["destructive"] == ["drop column spans.model"]
     result = CliRunner().invoke(main, [*base, "migrate", "--allow-destructive"])
     assert result.exit_code == 0 and "applied 0001, 0002" in result.output
@@ -181,7 +181,7 @@ def test_check_is_clean_after_migrate_and_reports_hand_made_changes(
     assert "traces: column hand_made: expected (none), found String" in result.output
     assert "spans: ttl: expected if(retention_days = 0" in result.output
     assert "found toDate(start_time) + toIntervalDay(30)" in result.output
-    data = json.loads(CliRunner().invoke(main, [*base, "check", "--json"]).output)
+    data = json.loads(CliRunner().invoke(main, [*base, "check", "--json"]).stdout)
     assert {(d["table"], d["aspect"]) for d in data} == {
         ("traces", "column hand_made"), ("spans", "ttl"), ("traces", "settings")
     }  # fmt: skip

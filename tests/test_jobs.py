@@ -34,7 +34,7 @@ def test_run_builtin_jobs_and_read_their_history(engine_url: str, database: str)
     for job in ("apply-retention", "prune-system-tables"):
         result = CliRunner().invoke(main, [*base, "jobs", "run", job])
         assert result.exit_code == 0 and f"{job}: succeeded" in result.output, result.output
-    history = json.loads(CliRunner().invoke(main, [*base, "jobs", "history", "--json"]).output)
+    history = json.loads(CliRunner().invoke(main, [*base, "jobs", "history", "--json"]).stdout)
     assert [(h["job"], h["state"]) for h in history] == [
         ("apply-retention", "started"), ("apply-retention", "succeeded"),
         ("prune-system-tables", "started"), ("prune-system-tables", "succeeded"),
@@ -122,6 +122,8 @@ def test_scheduler_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "opik-store"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
     env |= {"OPIK_STORE_URL": f"chdb://{tmp_path / 'db'}", "OPIK_STORE_CONFIG": str(config)}
+    migrated = subprocess.run([str(script), "migrate", "-q"], env=env, capture_output=True, text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr  # jobs and the scheduler never create the database
     proc = subprocess.Popen(
         [str(script), "scheduler"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -152,7 +154,7 @@ def test_cron_weekdays_mean_what_crontab_means() -> None:
     weekday = cron_trigger("30 2 * * 1-5").get_next_fire_time(None, start)
     assert weekday.strftime("%A %H:%M") == "Monday 02:30"
     assert cron_trigger("*/5 * * * * *").get_next_fire_time(None, start).second % 5 == 0
-    for bad in ("* * *", "61 * * * *", "0 3 * * 9", "0 3 * * */2"):
+    for bad in ("* * *", "61 * * * *", "0 3 * * 9", "0 3 * * 5-1", "0 3 * * */0", "0 3 * * xyz", "0 0 30 2 *"):
         with pytest.raises(ConfigError):
             cron_trigger(bad)
 

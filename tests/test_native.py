@@ -121,7 +121,7 @@ def test_profiles_apply_then_plan_is_empty_on_a_real_server(native_url: str, tmp
         applied = CliRunner().invoke(main, [*base, "apply", "--profiles", str(access)])
         assert applied.exit_code == 0, applied.output
         plan = CliRunner().invoke(main, [*base, "plan", "--profiles", str(access), "--json"])
-        assert plan.exit_code == 0 and json.loads(plan.output) == [], plan.output
+        assert plan.exit_code == 0 and json.loads(plan.stdout) == [], plan.output
     finally:
         adapter = NativeAdapter(parse_url(native_url))
         for sql in ("DROP USER IF EXISTS opik_test_user", "DROP QUOTA IF EXISTS opik_analyst",

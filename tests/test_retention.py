@@ -205,7 +205,7 @@ def test_cli_plan_apply_dry_run_and_json(migrated: tuple[Store, Path], engine_ur
     base = ["--url", engine_url, "--database", database, "retention"]
     dry = CliRunner().invoke(main, [*base, "apply", "--config", str(config), "--dry-run"])
     assert dry.exit_code == 0 and "rules to add" in dry.output and "short-ws" in dry.output
-    plan = json.loads(CliRunner().invoke(main, [*base, "plan", "--config", str(config), "--json"]).output)
+    plan = json.loads(CliRunner().invoke(main, [*base, "plan", "--config", str(config), "--json"]).stdout)
     assert len(plan["changes"]) == 3, "a dry run changes nothing"
     done = CliRunner().invoke(main, [*base, "apply", "--config", str(config)])
     assert done.exit_code == 0 and "lookup: refreshed 3 key(s)" in done.output, done.output

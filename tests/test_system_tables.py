@@ -102,7 +102,7 @@ def test_prune_dry_run_then_prune_removes_only_old_log_rows(
     assert before == {"query_log": 3, "opentelemetry_span_log": 3}
     dry = CliRunner().invoke(main, [*base, "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
-    planned = json.loads(dry.output)
+    planned = json.loads(dry.stdout)
     assert {a["kind"] for a in planned["actions"]} >= {"drop_partition", "set_ttl"}
     assert count_before(engine, "query_log", "event_date", cutoff, seeded) == 3, "a dry run changes nothing"
 

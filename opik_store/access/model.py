@@ -173,6 +173,10 @@ def load_access(path: str | Path | None = None, environ: Mapping[str, str] | Non
             data = _merge(data, tomllib.loads(file.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
         where = str(file)
     return parse_access(data, where, env)
 
@@ -187,6 +191,18 @@ def parse_access(
     def bad(entry: str, message: str) -> None:
         problems.append(f"{where}: {entry}: {message}")
 
+    def table(value: Any, entry: str) -> Mapping[str, Any]:
+        if isinstance(value, Mapping):
+            return value
+        bad(entry, f"must be a table, got {_shape(value)}")
+        return {}
+
+    def strings(value: Any, entry: str, key: str) -> list[str]:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        bad(entry, f"{key} must be a list of strings, got {_shape(value)}")
+        return []
+
     def name_ok(kind: str, name: str) -> bool:
         if not _NAME.match(name):
             bad(f"[{kind}.{name!r}]", "names are letters, digits and underscores (1-64, not starting with a digit)")
@@ -198,19 +214,20 @@ def parse_access(
         bad("top level", f"unknown section(s) {', '.join(unknown)}")
 
     profiles: dict[str, Profile] = {}
-    for name, item in data.get("profiles", {}).items():
+    for name, value in table(data.get("profiles", {}), "[profiles]").items():
         if not name_ok("profiles", name):
             continue
         entry = f"[profiles.{name}]"
+        item = table(value, entry)
         for key in sorted(set(item) - {"settings", "constraints", "inherit"}):
             bad(entry, f"unknown key {key!r}")
         specs: dict[str, dict[str, Any]] = {}
-        for setting, value in item.get("settings", {}).items():
+        for setting, value in table(item.get("settings", {}), f"{entry}.settings").items():
             if isinstance(value, Mapping | list) or value is None:
                 bad(f"{entry}.settings", f"{setting}: a value must be a number, string or boolean")
                 continue
             specs.setdefault(setting, {})["value"] = _text(value)
-        for setting, rule in item.get("constraints", {}).items():
+        for setting, rule in table(item.get("constraints", {}), f"{entry}.constraints").items():
             if not isinstance(rule, Mapping):
                 bad(f"{entry}.constraints", f"{setting}: expected {{ min = .., max = .., const = true }}")
                 continue
@@ -230,10 +247,7 @@ def parse_access(
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", setting):
                 bad(f"{entry}.settings", f"{setting!r} is not a setting name")
             _check_bounds(bad, f"{entry}.settings", setting, spec)
-        inherit = item.get("inherit", [])
-        if not isinstance(inherit, list):
-            bad(entry, "inherit must be a list of profile names")
-            inherit = []
+        inherit = strings(item.get("inherit", []), entry, "inherit")
         profiles[name] = Profile(name, {k: SettingSpec(**v) for k, v in specs.items()}, tuple(inherit))
     for profile in profiles.values():
         for parent in profile.inherit:
@@ -252,18 +266,24 @@ def parse_access(
                     )
 
     quotas: dict[str, Quota] = {}
-    for name, item in data.get("quotas", {}).items():
+    for name, value in table(data.get("quotas", {}), "[quotas]").items():
         if not name_ok("quotas", name):
             continue
         entry = f"[quotas.{name}]"
+        item = table(value, entry)
         for key in sorted(set(item) - {"keyed_by", "intervals"}):
             bad(entry, f"unknown key {key!r}")
         keyed = item.get("keyed_by", "user_name")
         if keyed not in KEYS:
             bad(entry, f"keyed_by must be one of {', '.join(KEYS)}, got {keyed!r}")
         intervals = []
-        for n, interval in enumerate(item.get("intervals", []), start=1):
+        given = item.get("intervals", [])
+        if not isinstance(given, list):
+            bad(entry, f"intervals must be an array of tables ([[quotas.{name}.intervals]]), got {_shape(given)}")
+            given = []
+        for n, raw in enumerate(given, start=1):
             ientry = f"{entry} interval #{n}"
+            interval = table(raw, ientry)
             for key in sorted(set(interval) - set(QUOTA_LIMITS) - {"duration_seconds", "randomized"}):
                 bad(ientry, f"unknown key {key!r} (limits: {', '.join(QUOTA_LIMITS)})")
             duration = interval.get("duration_seconds")
@@ -286,49 +306,63 @@ def parse_access(
         quotas[name] = Quota(name, keyed, tuple(intervals))
 
     roles: dict[str, Role] = {}
-    for name, item in data.get("roles", {}).items():
+    for name, value in table(data.get("roles", {}), "[roles]").items():
         if not name_ok("roles", name):
             continue
         entry = f"[roles.{name}]"
+        item = table(value, entry)
         for key in sorted(set(item) - {"grants", "profile", "quota"}):
             bad(entry, f"unknown key {key!r}")
-        grants = tuple(str(g).upper() for g in item.get("grants", []))
+        grants = tuple(g.upper() for g in strings(item.get("grants", []), entry, "grants"))
         for grant in grants:
             if grant not in PRIVILEGES:
                 bad(entry, f"grants: unknown privilege {grant!r} (allowed: {', '.join(PRIVILEGES)})")
-        profile, quota = item.get("profile"), item.get("quota")
-        if profile is not None and profile not in profiles:
-            bad(entry, f"profile: unknown profile {profile!r}")
-        if quota is not None and quota not in quotas:
-            bad(entry, f"quota: unknown quota {quota!r}")
-        roles[name] = Role(name, grants, profile, quota)
+        role_profile, role_quota = item.get("profile"), item.get("quota")
+        if role_profile is not None and not isinstance(role_profile, str):
+            bad(entry, f"profile must be a profile name, got {_shape(role_profile)}")
+            role_profile = None
+        if role_quota is not None and not isinstance(role_quota, str):
+            bad(entry, f"quota must be a quota name, got {_shape(role_quota)}")
+            role_quota = None
+        if role_profile is not None and role_profile not in profiles:
+            bad(entry, f"profile: unknown profile {role_profile!r}")
+        if role_quota is not None and role_quota not in quotas:
+            bad(entry, f"quota: unknown quota {role_quota!r}")
+        roles[name] = Role(name, grants, role_profile, role_quota)
 
     users: dict[str, User] = {}
-    for name, item in data.get("users", {}).items():
+    for name, value in table(data.get("users", {}), "[users]").items():
         if not name_ok("users", name):
             continue
         entry = f"[users.{name}]"
+        item = table(value, entry)
         for key in sorted(set(item) - {"password_sha256", "password_env", "password_file", "hosts", "roles"}):
             bad(entry, f"unknown key {key!r}")
         if name in roles:
             bad(entry, f"a user and a role cannot share the name {name!r}")
         digest, source = _password(item, entry, env, bad)
-        hosts = tuple(item.get("hosts", ["::/0"]))
+        hosts = tuple(strings(item.get("hosts", ["::/0"]), entry, "hosts"))
         for host in hosts:
             if not re.fullmatch(r"[0-9A-Fa-f:./]+", str(host)):
                 bad(entry, f"hosts: {host!r} is not an IP address or CIDR range")
-        for role in item.get("roles", []):
+        user_roles = strings(item.get("roles", []), entry, "roles")
+        for role in user_roles:
             if role not in roles:
                 bad(entry, f"roles: unknown role {role!r}")
-        users[name] = User(name, digest, hosts, tuple(item.get("roles", [])), source)
+        users[name] = User(name, digest, hosts, tuple(user_roles), source)
 
-    purposes = dict(data.get("purposes", {}))
+    purposes = dict(table(data.get("purposes", {}), "[purposes]"))
     for purpose, profile in purposes.items():
-        if profile not in profiles:
+        if not isinstance(profile, str) or profile not in profiles:
             bad(f"[purposes] {purpose}", f"unknown profile {profile!r}")
     if problems:
         raise AccessConfigError(problems)
     return AccessModel(profiles, quotas, roles, users, purposes, where)
+
+
+def _shape(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}
+    return names.get(type(value), "a table" if isinstance(value, Mapping) else type(value).__name__)
 
 
 def _within(value: str, rule: SettingSpec) -> bool:
@@ -384,7 +418,12 @@ def _password(item: Mapping[str, Any], entry: str, env: Mapping[str, str], bad: 
     if not path.is_file():
         bad(entry, f"password_file: {path} does not exist")
         return "", ""
-    secret = path.read_text(encoding="utf-8").rstrip("\n")
+    try:
+        secret = path.read_text(encoding="utf-8").rstrip("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        bad(entry, f"password_file: {path} cannot be read ({reason})")
+        return "", ""
     if not secret:
         bad(entry, f"password_file: {path} is empty")
     return hashlib.sha256(secret.encode()).hexdigest(), f"file {path}"

@@ -8,79 +8,17 @@ exit codes.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from opik_store import __version__
 from opik_store.cli import jobs, migrate, profiles, retention, system_tables
-from opik_store.cli.common import Options
+from opik_store.cli.common import JsonAwareGroup, Options, attach_global_options, quiet_driver_log
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=JsonAwareGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="opik-store")
-@click.option(
-    "--url",
-    envvar="OPIK_STORE_URL",
-    show_envvar=True,
-    help="clickhouse://user:password@host:9000/?secure=true (native) or chdb:///abs/path (embedded). "
-    "Default: an embedded database in ./.opik-store. Passwords are never printed; "
-    "OPIK_STORE_PASSWORD supplies one the URL omits.",
-)
-@click.option("--database", envvar="OPIK_STORE_DATABASE", show_envvar=True, help="Target database [default: opik].")
-@click.option(
-    "--cluster",
-    envvar="OPIK_STORE_CLUSTER",
-    show_envvar=True,
-    help="Cluster name: renders Replicated* engines and ON CLUSTER. Omit for a single node.",
-)
-@click.option(
-    "--replica-path",
-    envvar="OPIK_STORE_REPLICA_PATH",
-    show_envvar=True,
-    help="Replication path template [default: /clickhouse/tables/{shard}/{database}/{table}].",
-)
-@click.option(
-    "--replica-name", envvar="OPIK_STORE_REPLICA_NAME", show_envvar=True, help="Replica name [default: {replica}]."
-)
-@click.option(
-    "--setting",
-    "settings",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="ClickHouse setting for DDL statements (repeatable), over the defaults alter_sync/mutations_sync "
-    "(and distributed_ddl_task_timeout on a cluster). Also OPIK_STORE_DDL_SETTINGS='a=1,b=2'.",
-)
-@click.option(
-    "--migrations-dir",
-    envvar="OPIK_STORE_MIGRATIONS_DIR",
-    show_envvar=True,
-    type=click.Path(file_okay=False),
-    help="Folder with script.py.mako and versions/ [default: the shipped migrations].",
-)
-@click.option(
-    "--lock-timeout",
-    envvar="OPIK_STORE_LOCK_TIMEOUT",
-    show_envvar=True,
-    type=float,
-    help="Seconds to wait for another run's migration lock [default: 300].",
-)
-@click.option(
-    "--lock-lease",
-    envvar="OPIK_STORE_LOCK_LEASE",
-    show_envvar=True,
-    type=float,
-    help="Seconds without a heartbeat after which a lock holder counts as dead [default: 60].",
-)
-@click.option(
-    "--retries",
-    envvar="OPIK_STORE_RETRIES",
-    show_envvar=True,
-    type=int,
-    help="Attempts per statement on transient errors (connection loss, Keeper, DDL timeouts) [default: 6].",
-)
 @click.pass_context
-def main(ctx: click.Context, /, **kwargs: Any) -> None:
+def main(ctx: click.Context) -> None:
     """Manage the ClickHouse storage of an Opik deployment.
 
     \b
@@ -89,9 +27,20 @@ def main(ctx: click.Context, /, **kwargs: Any) -> None:
       opik-store status             # what is applied, what is pending
     Against a server or a replicated cluster:
       opik-store --url clickhouse://opik:secret@ch:9000/ --cluster opik migrate
+
+    Global options may come before or after the command name; a value given
+    after it wins. Every command that acts on a database prints its target
+    (server, database, topology) on stderr as a `target:` line.
+
+    \b
+    Exit codes: 0 ok; 1 server or database error; 2 bad input or a refused
+    operation (nothing changed); 3 `check` found differences; 4 the migration
+    lock stayed busy for --lock-timeout; 5 a read-only command found no
+    database to read (nothing was created). With --json, errors are printed
+    on stdout as {"error": "...", "exit_code": N}; -v adds details (logs) on stderr.
     """
-    kwargs["settings"] = tuple(kwargs["settings"])
-    ctx.obj = Options(**kwargs)
+    if not ctx.ensure_object(Options).verbose:
+        quiet_driver_log()
 
 
 for _command in (
@@ -110,3 +59,5 @@ for _command in (
     profiles.profiles,
 ):
     main.add_command(_command)
+
+attach_global_options(main)

@@ -1,28 +1,53 @@
 """What every command shares: the global options, the target, output and error handling.
 
-Command modules build a :class:`Options` from the global flags, ask it for a
-``Store``, and print through :func:`emit_json` or ``click.echo``. Every
-command is wrapped in :func:`handle_errors`, which keeps one rule: an
+Global options (``--url``, ``--database``, ``--cluster``, ``--config``, ...)
+are declared once, in :data:`GLOBAL_OPTIONS`. The top-level group takes them
+with their environment variables; :func:`attach_global_options` adds the same
+flags (without environment variables, hidden from the subcommand's option
+list) to every subcommand, so ``opik-store --cluster opik migrate --sql`` and
+``opik-store migrate --sql --cluster opik`` mean the same. A value given after
+the subcommand overrides one given before it (or by the environment);
+``--setting`` values from both sides are combined, later ones winning.
+
+Command modules ask :class:`Options` for a ``Store``; every command that acts
+on a database prints its target (server with the password masked, database,
+topology) as one ``target:`` line on stderr. Read-only commands use
+``opts.store(must_exist=...)`` and never create the embedded directory or the
+database: when it is missing they stop with exit code 5.
+
+Every command is wrapped in :func:`handle_errors`, which keeps one rule: an
 opik-store error becomes one ``error:`` line on stderr and a documented exit
-code, never a traceback.
+code, never a traceback; with ``--json`` it becomes
+``{"error": "...", "exit_code": N}`` on stdout instead (stdout then always
+holds exactly one JSON document).
 
 Exit codes: 0 success; 1 a database/server error; 2 bad input or a refused
 operation (nothing was changed); 3 ``check`` found differences; 4 the
-migration lock stayed busy for the whole --lock-timeout.
+migration lock stayed busy for the whole --lock-timeout; 5 a read-only
+command found no database to read (nothing was created).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 import click
 
 from opik_store.config import parse_settings
-from opik_store.errors import ConfigError, DataLossError, OpikStoreError, RevisionError, UnsupportedServerError
+from opik_store.errors import (
+    ConfigError,
+    DataLossError,
+    MissingTargetError,
+    OpikStoreError,
+    RevisionError,
+    ServerError,
+    UnsupportedServerError,
+)
 from opik_store.migrations.lock import LockLost, LockTimeout
 from opik_store.migrations.preflight import PreflightError
 from opik_store.migrations.runner import RefusedError
@@ -30,21 +55,32 @@ from opik_store.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+EXIT_SERVER = 1
+EXIT_BAD_INPUT = 2
+EXIT_DIFFERENCES = 3
+EXIT_LOCK_BUSY = 4
+EXIT_NO_DATABASE = 5
+
 
 @dataclass
 class Options:
-    url: str | None
-    database: str | None
-    cluster: str | None
-    replica_path: str | None
-    replica_name: str | None
-    settings: tuple[str, ...]
-    migrations_dir: str | None
-    lock_timeout: float | None
-    lock_lease: float | None
-    retries: int | None
+    """The global options of one invocation, gathered from both sides of the subcommand."""
 
-    def store(self) -> Store:
+    url: str | None = None
+    database: str | None = None
+    cluster: str | None = None
+    replica_path: str | None = None
+    replica_name: str | None = None
+    settings: tuple[str, ...] = field(default_factory=tuple)
+    migrations_dir: str | None = None
+    lock_timeout: float | None = None
+    lock_lease: float | None = None
+    retries: int | None = None
+    config_path: str | None = None
+    verbose: bool = False
+
+    def build(self) -> Store:
+        """The store these options name; nothing is printed and nothing connects."""
         return Store.from_url(
             url=self.url,
             database=self.database,
@@ -58,34 +94,270 @@ class Options:
             retries=self.retries,
         )
 
+    def store(self, must_exist: Literal["server", "database"] | None = None) -> Store:
+        """The store, after printing its target on stderr.
+
+        ``must_exist``: None (the command may create what it needs),
+        ``"server"`` (an embedded directory must already exist; nothing is
+        created) or ``"database"`` (the database must exist too). A missing
+        one raises MissingTargetError (exit 5) before anything is created.
+        """
+        store = self.build()
+        click.echo(f"target: {describe_target(store)}", err=True)
+        if must_exist is not None:
+            try:
+                store.require_existing(database=must_exist == "database")
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+
+@dataclass(frozen=True)
+class GlobalOption:
+    """One global option: its flags, the Options field it sets, its environment variable."""
+
+    flags: tuple[str, ...]
+    dest: str
+    help: str
+    envvar: str | None = None
+    type: Any = None
+    multiple: bool = False
+    metavar: str | None = None
+    is_flag: bool = False
+
+
+GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
+    GlobalOption(
+        ("--url",),
+        "url",
+        "clickhouse://user:password@host:9000/?secure=true (native) or chdb:///abs/path (embedded). "
+        "Default: an embedded database in ./.opik-store (a development default). Passwords are never printed; "
+        "OPIK_STORE_PASSWORD supplies one the URL omits.",
+        envvar="OPIK_STORE_URL",
+    ),
+    GlobalOption(
+        ("--database",),
+        "database",
+        "Target database [default: opik]. system, default and INFORMATION_SCHEMA are refused.",
+        envvar="OPIK_STORE_DATABASE",
+    ),
+    GlobalOption(
+        ("--cluster",),
+        "cluster",
+        "Cluster name: renders Replicated* engines and ON CLUSTER. Omit for a single node.",
+        envvar="OPIK_STORE_CLUSTER",
+    ),
+    GlobalOption(
+        ("--replica-path",),
+        "replica_path",
+        "Replication path template [default: /clickhouse/tables/{shard}/{database}/{table}].",
+        envvar="OPIK_STORE_REPLICA_PATH",
+    ),
+    GlobalOption(
+        ("--replica-name",), "replica_name", "Replica name [default: {replica}].", envvar="OPIK_STORE_REPLICA_NAME"
+    ),
+    GlobalOption(
+        ("--setting",),
+        "settings",
+        "ClickHouse setting for DDL statements (repeatable), over the defaults alter_sync/mutations_sync "
+        "(and distributed_ddl_task_timeout on a cluster). Also OPIK_STORE_DDL_SETTINGS='a=1,b=2'.",
+        multiple=True,
+        metavar="NAME=VALUE",
+    ),
+    GlobalOption(
+        ("--migrations-dir",),
+        "migrations_dir",
+        "Folder with script.py.mako and versions/ [default: the shipped migrations].",
+        envvar="OPIK_STORE_MIGRATIONS_DIR",
+        type=click.Path(file_okay=False),
+    ),
+    GlobalOption(
+        ("--lock-timeout",),
+        "lock_timeout",
+        "Seconds to wait for another run's migration lock [default: 300].",
+        envvar="OPIK_STORE_LOCK_TIMEOUT",
+        type=float,
+    ),
+    GlobalOption(
+        ("--lock-lease",),
+        "lock_lease",
+        "Seconds without a heartbeat after which a lock holder counts as dead [default: 60].",
+        envvar="OPIK_STORE_LOCK_LEASE",
+        type=float,
+    ),
+    GlobalOption(
+        ("--retries",),
+        "retries",
+        "Attempts per statement on transient errors (connection loss, Keeper, DDL timeouts) [default: 6].",
+        envvar="OPIK_STORE_RETRIES",
+        type=int,
+    ),
+    GlobalOption(
+        ("--config",),
+        "config_path",
+        "TOML configuration file for retention, system tables and jobs "
+        "[default: ./opik-store.toml if present, else built-in defaults].",
+        envvar="OPIK_STORE_CONFIG",
+        type=click.Path(dir_okay=False),
+    ),
+    GlobalOption(
+        ("-v", "--verbose"),
+        "verbose",
+        "Log details on stderr (retries, each job failure's traceback, the driver's connection log).",
+        is_flag=True,
+    ),
+)
+
+
+def _set_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Record a global option's value in the invocation's Options (later occurrences win)."""
+    opts = ctx.ensure_object(Options)
+    assert param.name is not None
+    if param.multiple:
+        if value:
+            setattr(opts, param.name, (*getattr(opts, param.name), *value))
+    elif param.name == "verbose":
+        if value:
+            opts.verbose = True
+            _log_details()
+    elif value is not None:
+        setattr(opts, param.name, value)
+    return value
+
+
+def quiet_driver_log() -> None:
+    """Silence clickhouse-driver's own log (it prints a traceback per failed connection attempt);
+    the error that follows says the same in one line, with the password masked. --verbose undoes it."""
+    driver = logging.getLogger("clickhouse_driver")
+    if not driver.handlers:
+        driver.addHandler(logging.NullHandler())
+    driver.propagate = False
+
+
+def _log_details() -> None:
+    logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("clickhouse_driver").propagate = True
+
+
+def _make_option(spec: GlobalOption, on_group: bool) -> click.Option:
+    return click.Option(
+        [*spec.flags, spec.dest],
+        help=spec.help,
+        type=spec.type,
+        multiple=spec.multiple,
+        metavar=spec.metavar,
+        is_flag=spec.is_flag or None,
+        default=False if spec.is_flag else None,
+        envvar=spec.envvar if on_group else None,
+        show_envvar=on_group and spec.envvar is not None,
+        hidden=not on_group,
+        expose_value=False,
+        callback=_set_option,
+    )
+
+
+GLOBAL_NOTE = (
+    "Global options (--url, --database, --cluster, --config, --setting, ...; see `opik-store --help`) "
+    "are accepted here too, before or after the command name."
+)
+
+
+def attach_global_options(root: click.Group) -> None:
+    """Give ``root`` the global options (with environment variables) and every command below it their copies."""
+    root.params.extend(_make_option(spec, on_group=True) for spec in GLOBAL_OPTIONS)
+    _attach_below(root)
+
+
+def _attach_below(group: click.Group) -> None:
+    for command in group.commands.values():
+        command.params.extend(_make_option(spec, on_group=False) for spec in GLOBAL_OPTIONS)
+        if GLOBAL_NOTE not in (command.epilog or ""):
+            command.epilog = (command.epilog + "\n\n" if command.epilog else "") + GLOBAL_NOTE
+        if isinstance(command, click.Group):
+            _attach_below(command)
+
 
 def error(message: str) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
 
 
+def fail(message: str, exit_code: int, as_json: bool = False) -> None:
+    """Report one error (text on stderr, or JSON on stdout) and exit with ``exit_code``."""
+    message = " ".join(line.strip() for line in message.strip().splitlines()) if as_json else message
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit_code": exit_code}))
+    else:
+        error(message)
+    sys.exit(exit_code)
+
+
+def _exit_code(exc: OpikStoreError) -> int:
+    if isinstance(
+        exc, ConfigError | DataLossError | RevisionError | UnsupportedServerError | RefusedError | PreflightError
+    ):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, LockTimeout):
+        return EXIT_LOCK_BUSY
+    if isinstance(exc, MissingTargetError):
+        return EXIT_NO_DATABASE
+    return EXIT_SERVER
+
+
+#: ClickHouse error codes that mean "not migrated yet" and "no SQL access management", with what to do.
+_HINTS = {
+    60: "the table is missing: has `opik-store migrate` run on this database?",
+    81: "the database is missing: run `opik-store migrate` first, or check --database / --url",
+    497: "this server (or the embedded engine) grants no SQL access management to this user: "
+    "use a user with access_management, or `opik-store profiles render-xml` for a users.d file",
+    514: "this server has no writable SQL access storage: use `opik-store profiles render-xml` for a users.d file",
+}
+
+
+def _hint(exc: OpikStoreError) -> str:
+    hint = _HINTS.get(exc.code) if isinstance(exc, ServerError) else None
+    return f" ({hint})" if hint else ""
+
+
 def handle_errors(func: F) -> F:
-    """Turn opik-store errors into one clear line and an exit code."""
+    """Turn opik-store errors into one clear line (JSON under --json) and an exit code."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
         try:
             return func(*args, **kwargs)
-        except (ConfigError, DataLossError, RevisionError, UnsupportedServerError, RefusedError, PreflightError) as exc:
-            error(str(exc))
-            sys.exit(2)
-        except LockTimeout as exc:
-            error(str(exc))
-            sys.exit(4)
         except LockLost as exc:
-            error(f"{exc}. The interrupted revision is finished by the next `opik-store migrate`.")
-            sys.exit(1)
-
+            fail(f"{exc}. The interrupted revision is finished by the next `opik-store migrate`.", 1, as_json)
         except OpikStoreError as exc:
-            error(str(exc))
-            sys.exit(1)
+            fail(str(exc) + _hint(exc), _exit_code(exc), as_json)
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper  # type: ignore[return-value]
+
+
+class JsonAwareGroup(click.Group):
+    """The top-level group: with --json anywhere on the command line, click's own usage errors
+    (unknown option, bad value, missing argument) come out as the same JSON error document."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code, as_json=True)
+        except click.Abort:
+            fail("aborted", 1, as_json=True)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def progress(quiet: bool) -> Callable[[str], None]:
@@ -102,14 +374,6 @@ def file_option(flag: str, dest: str, envvar: str, help_text: str) -> Callable[[
         return option(func)
 
     return decorate
-
-
-config_option = file_option(
-    "--config",
-    "config_path",
-    "OPIK_STORE_CONFIG",
-    "TOML configuration file [default: ./opik-store.toml if present, else built-in defaults].",
-)
 
 
 def emit_json(data: Any) -> None:

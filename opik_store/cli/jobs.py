@@ -9,7 +9,6 @@ import click
 
 from opik_store.cli.common import (
     Options,
-    config_option,
     emit_json,
     error,
     handle_errors,
@@ -18,10 +17,10 @@ from opik_store.errors import OpikStoreError
 from opik_store.maintenance.config_file import load_config
 
 
-def _runner(opts: Options, config_path: str | None) -> Any:
+def _runner(opts: Options) -> Any:
     from opik_store.scheduling.jobs import JobRunner
 
-    return JobRunner(opts.store, load_config(config_path))
+    return JobRunner(lambda: opts.store(must_exist="database"), load_config(opts.config_path))
 
 
 @click.group()
@@ -40,11 +39,10 @@ def jobs() -> None:
 
 
 @jobs.command("list")
-@config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def jobs_list(opts: Options, config_path: str | None, as_json: bool) -> None:
+def jobs_list(opts: Options, as_json: bool) -> None:
     """List the jobs with their schedules (from the configuration file).
 
     \b
@@ -53,7 +51,7 @@ def jobs_list(opts: Options, config_path: str | None, as_json: bool) -> None:
     """
     from opik_store.scheduling.jobs import BUILTIN_JOBS
 
-    config = load_config(config_path)
+    config = load_config(opts.config_path)
     rows = [
         {"job": name, "schedule": config.jobs[name].schedule, "enabled": config.jobs[name].enabled, "does": does}
         for name, (_, does) in BUILTIN_JOBS.items()
@@ -68,23 +66,23 @@ def jobs_list(opts: Options, config_path: str | None, as_json: bool) -> None:
 
 @jobs.command("run")
 @click.argument("name")
-@config_option
 @click.option("--dry-run", is_flag=True, help="Report what the job would do; change and record nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def jobs_run(opts: Options, name: str, config_path: str | None, dry_run: bool, as_json: bool) -> None:
+def jobs_run(opts: Options, name: str, dry_run: bool, as_json: bool) -> None:
     """Run one job now (what cron, a Kubernetes CronJob or a systemd timer calls).
 
     Exit code 1 when the job failed; 0 when it succeeded or was skipped
-    because it was already running elsewhere.
+    because it was already running elsewhere; 5 when the target database does
+    not exist (a job never creates one: the URL is probably missing).
 
     \b
     Example:
       opik-store jobs run prune-system-tables
     """
     try:
-        record = _runner(opts, config_path).run(name, dry_run=dry_run)
+        record = _runner(opts).run(name, dry_run=dry_run)
     except OpikStoreError:
         raise
     except Exception as exc:  # the job's own failure, already recorded in the runs table
@@ -109,8 +107,8 @@ def jobs_history(opts: Options, job: str | None, limit: int | None, as_json: boo
     Example:
       opik-store jobs history --limit 10
     """
-    runner = _runner(opts, None)
-    with opts.store() as store:
+    runner = _runner(opts)
+    with opts.store(must_exist="database") as store:
         rows = runner.history(store, job)
     if limit:
         rows = rows[-limit:]
@@ -125,10 +123,9 @@ def jobs_history(opts: Options, job: str | None, limit: int | None, as_json: boo
 
 
 @click.command()
-@config_option
 @click.pass_obj
 @handle_errors
-def scheduler(opts: Options, config_path: str | None) -> None:
+def scheduler(opts: Options) -> None:
     """Run the maintenance jobs on their schedules until SIGTERM/SIGINT.
 
     Schedules come from [jobs.<name>] in the configuration file (5-field cron,
@@ -142,7 +139,8 @@ def scheduler(opts: Options, config_path: str | None) -> None:
     """
     from opik_store.scheduling.scheduler import Scheduler
 
-    config = load_config(config_path)
-    runner = _runner(opts, config_path)
+    config = load_config(opts.config_path)
+    opts.store(must_exist="database").close()  # the target must exist before anything is scheduled
+    runner = _runner(opts)
     Scheduler(runner, config.jobs, say=lambda m: click.echo(m, err=True)).run()
     click.echo("scheduler stopped", err=True)

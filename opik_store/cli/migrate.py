@@ -14,6 +14,7 @@ from opik_store.cli.common import (
     handle_errors,
     progress,
 )
+from opik_store.errors import ConfigError
 from opik_store.migrations.revisions import RevisionSet
 from opik_store.migrations.runner import Report, Step
 from opik_store.store import Store
@@ -34,8 +35,8 @@ def _print_report(report: Report, store: Store, as_json: bool) -> None:
     where = describe_target(store)
     verb = {"upgrade": "apply", "downgrade": "revert"}[report.direction]
     if not report.steps:
-        status = store.status()
-        at = ", ".join(status.current) or "base"
+        current = report.current if report.current is not None else store.status().current
+        at = ", ".join(current) or "base"
         click.echo(f"{where}: up to date at {at}; nothing to {verb}.")
         return
     if report.dry_run:
@@ -85,8 +86,10 @@ def migrate(
       opik-store migrate
       opik-store migrate --dry-run
       opik-store migrate --sql --cluster opik > schema.sql    # no server needed
-      opik-store migrate --sql --from 0001 --to 0003
+      opik-store migrate --sql --from 0001 --to heads   # what an upgrade from 0001 runs
     """
+    if start is not None and not as_sql:
+        raise ConfigError("--from only applies with --sql (it picks where the printed statements start); nothing ran")
     store = opts.store()
     if as_sql:
         steps = store.sql(start=start, end=target)
@@ -147,7 +150,7 @@ def status(opts: Options, as_json: bool) -> None:
     Example:
       opik-store status --json | jq .pending
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         st = store.status()
         if as_json:
             emit_json({**st.as_json(), "server_version": store.server.version})
@@ -194,7 +197,7 @@ def history(opts: Options, as_json: bool, limit: int | None) -> None:
     Example:
       opik-store history --limit 10
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         entries = store.history()
         if limit:
             entries = entries[-limit:]
@@ -214,19 +217,28 @@ def history(opts: Options, as_json: bool, limit: int | None) -> None:
 
 @click.command()
 @click.option("-m", "--message", required=True, help="What the revision does.")
-@click.option("--rev-id", default=None, help="Revision id [default: next number, e.g. 0002].")
+@click.option(
+    "--rev-id", default=None, help="Revision id: letters, digits, underscores [default: next number, e.g. 0002]."
+)
 @click.pass_obj
 @handle_errors
 def revision(opts: Options, message: str, rev_id: str | None) -> None:
     """Create a new revision script in the migrations folder.
 
     Write statements once, in single-node form, with unqualified table names;
-    opik-store renders them for the database and topology.
+    opik-store renders them for the database and topology. The folder must be
+    named (--migrations-dir or OPIK_STORE_MIGRATIONS_DIR): the shipped
+    migrations inside the installed package are refused.
 
     \b
     Example:
       opik-store --migrations-dir migrations revision -m "add cost index to spans"
     """
+    if not opts.migrations_dir:
+        raise ConfigError(
+            "revision writes a new script: name your migrations folder with --migrations-dir PATH "
+            "(or OPIK_STORE_MIGRATIONS_DIR); the shipped migrations inside the installed package are not edited"
+        )
     path = RevisionSet(opts.migrations_dir).create(message, rev_id=rev_id)
     click.echo(f"created {path}")
 
@@ -249,7 +261,7 @@ def check(opts: Options, as_json: bool) -> None:
       opik-store check
       opik-store check --json | jq '.[].aspect'
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         diffs = store.check()
         if as_json:
             emit_json([d.as_json() for d in diffs])
@@ -294,27 +306,35 @@ def stamp(opts: Options, revision: str, force: bool, as_json: bool) -> None:
 
 @click.command()
 @click.option("--force", is_flag=True, help="Release the lock whoever holds it.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def unlock(opts: Options, force: bool) -> None:
+def unlock(opts: Options, force: bool, as_json: bool) -> None:
     """Show who holds the migration lock; with --force, release it.
 
     A dead holder's lock frees itself once its lease runs out; --force is for
     when you cannot wait and know the holder is gone. A live holder that loses
-    the lock stops before its next statement.
+    the lock stops before its next statement. Without --force, a held lock
+    exits 2 (nothing was changed).
 
     \b
     Examples:
       opik-store unlock
-      opik-store unlock --force
+      opik-store unlock --force --json
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         holder = store.lock_holder()
-        if holder is None or holder.released:
-            click.echo("the migration lock is free")
-            return
-        if not force:
-            click.echo(f"the migration lock is held by {holder.describe()}; use --force to release it")
-            sys.exit(2)
-        store.unlock()
-        click.echo(f"released the migration lock held by {holder.describe()}")
+        free = holder is None or holder.released
+        if not free and force:
+            store.unlock()
+    held_by = None if holder is None or free else holder.describe()
+    if as_json:
+        emit_json({"held": held_by is not None, "holder": held_by, "released": bool(held_by and force)})
+    elif held_by is None:
+        click.echo("the migration lock is free")
+    elif force:
+        click.echo(f"released the migration lock held by {held_by}")
+    else:
+        click.echo(f"the migration lock is held by {held_by}; use --force to release it")
+    if held_by is not None and not force:
+        sys.exit(2)

@@ -57,9 +57,10 @@ def profiles() -> None:
 
 @profiles.command("check")
 @_profiles_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def profiles_check(opts: Options, profiles_path: str | None) -> None:
+def profiles_check(opts: Options, profiles_path: str | None, as_json: bool) -> None:
     """Validate the access configuration: names, types, MIN/MAX, references.
 
     \b
@@ -68,6 +69,20 @@ def profiles_check(opts: Options, profiles_path: str | None) -> None:
     """
     with _offline(opts).store() as store:
         model = _checked_model(profiles_path, store)
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "source": str(model.source),
+                "profiles": sorted(model.profiles),
+                "quotas": sorted(model.quotas),
+                "roles": sorted(model.roles),
+                "users": {
+                    u.name: {"password_from": u.password_source, "roles": list(u.roles)} for u in model.users.values()
+                },
+            }
+        )
+        return
     click.echo(
         f"ok: {len(model.profiles)} profile(s), {len(model.quotas)} quota(s), {len(model.roles)} role(s), "
         f"{len(model.users)} user(s) from {model.source}"

@@ -8,7 +8,6 @@ import click
 
 from opik_store.cli.common import (
     Options,
-    config_option,
     emit_json,
     handle_errors,
     progress,
@@ -67,7 +66,6 @@ def _print_plan(plan: Any, as_json: bool) -> None:
 
 
 @retention.command("plan")
-@config_option
 @click.option(
     "--horizon-days",
     type=click.IntRange(min=0),
@@ -79,20 +77,19 @@ def _print_plan(plan: Any, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def retention_plan(opts: Options, config_path: str | None, horizon_days: int, prune: bool, as_json: bool) -> None:
+def retention_plan(opts: Options, horizon_days: int, prune: bool, as_json: bool) -> None:
     """Show the rule changes, TTL fixes and upcoming expiry; change nothing.
 
     \b
     Example:
       opik-store retention plan --horizon-days 30
     """
-    wanted = load_config(config_path).retention
-    with opts.store() as store:
+    wanted = load_config(opts.config_path).retention
+    with opts.store(must_exist="database") as store:
         _print_plan(store.retention().plan(wanted, horizon_days, prune), as_json)
 
 
 @retention.command("apply")
-@config_option
 @click.option("--prune", is_flag=True, help="Also reset rules that are in the database but not in the file.")
 @click.option(
     "--expire-now", is_flag=True, help="Drop partitions already past their TTL now, without waiting for merges."
@@ -101,9 +98,7 @@ def retention_plan(opts: Options, config_path: str | None, horizon_days: int, pr
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
-def retention_apply(
-    opts: Options, config_path: str | None, prune: bool, expire_now: bool, dry_run: bool, as_json: bool
-) -> None:
+def retention_apply(opts: Options, prune: bool, expire_now: bool, dry_run: bool, as_json: bool) -> None:
     """Append changed rules, refresh the retention lookup, fix TTLs.
 
     A changed rule applies to ids created from the start of the UTC day after
@@ -116,8 +111,8 @@ def retention_apply(
     Example:
       opik-store --config prod.toml retention apply --expire-now
     """
-    wanted = load_config(config_path).retention
-    with opts.store() as store:
+    wanted = load_config(opts.config_path).retention
+    with opts.store(must_exist="database") as store:
         ret = store.retention(progress(as_json))
         plan = ret.plan(wanted, 0, prune)
         if dry_run:
@@ -155,7 +150,7 @@ def retention_backfill(
     Example:
       opik-store retention backfill --workspace acme --max-partitions 5 --dry-run
     """
-    with opts.store() as store:
+    with opts.store(must_exist="database") as store:
         report = store.retention(progress(as_json)).backfill(workspace, project, max_partitions, dry_run)
         if as_json:
             emit_json({**report.__dict__, "partitions": [p.__dict__ for p in report.partitions]})

@@ -6,7 +6,6 @@ import click
 
 from opik_store.cli.common import (
     Options,
-    config_option,
     emit_json,
     handle_errors,
     progress,
@@ -53,7 +52,7 @@ def system_tables_report(opts: Options, as_json: bool) -> None:
     Example:
       opik-store --url clickhouse://admin@ch:9000/ system-tables report
     """
-    with opts.store() as store:
+    with opts.store(must_exist="server") as store:
         tables = SystemTables(store.adapter).report()
     if as_json:
         emit_json([t.as_json() for t in tables])
@@ -74,7 +73,6 @@ def system_tables_report(opts: Options, as_json: bool) -> None:
 @click.option("--tables", "names", multiple=True, metavar="NAME", help="Only these log tables (repeatable).")
 @click.option("--include-rotated", is_flag=True, help="Also prune rotated leftovers (query_log_0, ...).")
 @click.option("--no-ttl", is_flag=True, help="Do not set a TTL on the tables (it would not survive a restart anyway).")
-@config_option
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
@@ -85,7 +83,6 @@ def system_tables_prune(
     names: tuple[str, ...],
     include_rotated: bool,
     no_ttl: bool,
-    config_path: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -98,7 +95,7 @@ def system_tables_prune(
     Example:
       opik-store system-tables prune --keep-days 14 --tables query_log --tables trace_log
     """
-    settings = load_config(config_path).system_tables
+    settings = load_config(opts.config_path).system_tables
     keep = keep_days if keep_days is not None else settings.keep_days
     chosen = list(names) or (list(settings.tables) if settings.tables else None)
     with opts.store() as store:
@@ -125,7 +122,6 @@ def system_tables_prune(
 @click.option("--tables", "names", multiple=True, metavar="NAME", help="Only these logs (repeatable).")
 @click.option("--offline", is_flag=True, help="Do not ask the server which logs it has; use the common set.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of stdout.")
-@config_option
 @click.pass_obj
 @handle_errors
 def system_tables_render_config(
@@ -134,7 +130,6 @@ def system_tables_render_config(
     names: tuple[str, ...],
     offline: bool,
     output: str | None,
-    config_path: str | None,
 ) -> None:
     """Print (or write) the config.d XML that makes log retention survive restarts.
 
@@ -146,7 +141,7 @@ def system_tables_render_config(
     Example:
       opik-store system-tables render-config --keep-days 30 --output opik-store-system-logs.xml
     """
-    settings = load_config(config_path).system_tables
+    settings = load_config(opts.config_path).system_tables
     keep = keep_days if keep_days is not None else settings.keep_days
     chosen: list[str] | None = list(names) or (list(settings.tables) if settings.tables else None)
     if chosen is None and not offline:

@@ -43,7 +43,12 @@ class EmbeddedAdapter:
 
         self.spec = spec
         if spec.path != ":memory:":
-            Path(spec.path).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(spec.path).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot use {spec.path} as the embedded database folder: {exc.strerror or exc}"
+                ) from None
             target = f"file:{spec.path}"
         else:
             target = ":memory:"

@@ -70,8 +70,10 @@ def mask_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``.
 
     Works on malformed URLs too (used when reporting that a URL is invalid).
+    The password runs to the *last* ``@`` of the line, so a password written
+    without percent-encoding (``@ # / ?`` or a space in it) is masked whole.
     """
-    return re.sub(r"(://[^:/@\s]*:)([^@\s]*)(@)", rf"\g<1>{_MASK}\g<3>", url)
+    return re.sub(r"(://[^:/@\s]*:)([^\n]*)(@)", rf"\g<1>{_MASK}\g<3>", url)
 
 
 def _truthy(value: str) -> bool:
@@ -125,8 +127,15 @@ def _parse_embedded(rest: str, base: Path, shown: str) -> ConnectionSpec:
 
 
 def _parse_native(url: str, scheme: str, shown: str) -> ConnectionSpec:
+    """Parse a native URL; user information runs to the last ``@``, so ``@ # / ?`` and spaces may appear
+    in a password unencoded (percent-encoding works too)."""
+    rest = url.split(":", 1)[1]
+    if not rest.startswith("//"):
+        raise ConfigError(f"invalid URL {shown!r}: expected {scheme}://[user[:password]@]host[:port]/[database]")
+    userinfo, at, location = rest[2:].rpartition("@")
+    user_raw, colon, password_raw = userinfo.partition(":")
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(f"{scheme}://{location if at else rest[2:]}")
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"invalid URL {shown!r}: {mask_url(str(exc))}") from None
@@ -143,8 +152,8 @@ def _parse_native(url: str, scheme: str, shown: str) -> ConnectionSpec:
         kind="native",
         host=parts.hostname,
         port=port or (9440 if secure else 9000),
-        user=unquote(parts.username) if parts.username else "default",
-        password=unquote(parts.password) if parts.password else os.environ.get("OPIK_STORE_PASSWORD", ""),
+        user=unquote(user_raw) if at and user_raw else "default",
+        password=unquote(password_raw) if at and colon else os.environ.get("OPIK_STORE_PASSWORD", ""),
         secure=secure,
         database=database,
     )

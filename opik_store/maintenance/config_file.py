@@ -4,9 +4,10 @@ Rules:
 
 * ``--config`` / OPIK_STORE_CONFIG names the file; without one, ``./opik-store.toml``
   is read if it exists, else the built-in defaults apply.
-* Validation happens before anything touches a server. Every error names the
-  file, the entry and the key; unknown keys are errors (a typo must not
-  silently mean "default").
+* Validation happens before anything touches a server. Every problem is
+  reported at once, one line each, naming the file, the entry and the key;
+  unknown keys and wrongly shaped values (``retention = 5``) are errors (a
+  typo must not silently mean "default"). The file must be UTF-8.
 * Days are whole numbers from 0 to MAX_DAYS (10,000, about 27 years); 0 means "keep forever" where it is
   allowed (retention classes) and is refused where it would mean "delete
   everything" (system-table keep_days).
@@ -99,34 +100,64 @@ class FileConfig:
 
 
 class _Reader:
+    """Validates one document, collecting every problem (each names the file, entry and key)."""
+
     def __init__(self, where: str) -> None:
         self.where = where
+        self.problems: list[str] = []
 
-    def fail(self, entry: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {entry}: {message}")
+    def fail(self, entry: str, message: str) -> None:
+        self.problems.append(f"{self.where}: {entry}: {message}")
+
+    def table(self, value: Any, entry: str) -> Mapping[str, Any]:
+        """``value`` if it is a table; else a problem and an empty table."""
+        if isinstance(value, Mapping):
+            return value
+        self.fail(entry, f"must be a table ({entry} ... ), got {_shape(value)}")
+        return {}
+
+    def tables(self, value: Any, entry: str) -> list[Mapping[str, Any]]:
+        """``value`` if it is an array of tables ([[...]]); else a problem and an empty list."""
+        if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+            self.fail(entry, f"must be an array of tables ([[{entry.strip('[]')}]]), got {_shape(value)}")
+            return []
+        return value
 
     def keys(self, table: Mapping[str, Any], entry: str, allowed: set[str]) -> None:
         unknown = sorted(set(table) - allowed)
         if unknown:
-            raise self.fail(entry, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+            self.fail(entry, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
 
-    def days(self, value: Any, entry: str, key: str, allow_zero: bool = True, unit: str = "days") -> int:
+    def days(
+        self, value: Any, entry: str, key: str, allow_zero: bool = True, unit: str = "days", default: int = 0
+    ) -> int:
+        """A whole number from 0 (or 1) to MAX_DAYS; on a problem, ``default``."""
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(entry, f"{key} must be a whole number of {unit}, got {value!r}")
-        if value < 0:
-            raise self.fail(entry, f"{key} must not be negative, got {value}")
-        if value == 0 and not allow_zero:
-            raise self.fail(entry, f"{key} must be at least 1 (0 would delete everything)")
-        if value > MAX_DAYS:
-            raise self.fail(
-                entry, f"{key} must be at most {MAX_DAYS} (about 27 years; use 0 for unlimited), got {value}"
-            )
-        return value
+            self.fail(entry, f"{key} must be a whole number of {unit}, got {value!r}")
+        elif value < 0:
+            self.fail(entry, f"{key} must not be negative, got {value}")
+        elif value == 0 and not allow_zero:
+            self.fail(entry, f"{key} must be at least 1 (0 would delete everything)")
+        elif value > MAX_DAYS:
+            self.fail(entry, f"{key} must be at most {MAX_DAYS} (about 27 years; 0 is unlimited), got {value}")
+        else:
+            return value
+        return default
 
     def text(self, value: Any, entry: str, key: str) -> str:
         if not isinstance(value, str) or not value or any(ord(c) < 32 for c in value):
-            raise self.fail(entry, f"{key} must be a non-empty string without control characters, got {value!r}")
+            self.fail(entry, f"{key} must be a non-empty string without control characters, got {value!r}")
+            return ""
         return value
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError("\n".join(self.problems))
+
+
+def _shape(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}
+    return f"{names.get(type(value), type(value).__name__)} ({value!r})"[:80]
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> FileConfig:
@@ -139,51 +170,59 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         chosen = DEFAULT_FILE
     file = Path(chosen)
     if not file.is_file():
-        raise ConfigError(f"configuration file {file} does not exist")
+        raise ConfigError(f"configuration file {file} does not exist (or is not a file)")
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
     return parse_config(data, str(file))
 
 
 def parse_config(data: Mapping[str, Any], where: str = "<config>") -> FileConfig:
-    """Validate a parsed TOML document; raise ConfigError naming the entry and key."""
+    """Validate a parsed TOML document; raise one ConfigError listing every problem (file, entry, key)."""
     r = _Reader(where)
     r.keys(data, "top level", {"retention", "system_tables", "jobs"})
-    return FileConfig(
+    config = FileConfig(
         path=Path(where) if where != "<config>" else None,
-        retention=_retention(r, data.get("retention", {})),
-        system_tables=_system_tables(r, data.get("system_tables", {})),
-        jobs=_jobs(r, data.get("jobs", {})),
+        retention=_retention(r, r.table(data.get("retention", {}), "[retention]")),
+        system_tables=_system_tables(r, r.table(data.get("system_tables", {}), "[system_tables]")),
+        jobs=_jobs(r, r.table(data.get("jobs", {}), "[jobs]")),
     )
+    r.raise_if_any()
+    return config
 
 
 def _retention(r: _Reader, data: Mapping[str, Any]) -> RetentionConfig:
     r.keys(data, "[retention]", {"default_days", "classes", "workspaces", "projects"})
     default_days = r.days(data.get("default_days", 400), "[retention]", "default_days")
     classes = dict(DEFAULT_CLASSES)
-    for name, days in data.get("classes", {}).items():
+    for name, days in r.table(data.get("classes", {}), "[retention.classes]").items():
         classes[r.text(name, "[retention.classes]", "class name")] = r.days(days, "[retention.classes]", name)
     rules: dict[tuple[str, str], int] = {}
     for kind in ("workspaces", "projects"):
-        for n, item in enumerate(data.get(kind, []), start=1):
+        for n, item in enumerate(r.tables(data.get(kind, []), f"[retention.{kind}]"), start=1):
             entry = f"[[retention.{kind}]] #{n}"
             allowed = {"workspace", "class", "days"} | ({"project"} if kind == "projects" else set())
             r.keys(item, entry, allowed)
             workspace = r.text(item.get("workspace"), entry, "workspace")
             project = r.text(item.get("project"), entry, "project") if kind == "projects" else ""
             if ("class" in item) == ("days" in item):
-                raise r.fail(entry, "give exactly one of class or days")
+                r.fail(entry, "give exactly one of class or days")
+                continue
             if "class" in item:
-                if item["class"] not in classes:
-                    raise r.fail(entry, f"unknown class {item['class']!r} (known: {', '.join(sorted(classes))})")
+                if not isinstance(item["class"], str) or item["class"] not in classes:
+                    r.fail(entry, f"unknown class {item['class']!r} (known: {', '.join(sorted(classes))})")
+                    continue
                 days = classes[item["class"]]
             else:
                 days = r.days(item["days"], entry, "days")
             key = (workspace, project)
             if key in rules:
-                raise r.fail(
+                r.fail(
                     entry, f"duplicate rule for workspace {workspace!r}" + (f" project {project!r}" if project else "")
                 )
             rules[key] = days
@@ -192,33 +231,38 @@ def _retention(r: _Reader, data: Mapping[str, Any]) -> RetentionConfig:
 
 def _system_tables(r: _Reader, data: Mapping[str, Any]) -> SystemTablesConfig:
     r.keys(data, "[system_tables]", {"keep_days", "tables"})
-    keep = r.days(data.get("keep_days", 30), "[system_tables]", "keep_days", allow_zero=False)
+    keep = r.days(data.get("keep_days", 30), "[system_tables]", "keep_days", allow_zero=False, default=30)
     tables = data.get("tables")
     if tables is not None:
         if not isinstance(tables, list) or not tables:
-            raise r.fail("[system_tables]", "tables must be a non-empty list of log table names")
-        tables = tuple(r.text(t, "[system_tables]", "tables[]") for t in tables)
+            r.fail("[system_tables]", "tables must be a non-empty list of log table names")
+            tables = None
+        else:
+            tables = tuple(r.text(t, "[system_tables]", "tables[]") for t in tables)
     return SystemTablesConfig(keep_days=keep, tables=tables)
 
 
 def _jobs(r: _Reader, data: Mapping[str, Any]) -> dict[str, JobConfig]:
     jobs = {n: JobConfig(n, DEFAULT_SCHEDULES[n]) for n in JOB_NAMES}
-    for name, item in data.items():
+    for name, value in data.items():
         entry = f"[jobs.{name}]"
         if name not in JOB_NAMES:
-            raise r.fail(entry, f"unknown job (known: {', '.join(JOB_NAMES)})")
+            r.fail(entry, f"unknown job (known: {', '.join(JOB_NAMES)})")
+            continue
+        item = r.table(value, entry)
         r.keys(item, entry, {"schedule", "enabled", "jitter_seconds", "misfire_grace_seconds"})
         schedule = r.text(item.get("schedule", DEFAULT_SCHEDULES[name]), entry, "schedule")
-        try:
-            cron_trigger(schedule)
-        except ConfigError as exc:
-            raise r.fail(entry, str(exc)) from None
+        if schedule:
+            try:
+                cron_trigger(schedule)
+            except ConfigError as exc:
+                r.fail(entry, str(exc))
         enabled = item.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise r.fail(entry, f"enabled must be true or false, got {enabled!r}")
+            r.fail(entry, f"enabled must be true or false, got {enabled!r}")
         jitter = r.days(item.get("jitter_seconds", 60), entry, "jitter_seconds", unit="seconds")
         grace = r.days(
             item.get("misfire_grace_seconds", 600), entry, "misfire_grace_seconds", allow_zero=False, unit="seconds"
         )
-        jobs[name] = JobConfig(name, schedule, enabled, jitter, grace)
+        jobs[name] = JobConfig(name, schedule, enabled is True, jitter, grace)
     return jobs

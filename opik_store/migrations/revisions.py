@@ -21,7 +21,7 @@ from alembic.script.revision import RevisionError as AlembicRevisionError
 from alembic.util import CommandError
 
 from opik_store.errors import RevisionError
-from opik_store.resources import migrations_dir
+from opik_store.resources import is_shipped, migrations_dir
 
 BASE = "base"
 HEAD = "heads"
@@ -155,10 +155,23 @@ class RevisionSet:
         """Write a new revision on top of the single head; return its path.
 
         The id defaults to the next number after the highest numeric id (0002,
-        0003, ...), so files sort in the order they were written.
+        0003, ...), so files sort in the order they were written. Refused: an
+        id that is not plain letters, digits and underscores (it names a file),
+        and a folder inside the installed package (every later migrate from
+        that install would apply the new script).
         """
         if not message.strip():
             raise RevisionError("a revision needs a message (-m)")
+        if rev_id is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,64}", rev_id):
+            raise RevisionError(
+                f"revision id {rev_id!r} must be 1-64 letters, digits or underscores (it becomes part of a file name)"
+            )
+        if is_shipped(self.directory):
+            raise RevisionError(
+                f"{self.directory} is the migrations folder shipped inside the installed opik-store package: "
+                "a script written there would be applied by every later `migrate` from this install. "
+                "Write revisions into your own folder: --migrations-dir PATH (a copy of the shipped one)"
+            )
         if rev_id is None:
             numbers = [int(r.id) for r in self._ordered if re.fullmatch(r"\d+", r.id)]
             rev_id = f"{(max(numbers) + 1 if numbers else 1):04d}"

@@ -191,6 +191,8 @@ class Report:
     direction: str
     steps: list[Step]
     dry_run: bool = False
+    #: The current revisions, when the run found nothing to do and read them (saves a second read).
+    current: list[str] | None = None
 
     @property
     def revisions(self) -> list[str]:
@@ -329,13 +331,31 @@ class Migrator:
             status = self.status()
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             return Report(UPGRADE, steps, dry_run=True)
+        current = self._up_to_date(target, allow_changed, allow_destructive)
+        if current is not None:
+            return Report(UPGRADE, [], current=current)
         with self._locked() as lock:
-            status = self.status()
+            status = self.status()  # again, under the lock: another run may have applied something meanwhile
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             self._refuse_upgrade(status, steps, allow_changed, allow_destructive)
             for step in steps:
                 self._apply(step, APPLIED, lock, after_statement)
             return Report(UPGRADE, steps)
+
+    def _up_to_date(self, target: str, allow_changed: bool, allow_destructive: bool) -> list[str] | None:
+        """The current revisions if ``target`` is already applied, else None; read without the lock.
+
+        Two reads (does the ledger exist, its rows) and no write: a no-op
+        migrate creates no lock generation and no ledger row. The refusals
+        still apply (a ledger from newer code, edited revisions). Anything left
+        to do, or no ledger yet, returns None: the caller then takes the lock
+        and decides again under it.
+        """
+        status = self.status()
+        if self.revisions.to_apply(target, status.applied) or status.interrupted:
+            return None
+        self._refuse_upgrade(status, [], allow_changed, allow_destructive)
+        return status.current
 
     def _refuse_upgrade(self, status: Status, steps: list[Step], allow_changed: bool, allow_destructive: bool) -> None:
         if status.unknown:

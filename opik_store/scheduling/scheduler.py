@@ -63,7 +63,7 @@ class Scheduler:
             record = self.runner.run(name)
             self.say(f"{name}: {record.state}: {record.summary or record.error}")
         except Exception as exc:  # recorded by the runner; the scheduler carries on
-            log.exception("job %s failed", name)
+            log.debug("job %s failed", name, exc_info=True)  # said in one line below; details for debug logging
             self.say(f"{name}: failed: {exc}")
 
     def stop(self, *_args: Any) -> None:
