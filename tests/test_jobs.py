@@ -195,3 +195,43 @@ def test_systemd_units_pass_systemd_analyze() -> None:
         if line.strip() and "is not executable" not in line  # the binary is not installed on this machine
     ]  # fmt: skip
     assert problems == [], problems
+
+
+KILLED_JOB = """
+import json, os, signal, sys, time
+from opik_store import Store
+from opik_store.maintenance.config_file import FileConfig
+from opik_store.scheduling.jobs import JobRunner
+
+def hang(store, config, dry_run):
+    os.kill(os.getpid(), signal.SIGKILL)  # killed mid-run: no outcome is ever recorded
+
+def fine(store, config, dry_run):
+    return "ran"
+
+url, phase = sys.argv[1], sys.argv[2]
+if phase == "setup":
+    with Store.from_url(url, database="jobs") as store:
+        store.migrate()
+runner = JobRunner(lambda: Store.from_url(url, database="jobs", lock_lease=600), FileConfig(),
+                   {"hang": (hang if phase == "setup" else fine, "")})
+started = time.monotonic()
+record = runner.run("hang")
+with Store.from_url(url, database="jobs") as store:
+    rows = [(r.state, r.pid == record.pid) for r in runner.history(store)]
+print(json.dumps({"state": record.state, "seconds": time.monotonic() - started, "rows": rows}))
+"""
+
+
+def test_a_killed_run_shows_as_interrupted_and_does_not_block_the_job(tmp_path: Path) -> None:
+    """SIGKILL inside a job with a 10-minute lease: the next run on this host neither waits nor is skipped."""
+    url = f"chdb://{tmp_path / 'db'}"
+    victim = subprocess.run([sys.executable, "-c", KILLED_JOB, url, "setup"], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert victim.returncode == -9, victim.stderr
+    later = subprocess.run([sys.executable, "-c", KILLED_JOB, url, "again"], capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+    assert later.returncode == 0, later.stderr
+    got = json.loads(later.stdout.strip().splitlines()[-1])
+    assert got["state"] == "succeeded" and got["seconds"] < 30, got
+    assert got["rows"] == [["started", False], ["interrupted", True], ["started", True], ["succeeded", True]], got

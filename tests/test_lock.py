@@ -147,14 +147,15 @@ KILLABLE = textwrap.dedent(
             marker.write_text("paused")
             time.sleep(600)
 
-    with Store.from_url(url, lock_lease=2) as store:
+    with Store.from_url(url, lock_lease=600) as store:
         store.migrate(after_statement=pause)
     """
 )
 
 
-def test_a_killed_holder_is_taken_over_after_its_lease(tmp_path: Path) -> None:
-    """A real SIGKILL mid-migration; a later process waits out the lease and finishes the revision."""
+def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    """A real SIGKILL mid-migration with a 10-minute lease: a later process on the same host sees the holder's
+    pid is gone, takes over without waiting, and finishes the revision."""
     url = f"chdb://{tmp_path / 'db'}"
     marker = tmp_path / "paused"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
@@ -169,12 +170,14 @@ def test_a_killed_holder_is_taken_over_after_its_lease(tmp_path: Path) -> None:
         victim.send_signal(signal.SIGKILL)
         victim.wait(30)
     script = Path(sys.executable).parent / "opik-store"
-    env |= {"OPIK_STORE_URL": url, "OPIK_STORE_LOCK_LEASE": "2"}
+    env |= {"OPIK_STORE_URL": url, "OPIK_STORE_LOCK_LEASE": "600"}
+    started = time.monotonic()
     later = subprocess.run(
         [str(script), "--lock-timeout", "60", "migrate"], env=env, capture_output=True, text=True, timeout=180
     )
     assert later.returncode == 0, later.stderr
-    assert "taking over the lock" in later.stderr
+    assert time.monotonic() - started < 60, "waited for the lease instead of seeing the holder is gone"
+    assert "taking over the lock" in later.stderr and "is no longer running on this host" in later.stderr
     assert "revision 0001 was interrupted" in later.stderr
     assert "applied 0001" in later.stdout
     history = subprocess.run([str(script), "history", "--json"], env=env, capture_output=True, text=True, timeout=120)

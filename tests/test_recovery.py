@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import write_revision
+from support import table_names, write_revision
 
 from opik_store import ServerError, Store
 from opik_store.engine.adapter import Adapter, Rows
@@ -222,3 +222,35 @@ def test_migrate_retries_a_transient_failure_and_fails_fast_otherwise(engine_url
             assert [e.revision for e in store.status().failed] == ["0001"]
         finally:
             store.adapter.execute(f"DROP DATABASE IF EXISTS `{database}_b` SYNC")
+
+
+def _half_reverted(store: Store, engine: EmbeddedAdapter, database: str) -> None:
+    """What a downgrade killed after its first statement leaves: a `started` downgrade row and spans gone."""
+    store.migrate()
+    ledger = store.migrator().ledger
+    ledger.record("0001", "started", "downgrade", ("c", "c"), ledger.now())
+    engine.execute(f"DROP TABLE `{database}`.spans SYNC")
+
+
+def test_an_interrupted_downgrade_shows_and_migrate_restores_it(
+    store: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    _half_reverted(store, engine, database)
+    status = store.status()
+    assert [(e.revision, e.direction) for e in status.interrupted] == [("0001", "downgrade")]
+    assert not status.up_to_date and [s.revision.id for s in status.pending] == ["0001"], "never 'up to date'"
+    messages: list[str] = []
+    store.migrate(progress=messages.append)
+    assert any("revision 0001's downgrade was interrupted" in m for m in messages), messages
+    assert {"traces", "spans"} <= table_names(engine, database)
+    assert store.status().up_to_date and store.check() == []
+
+
+def test_an_interrupted_downgrade_is_finished_by_downgrading_again(
+    store: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    _half_reverted(store, engine, database)
+    store.downgrade("base", allow_data_loss=True)
+    assert "traces" not in table_names(engine, database)
+    status = store.status()
+    assert status.interrupted == [] and status.current == [] and [s.revision.id for s in status.pending] == ["0001"]

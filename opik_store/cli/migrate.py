@@ -167,12 +167,20 @@ def status(opts: Options, as_json: bool) -> None:
         else:
             click.echo("pending:   none (up to date)")
         for entry in st.interrupted:
+            if entry.direction == "downgrade":
+                click.echo(
+                    f"interrupted: the downgrade of {entry.revision} started {entry.started_at:%Y-%m-%d %H:%M:%S} "
+                    f"on {entry.host} stopped half way (`opik-store migrate` restores it; running the same "
+                    "`opik-store downgrade` again finishes it)"
+                )
+                continue
             click.echo(
                 f"interrupted: {entry.revision} started {entry.started_at:%Y-%m-%d %H:%M:%S} on {entry.host} "
                 "(run `opik-store migrate` to finish it)"
             )
         for entry in st.in_progress:
-            click.echo(f"running:   {entry.revision} is being applied by {entry.host} pid {entry.pid} right now")
+            verb = "reverted" if entry.direction == "downgrade" else "applied"
+            click.echo(f"running:   {entry.revision} is being {verb} by {entry.host} pid {entry.pid} right now")
         for entry in st.failed:
             click.echo(f"failed:    {entry.revision}: {entry.error}")
         for changed in st.changed:

@@ -84,7 +84,39 @@ class Holder:
 
     def describe(self) -> str:
         since = f"since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else "just now"
-        return f"{self.host} pid {self.pid} ({since}, last heartbeat {self.age_ms / 1000:.1f} s ago)"
+        host = self.host.split("#", 1)[0]
+        return f"{host} pid {self.pid} ({since}, last heartbeat {self.age_ms / 1000:.1f} s ago)"
+
+
+def local_identity() -> str:
+    """This process's host as the lock records it: the hostname, and the PID namespace when it is known.
+
+    Two processes with the same identity see the same process table, so one can
+    tell at once whether the other's pid is still alive (containers that share a
+    hostname but not a PID namespace get different identities).
+    """
+    host = socket.gethostname()
+    try:
+        return f"{host}#{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return host
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` names a live process here (a zombie counts as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 class MigrationLock:
@@ -106,7 +138,7 @@ class MigrationLock:
         self.lease = lease
         self.say = say
         self.run_id = run_id or str(uuid.uuid4())
-        self.host = socket.gethostname()
+        self.host = local_identity()
         self.pid = os.getpid()
         self.generation = 0
         self._db = quote_identifier(config.database, "database name")
@@ -154,15 +186,26 @@ class MigrationLock:
         return Holder(generation, str(run_id), str(host), int(pid), since, int(age), bool(released))
 
     def is_free(self, holder: Holder | None) -> bool:
-        """Released, or silent for longer than the lease.
+        """Released, held by a process of this host that no longer exists, or silent for longer than the lease.
 
         A generation with no rows yet is judged by its creation time, which
         the server reports in whole seconds: it gets at least 2 s of grace.
         """
         if holder is None or holder.released:
             return True
+        if self.dead_here(holder):
+            return True  # killed on this very host: no need to wait out its lease
         grace = self.lease if holder.run_id else max(self.lease, 2.0) + 1.0
         return holder.age_ms > grace * 1000
+
+    def dead_here(self, holder: Holder) -> bool:
+        """The holder ran on this host (same PID namespace) and its process is gone."""
+        return (
+            bool(holder.run_id)
+            and holder.host == self.host
+            and holder.pid != self.pid
+            and not process_alive(holder.pid)
+        )
 
     # -- acquiring -----------------------------------------------------------
     def try_acquire(self) -> Holder | None:
@@ -172,7 +215,8 @@ class MigrationLock:
             if not self.is_free(current):
                 return current
             if current is not None and not current.released:
-                self.say(f"taking over the lock: its holder {current.describe()} let its lease expire")
+                why = "is no longer running on this host" if self.dead_here(current) else "let its lease expire"
+                self.say(f"taking over the lock: its holder {current.describe()} {why}")
             if self._try_create((current.generation if current else 0) + 1):
                 return None
             # another run won this generation: look again at once

@@ -275,14 +275,17 @@ class Migrator:
         self._run(create_database_sql(self.config.database, self.config.topology))
 
     def _applied(self, latest: dict[str, LedgerEntry]) -> list[str]:
-        """Revisions whose schema changes are (at least partly) in place."""
-        out = []
-        for rev, entry in latest.items():
-            if entry.direction == UPGRADE and entry.state == APPLIED:
-                out.append(rev)
-            elif entry.direction == DOWNGRADE and entry.state in {STARTED, FAILED}:
-                out.append(rev)  # a half-done downgrade: still to be reverted
-        return out
+        """Revisions whose schema changes are wholly in place.
+
+        A half-done downgrade (newest row a downgrade ``started`` or
+        ``failed``) is not: some of its tables may be gone. ``migrate``
+        therefore applies it again (its statements are idempotent), and
+        ``downgrade`` reverts it again (see :meth:`_half_reverted`).
+        """
+        return [rev for rev, e in latest.items() if e.direction == UPGRADE and e.state == APPLIED]
+
+    def _half_reverted(self, latest: dict[str, LedgerEntry]) -> list[str]:
+        return [rev for rev, e in latest.items() if e.direction == DOWNGRADE and e.state in {STARTED, FAILED}]
 
     # -- reading ---------------------------------------------------------------
     def status(self) -> Status:
@@ -296,7 +299,7 @@ class Migrator:
                 current = _digest(known[rev].upgrade_statements())
                 if current != entry.source_checksum:
                     changed.append(ChangedRevision(rev, entry.source_checksum, current))
-        started = [e for e in latest.values() if e.state == STARTED and e.direction == UPGRADE]
+        started = [e for e in latest.values() if e.state == STARTED]  # upgrades and downgrades alike
         live_run = None
         if started:
             lock = self.lock()
@@ -311,7 +314,7 @@ class Migrator:
             pending=[self.upgrade_step(r) for r in self.revisions.to_apply("heads", applied)],
             interrupted=[e for e in started if e.run_id != live_run],
             in_progress=[e for e in started if e.run_id == live_run],
-            failed=[e for e in latest.values() if e.state == FAILED and e.direction == UPGRADE],
+            failed=[e for e in latest.values() if e.state == FAILED],
             unknown=sorted(a for a in applied if a not in known),
             changed=changed,
         )
@@ -385,8 +388,9 @@ class Migrator:
                     f"tables). If the whole revision is in place, run `opik-store stamp {entry.revision}`; "
                     "otherwise undo its partial work, then run `opik-store migrate` again."
                 )
+            what = "'s downgrade was interrupted" if entry.direction == DOWNGRADE else " was interrupted"
             self.say(
-                f"revision {entry.revision} was interrupted (started {entry.started_at:%Y-%m-%d %H:%M:%S} "
+                f"revision {entry.revision}{what} (started {entry.started_at:%Y-%m-%d %H:%M:%S} "
                 f"on {entry.host}, pid {entry.pid}); applying it again"
             )
 
@@ -396,11 +400,11 @@ class Migrator:
         if target != "base":
             target = self.revisions.resolve(target)
         if dry_run:
-            applied = self.status().applied
+            applied = self._reverting(self.status().applied)
             steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, applied)]
             return Report(DOWNGRADE, steps, dry_run=True)
         with self._locked() as lock:
-            applied = self.status().applied
+            applied = self._reverting(self.status().applied)
             steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, applied)]
             lossy = [s for s in steps if s.destructive]
             if lossy and not allow_data_loss:
@@ -409,6 +413,10 @@ class Migrator:
             for step in steps:
                 self._apply(step, REVERTED, lock, None)
             return Report(DOWNGRADE, steps)
+
+    def _reverting(self, applied: list[str]) -> list[str]:
+        """What a downgrade may revert: the applied revisions and those a downgrade left half done."""
+        return applied + [r for r in self._half_reverted(self.ledger.latest()) if r not in applied]
 
     def _apply(self, step: Step, done_state: str, lock: MigrationLock, hook: StatementHook | None) -> None:
         rev = step.revision

@@ -11,7 +11,12 @@ Rules:
 * Before running, a job takes its own lease (the migration lock's mechanism,
   under the prefix ``opik_store_joblock_<job>_``) without waiting. So two
   schedulers, or a scheduler and a cron line, pointed at one database or
-  cluster never run the same job at once.
+  cluster never run the same job at once. The lease is the store's lock
+  lease (OPIK_STORE_LOCK_LEASE, 60 s); a holder killed on the same host frees
+  it at once.
+* A run killed before it recorded an outcome stays ``started``; the next run
+  of the job, holding the lease (so no such run can still be alive), appends
+  an ``interrupted`` row for it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ CREATE TABLE {RUNS_TABLE}
 (
     run_id       UUID,
     job          LowCardinality(String),
-    state        Enum8('started' = 1, 'succeeded' = 2, 'failed' = 3, 'skipped' = 4),
+    state        Enum8('started' = 1, 'succeeded' = 2, 'failed' = 3, 'skipped' = 4, 'interrupted' = 5),
     host         String,
     pid          UInt32,
     started_at   DateTime64(6, 'UTC'),
@@ -111,7 +116,7 @@ class JobRunner:
         store_factory: Callable[[], Store],
         config: FileConfig,
         jobs: Mapping[str, tuple[JobFunc, str]] | None = None,
-        lease: float = 300.0,
+        lease: float | None = None,
     ) -> None:
         self.store_factory = store_factory
         self.config = config
@@ -173,12 +178,14 @@ class JobRunner:
                 return RunRecord(run_id, name, "dry-run", self.host, os.getpid(), started, None, None, summary, "")
             self.ensure_table(store)
             prefix = f"{JOB_LOCK_PREFIX}{name.replace('-', '_')}_"
-            lease = MigrationLock(store.adapter, store.config, self.lease, lambda _m: None, run_id, prefix)
+            seconds = self.lease if self.lease is not None else store.config.lock_lease
+            lease = MigrationLock(store.adapter, store.config, seconds, lambda _m: None, run_id, prefix)
             holder = lease.try_acquire()
             if holder is not None:
                 summary = f"skipped: already running on {holder.describe()}"
                 return self._record(store, run_id, name, "skipped", started, summary=summary)
             try:
+                self._close_interrupted(store, name)
                 self._record(store, run_id, name, "started", started)
                 try:
                     summary = func(store, self.config, False)
@@ -189,6 +196,17 @@ class JobRunner:
             finally:
                 lease.release()
             return record
+
+    def _close_interrupted(self, store: Store, job: str) -> None:
+        """Record ``interrupted`` for runs of ``job`` left ``started``; the caller holds the job's lease."""
+        rows = store.adapter.query(
+            f"SELECT toString(run_id), min(started_at) FROM {self._table(store)} WHERE job = {{j:String}} "
+            "GROUP BY run_id HAVING countIf(state != 'started') = 0",
+            {"j": job},
+        ).rows
+        for run_id, started in rows:
+            self._record(store, str(run_id), job, "interrupted", started,
+                         error="stopped without recording an outcome (killed, or lost its database)")  # fmt: skip
 
     def history(self, store: Store, job: str | None = None) -> list[RunRecord]:
         """Every recorded run row, oldest first (optionally of one job)."""
