@@ -242,3 +242,16 @@ def test_preflight_refuses_unreachable_replicas_and_changes_nothing(
 def test_preflight_refuses_an_undefined_cluster(engine_url: str, database: str) -> None:
     result = CliRunner().invoke(main, ["--url", engine_url, "--database", database, "--cluster", "nope", "migrate"])
     assert result.exit_code == 2 and "cluster 'nope' is not defined" in result.output
+
+
+def test_migrate_refuses_tables_it_did_not_create(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
+    """Opik's own migrations made `traces` here: IF NOT EXISTS must not silently keep it as the store's table."""
+    engine.execute(f"CREATE DATABASE `{database}`")
+    engine.execute(f"CREATE TABLE `{database}`.traces (id FixedString(36), name String) ENGINE = MergeTree ORDER BY id")
+    with Store.from_url(engine_url, database=database) as store:
+        with pytest.raises(RefusedError, match=r"already has traces, which revision\(s\) 0001 would create"):
+            store.migrate()
+        assert store.history() == [], "no revision was recorded"
+    assert "spans" not in table_names(engine, database)
+    result = CliRunner().invoke(main, ["--url", engine_url, "--database", database, "migrate"])
+    assert result.exit_code == 2 and "Nothing was changed" in result.output

@@ -593,3 +593,24 @@ def test_non_utf8_access_file_is_named(tmp_path: Path, engine_url: str) -> None:
     (tmp_path / "a.toml").write_bytes(b"\xff[users]\n")
     result = _invoke(["--url", engine_url, "profiles", "check", "--profiles", "a.toml"])
     assert result.exit_code == 2 and "a.toml: not UTF-8 text" in result.stderr
+
+
+def test_an_embedded_folder_held_by_another_process_names_the_real_cause(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import chdb, sys, time; c = chdb.connect('file:' + sys.argv[1]); "
+         "print('open', flush=True); time.sleep(120)", str(folder)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        script = Path(sys.executable).parent / "opik-store"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+        out = subprocess.run([str(script), "--url", f"chdb:{folder}", "migrate"], env=env, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait(30)
+    assert out.returncode == 2, out.stderr
+    assert f"is in use by another process (pid {holder.pid})" in out.stderr
+    assert "already has another embedded database open" not in out.stderr and "Code: 76" not in out.stderr

@@ -11,7 +11,9 @@ Rules this adapter keeps:
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -49,6 +51,7 @@ class EmbeddedAdapter:
                 raise ConfigError(
                     f"cannot use {spec.path} as the embedded database folder: {exc.strerror or exc}"
                 ) from None
+            _refuse_if_held(spec)
             target = f"file:{spec.path}"
         else:
             target = ":memory:"
@@ -105,6 +108,35 @@ class EmbeddedAdapter:
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _refuse_if_held(spec: ConnectionSpec) -> None:
+    """ConfigError when another process has the embedded folder open.
+
+    The engine locks ``<folder>/status`` (flock) while it runs; a second
+    process cannot open the folder, and the engine's own error blames the
+    wrong thing. Probing the same lock first gives the operator the real
+    cause and the holder's pid, and prints nothing to stderr.
+    """
+    status = Path(spec.path) / "status"
+    if not status.exists():
+        return
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        text = status.read_text(errors="replace")
+        pid = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("PID:")), "?")
+        raise ConfigError(
+            f"embedded database {spec.display} is in use by another process (pid {pid}): the embedded engine "
+            "allows one process per folder. Stop that process, or use another folder."
+        ) from None
+    finally:
+        os.close(fd)
 
 
 def encode_param(value: Any) -> str:

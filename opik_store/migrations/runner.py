@@ -341,6 +341,7 @@ class Migrator:
             status = self.status()  # again, under the lock: another run may have applied something meanwhile
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             self._refuse_upgrade(status, steps, allow_changed, allow_destructive)
+            self._refuse_foreign_tables(steps)
             for step in steps:
                 self._apply(step, APPLIED, lock, after_statement)
             return Report(UPGRADE, steps)
@@ -392,6 +393,41 @@ class Migrator:
             self.say(
                 f"revision {entry.revision}{what} (started {entry.started_at:%Y-%m-%d %H:%M:%S} "
                 f"on {entry.host}, pid {entry.pid}); applying it again"
+            )
+
+    def _refuse_foreign_tables(self, steps: list[Step]) -> None:
+        """Refuse, changing nothing, when a revision never run here would create a table that already exists.
+
+        Such a table was made by other tooling (Opik's own migrations create
+        ``traces`` and ``spans``): ``IF NOT EXISTS`` would skip it silently and
+        the ledger would record a schema that is not there. A revision with a
+        ledger row (an interrupted run) re-creates its own tables and is not
+        refused.
+        """
+        seen = set(self.ledger.latest())
+        creates = {
+            st.table: step.revision.id
+            for step in steps
+            if step.revision.id not in seen
+            for st in step.statements
+            if st.kind in {"create_table", "create_view", "create_dictionary"}
+        }
+        if not creates:
+            return
+        existing = {
+            str(r[0])
+            for r in self.adapter.query(
+                "SELECT name FROM system.tables WHERE database = {d:String}", {"d": self.config.database}
+            ).rows
+        }
+        clash = sorted(name for name in creates if name in existing)
+        if clash:
+            revs = ", ".join(sorted({creates[n] for n in clash}))
+            raise RefusedError(
+                f"database {self.config.database!r} already has {', '.join(clash)}, which revision(s) {revs} would "
+                "create, and opik-store never created them (other tooling did: Opik's own migrations create traces "
+                "and spans). Nothing was changed. Point opik-store at another database (--database), or, if "
+                "`opik-store check` shows they match, record them with `opik-store stamp`."
             )
 
     # -- downgrade -------------------------------------------------------------
