@@ -119,18 +119,18 @@ def _refuse_if_held(spec: ConnectionSpec) -> None:
     cause and the holder's pid, and prints nothing to stderr.
     """
     status = Path(spec.path) / "status"
-    if not status.exists():
-        return
     try:
+        text = status.read_text(errors="replace")
         fd = os.open(status, os.O_RDONLY)
     except OSError:
-        return
+        return  # never opened, or unreadable: the engine says what is wrong
+    pid = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("PID:")), "?")
     try:
+        if pid == str(os.getpid()):
+            return  # this process holds it: another connection to the same engine is fine
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(fd, fcntl.LOCK_UN)
     except BlockingIOError:
-        text = status.read_text(errors="replace")
-        pid = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("PID:")), "?")
         raise ConfigError(
             f"embedded database {spec.display} is in use by another process (pid {pid}): the embedded engine "
             "allows one process per folder. Stop that process, or use another folder."
