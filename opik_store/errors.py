@@ -45,3 +45,7 @@ class DataLossError(OpikStoreError):
 
 class MissingTargetError(OpikStoreError):
     """A read-only operation found no database (or no embedded directory) to read; nothing was created."""
+
+
+class DiskFullError(OpikStoreError):
+    """The server's disk is (nearly) full: nothing was created, so nothing can be left half-written."""

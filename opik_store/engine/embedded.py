@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ from opik_store.engine.adapter import Rows
 from opik_store.engine.quoting import check_setting_name, setting_literal
 from opik_store.engine.urls import ConnectionSpec
 from opik_store.errors import ConfigError, ServerError
+
+_log = logging.getLogger("opik_store")
 
 _CODE = re.compile(r"Code:\s*(\d+)\.\s*(.*)", re.S)
 
@@ -58,13 +61,23 @@ class EmbeddedAdapter:
         if spec.options:
             target += "?" + "&".join(f"{k}={v}" for k, v in spec.options)
         try:
-            self._conn = chdb.connect(target)
+            try:
+                self._conn = chdb.connect(target)
+            except Exception:
+                if spec.path == ":memory:" or not _move_aside_empty_owned_metadata(Path(spec.path)):
+                    raise
+                self._conn = chdb.connect(target)  # once more, without the files a full disk left empty
         except Exception as exc:  # chdb raises RuntimeError subclasses
             err = server_error(exc, spec)
-            if err.code == 36 or "already initialized" in str(exc):
+            if "already initialized" in str(exc):
                 raise ConfigError(
                     f"cannot open embedded database {spec.display}: this process already has another "
                     f"embedded database open ({err.server_message}). Close it first."
+                ) from None
+            if err.code == 36:
+                raise ConfigError(
+                    f"the embedded engine could not start on {spec.display}; its own message, printed above, names "
+                    "the file or setting at fault"
                 ) from None
             raise err from None
         self._applied: dict[str, str] = {}
@@ -108,6 +121,32 @@ class EmbeddedAdapter:
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _move_aside_empty_owned_metadata(folder: Path) -> list[Path]:
+    """Move empty metadata files of opik-store's own tables (``opik_store_*.sql``) to ``<folder>/moved-aside/``.
+
+    A table created while the disk was full leaves an empty metadata file, and
+    the engine then refuses to start at all. Only the store's own lock, lease
+    and scratch tables (which hold no data anyone needs) are touched; an empty
+    file of any other table is left for the operator, and the engine's error
+    names it. Returns what was moved (each move is logged as a warning).
+    """
+    moved = []
+    for meta in [*folder.glob("store/*/*/opik_store_*.sql"), *folder.glob("metadata/opik_store_*.sql")]:
+        try:
+            if meta.stat().st_size != 0:
+                continue
+            aside = folder / "moved-aside" / f"{meta.parent.name}-{meta.name}.empty"
+            aside.parent.mkdir(exist_ok=True)
+            meta.rename(aside)
+        except OSError:
+            continue
+        moved.append(aside)
+        _log.warning(
+            "moved aside %s: an empty metadata file of opik-store's own table, left by a write into a full disk", meta
+        )
+    return moved
 
 
 def _refuse_if_held(spec: ConnectionSpec) -> None:

@@ -42,7 +42,7 @@ from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.quoting import quote_identifier
-from opik_store.errors import OpikStoreError, ServerError
+from opik_store.errors import DiskFullError, OpikStoreError, ServerError
 from opik_store.schema.render import render_statement
 
 LOCK_PREFIX = "opik_store_lock_"
@@ -117,6 +117,26 @@ def process_alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+#: Below this much free space on any of the server's disks, no table is created: a metadata file
+#: written into a full disk is left empty, and an embedded engine then refuses to start.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+
+def check_free_space(adapter: Adapter, minimum: int = MIN_FREE_BYTES) -> None:
+    """DiskFullError naming the disk when one of the server's disks has less than ``minimum`` bytes free."""
+    low = [
+        (str(name), int(free))
+        for name, free in adapter.query("SELECT name, free_space FROM system.disks").rows
+        if int(free) < minimum
+    ]
+    if low:
+        detail = ", ".join(f"disk {name}: {free:,} bytes free" for name, free in low)
+        raise DiskFullError(
+            f"not enough free disk space to change anything safely ({detail}; opik-store needs at least "
+            f"{minimum // (1024 * 1024)} MiB). Nothing was created. Free space and run the command again."
+        )
 
 
 class MigrationLock:
@@ -242,6 +262,7 @@ class MigrationLock:
             time.sleep(min(max(self.lease / 10, 0.05), 1.0, remaining))
 
     def _try_create(self, generation: int) -> bool:
+        check_free_space(self.adapter)
         ddl = LOCK_DDL.format(name=f"{self.prefix}{generation}")
         sql = render_statement(ddl, self.config.database, self.config.topology, guard=False).sql
         try:

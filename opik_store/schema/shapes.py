@@ -21,6 +21,7 @@ from typing import Any
 from opik_store.config import Topology
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier, split_top_level
+from opik_store.errors import ServerError
 from opik_store.schema.render import render_statement
 
 INTERNAL_PREFIX = "opik_store_"
@@ -88,11 +89,14 @@ def read_shapes(adapter: Adapter, database: str, names: Iterable[str] | None = N
         return text.replace(f"'{database}.", "'{database}.")
 
     out = {}
+    blank = []
     for name, engine, engine_full, partition_key, sorting_key, primary_key in tables:
         if name.startswith(INTERNAL_PREFIX) and wanted is None:
             continue
         if wanted is not None and name not in wanted:
             continue
+        if not engine_full and str(engine).endswith("MergeTree"):
+            blank.append(str(name))  # a MergeTree always has a definition: its metadata could not be written
         base, args, clauses = split_engine_full(engine_full)
         replicated = engine.startswith("Replicated") and engine != "Replicated"
         if replicated:
@@ -110,6 +114,15 @@ def read_shapes(adapter: Adapter, database: str, names: Iterable[str] | None = N
             settings=clauses.get("SETTINGS", ""),
             columns=tuple((n, t, k, local(e), c) for n, t, k, e, c in columns.get(name, [])),
             indexes=tuple((n, t, local(e), g) for n, t, e, g in indexes.get(name, [])),
+        )
+    if blank:
+        free = ", ".join(
+            f"{d}: {int(f):,} bytes free" for d, f in adapter.query("SELECT name, free_space FROM system.disks").rows
+        )
+        raise ServerError(
+            0,
+            f"the server returned no definition for {', '.join(blank)} in {database!r}, so their shape cannot be "
+            f"judged (this happens when the disk is full: {free}). Nothing was compared; free space and retry.",
         )
     return out
 
