@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +203,14 @@ class FlakyAdapter:
             self.failures -= 1
             raise ServerError(210, "Connection reset by peer (simulated)")
         self.inner.execute(sql, params, settings)
+
+    def stream(
+        self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
+    ) -> Iterator[Rows]:
+        return self.inner.stream(sql, params, settings)
+
+    def insert_arrow(self, target: str, columns: Sequence[str], data: Any, settings: Mapping[str, str]) -> None:
+        self.inner.insert_arrow(target, columns, data, settings)
 
     def close(self) -> None:
         self.inner.close()
