@@ -31,6 +31,7 @@ from opik_store.migrations.runner import (
     render_revision,
     revision_hazards,
 )
+from opik_store.reads import Reader
 from opik_store.schema.ddl import TABLES, ddl
 from opik_store.schema.shapes import Difference
 
@@ -178,6 +179,19 @@ class Store:
                 retry=RetryPolicy(attempts=self.config.retries),
                 close_adapter=True,
             )
+        except BaseException:
+            adapter.close()
+            raise
+
+    def reader(self, by_name: bool = False) -> Reader:
+        """A Reader (profile-aware reads) on its own new connection, closed by its ``close``.
+
+        ``by_name=True`` sends each purpose's profile by name (the server must
+        have it); by default the profile's values are sent.
+        """
+        adapter = open_adapter(self.config.connection)
+        try:
+            return Reader(adapter, by_name=by_name, close_adapter=True)
         except BaseException:
             adapter.close()
             raise

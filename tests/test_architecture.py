@@ -26,6 +26,8 @@ RANKS: dict[str, int] = {
     "access": 4,
     "maintenance": 4,
     "ingest": 5,  # the batch writer: reads the ingest profile (access), built by store
+    "reads": 5,  # profile-aware reads: the profile of each purpose (access), built by store
+    "tables": 5,  # SQLAlchemy Table objects from ddl/ (schema.columns); imported by backend code only
     "store": 6,
     "__init__": 7,  # the public face: re-exports Store, QueryProfiles and the errors
     "scheduling": 7,

@@ -269,7 +269,8 @@ class StreamingWriter:
       writer serializes the INSERTs.
     * An INSERT that fails in the background is counted (``failures``) and
       raised by the next ``add``, ``flush`` or ``close``; its rows are not kept.
-    * ``close`` (or leaving the ``with`` block) stops the thread and writes the rest.
+    * ``close`` (or leaving the ``with`` block) stops the thread, writes the
+      rest and closes the BatchWriter.
     """
 
     def __init__(self, writer: BatchWriter, flush_interval: float = 1.0) -> None:
@@ -335,9 +336,13 @@ class StreamingWriter:
         self.writer.write_rows(rows)
 
     def close(self) -> None:
+        """Stop the flush thread, write the rest, then close the writer (its connection, if it owns it)."""
         self._stop.set()
         self._thread.join()
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self.writer.close()
 
     def __enter__(self) -> StreamingWriter:
         return self
