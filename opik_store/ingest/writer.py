@@ -16,8 +16,8 @@ Rules a writer keeps:
   every retry, so a batch that reached the server before a timeout is
   dropped when sent again. This needs the server to remember tokens: a
   Replicated table does by default; a single-node MergeTree only with the
-  table setting ``non_replicated_deduplication_window`` > 0 (see README,
-  "Writing traces and spans").
+  table setting ``non_replicated_deduplication_window`` > 0, which revision
+  0002 sets on traces and spans.
 * **Retries** follow ``engine.retry``: only transient errors, exponential
   backoff with jitter, bounded attempts and time. A batch that still fails
   raises; batches before it in the same call stay written.
