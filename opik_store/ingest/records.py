@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from opik_store.errors import ConfigError, OpikStoreError
@@ -95,9 +97,14 @@ class _Bad(Exception):
         self.message = message
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(value: Any, optional: bool) -> str:
     if optional and (value is None or value == ""):
         return ""
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value  # already canonical: the common case, checked without building a UUID
     if not isinstance(value, str | uuid.UUID):
         raise _Bad("expected a UUID string")
     try:
@@ -277,7 +284,7 @@ def _converter(table: str, col: ColumnDef, limits: Limits, now: Callable[[], dat
     raise ConfigError(f"the writer has no rule for {table}.{name} of type {ctype}; add one in ingest/records.py")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TableRules:
     """Validation rules and column order of one table, built from ddl/."""
 
@@ -285,9 +292,17 @@ class TableRules:
     columns: tuple[ColumnDef, ...]
     converters: tuple[tuple[Converter, Any], ...]
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def known(self) -> frozenset[str]:
+        return frozenset(self.names)
+
+    @cached_property
+    def plan(self) -> tuple[tuple[str, Converter, Any], ...]:
+        return tuple((c.name, conv, absent) for c, (conv, absent) in zip(self.columns, self.converters, strict=True))
 
 
 def table_rules(table: str, limits: Limits, now: Callable[[], datetime]) -> TableRules:
@@ -314,21 +329,25 @@ def validate(
     mapping = as_mapping(item)
     if mapping is None:
         return None, [Problem(index, "(item)", shorten(item), "expected a mapping or a TraceRecord/SpanRecord")]
+    known = rules.known
     problems = [
         Problem(index, str(key), shorten(mapping[key]), f"unknown field for {rules.table}")
         for key in mapping
-        if key not in rules.names
+        if key not in known
     ]
     row: list[Any] = []
-    for col, (convert, absent) in zip(rules.columns, rules.converters, strict=True):
-        value = mapping.get(col.name, _MISSING)
+    get = mapping.get
+    for name, convert, absent in rules.plan:
+        value = get(name, _MISSING)
         if value is _MISSING:
-            value = defaults.get(col.name, _MISSING)
-        if value is _MISSING and absent is _MISSING:
-            problems.append(Problem(index, col.name, "nothing", "required field is missing"))
-            continue
+            value = defaults.get(name, _MISSING)
+            if value is _MISSING:
+                if absent is _MISSING:
+                    problems.append(Problem(index, name, "nothing", "required field is missing"))
+                    continue
+                value = None
         try:
-            row.append(convert(None if value is _MISSING else value))
+            row.append(convert(value))
         except _Bad as bad:
-            problems.append(Problem(index, col.name, shorten(value), bad.message))
+            problems.append(Problem(index, name, shorten(value), bad.message))
     return (None, problems) if problems else (tuple(row), [])

@@ -208,7 +208,7 @@ class BatchWriter:
         if len(rows) > self.batch_size:
             raise ConfigError(f"a batch holds at most {self.batch_size} rows, not {len(rows)}")
         data = self._arrow(rows)
-        settings = {**self.settings, "insert_deduplication_token": token or self.token(rows)}
+        settings = {**self.settings, "insert_deduplication_token": token or self.token(data)}
 
         def on_retry(_message: str) -> None:
             self.counters.add(retries=1)
@@ -228,11 +228,18 @@ class BatchWriter:
                 raise
         self.counters.add(rows=len(rows), batches=1)
 
-    def token(self, rows: Sequence[tuple[Any, ...]]) -> str:
-        """The batch's deduplication token: a hash of the table and every value, in order."""
+    def token(self, data: pyarrow.Table) -> str:
+        """The batch's deduplication token: a hash of the target table and the batch's Arrow buffers, in order.
+
+        Equal rows give equal buffers (built from the same values by the same
+        types), so a re-sent batch gets the same token; hashing the buffers
+        costs a few milliseconds per 1,000 rows.
+        """
         digest = hashlib.sha256(self.target.encode())
-        for row in rows:
-            digest.update(repr(row).encode())
+        for column in data.columns:
+            for chunk in column.chunks:
+                for buffer in chunk.buffers():
+                    digest.update(b"\x00" if buffer is None else memoryview(buffer))
         return digest.hexdigest()
 
     def _arrow(self, rows: Sequence[tuple[Any, ...]]) -> pyarrow.Table:
