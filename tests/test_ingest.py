@@ -301,3 +301,50 @@ def test_decimal_and_datetime_values_are_accepted_as_is(
         writer.write([span(0, total_estimated_cost=Decimal("1.5"), end_time=NOW + timedelta(seconds=2))])
     row = engine.query(f"SELECT duration, total_estimated_cost FROM `{database}`.spans").dicts()[0]
     assert row["duration"] == pytest.approx(2000 - 0.123456 * 1000, rel=1e-6)
+
+
+def test_a_caller_token_makes_a_resent_request_idempotent(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """Items without their own timestamps differ on every call; the caller's idempotency key still dedups."""
+    rec = Recording(migrated.adapter)
+    writer = BatchWriter(rec, database, "spans", batch_size=2)
+    items = [span(i) for i in range(3)]
+    writer.write(items, token="request-42")
+    writer.write(items, token="request-42")
+    assert [s["insert_deduplication_token"] for _, s in rec.inserts] == ["request-42:0", "request-42:1"] * 2
+    assert count(engine, database) == 3
+    writer.write(items)
+    assert count(engine, database) == 6, "without the key, the defaulted timestamps make the content new"
+
+
+def test_streaming_reports_bad_items_at_once_and_background_failures_later(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    writer = BatchWriter(Recording(migrated.adapter), database, "spans", batch_size=10)
+    stream = StreamingWriter(writer, flush_interval=60)
+    stream.add(span(0))
+    with pytest.raises(ValidationError, match="item 1: type"):
+        stream.add(span(1, type="robot"))
+    stream.add(span(2))
+    stream.close()
+    assert count(engine, database) == 2, "the bad item was refused alone; the buffer was kept"
+
+    rejecting = BatchWriter(migrated.adapter, database, "spans", batch_size=10, mode="reject")
+    with StreamingWriter(rejecting, flush_interval=60) as stream:
+        stream.add(span(3, id="nope"))
+        stream.add(span(4))
+    assert [r.index for r in stream.rejects] == [0] and count(engine, database) == 3
+
+    failing = Recording(migrated.adapter, fail_before=1, code=60)  # not transient: the flush fails
+    stream = StreamingWriter(BatchWriter(failing, database, "spans", batch_size=10), flush_interval=0.1)
+    stream.add(span(5))
+    deadline = datetime.now(UTC) + timedelta(seconds=5)
+    while not failing.inserts and datetime.now(UTC) < deadline:
+        threading.Event().wait(0.05)
+    threading.Event().wait(0.1)
+    with pytest.raises(ServerError, match="simulated"):
+        stream.add(span(6))
+    assert stream.counters.snapshot()["failures"] == 1
+    stream.close()
+    assert count(engine, database) == 3, "the failed batch's row is not kept (documented); span 6 was not added"

@@ -106,3 +106,51 @@ def test_streaming_a_large_result_block_by_block(migrated: Store) -> None:
             total += len(block.rows)
             assert len(block.rows) <= 100_000
         assert total == 1_000_000 and blocks >= 10
+
+
+BY_NAME = """
+import json, sys
+from opik_store import ServerError, Store
+out = {}
+with Store.from_url(sys.argv[1], database="probe") as store, store.reader(by_name=True) as reader:
+    out["settings"] = reader.settings("read")
+    try:
+        reader.query("SELECT count() FROM numbers(1500000000)", purpose="read")
+    except ServerError as exc:
+        out["too many"] = exc.code
+    try:
+        reader.query("SELECT 1", purpose="analytics")
+    except ServerError as exc:
+        out["other purpose, same reader"] = exc.code
+with Store.from_url(sys.argv[1], database="probe") as store, store.reader(by_name=True) as reader:
+    out["analytics"] = reader.query("SELECT getSetting('max_rows_to_read')", purpose="analytics").scalar()
+print(json.dumps(out))
+"""
+
+
+def test_reads_by_profile_name_apply_the_servers_profile(tmp_path: Path) -> None:
+    """In a fresh engine process whose users.xml carries the shipped profiles (as `profiles apply` or
+    render-xml provides on a server). The embedded engine keeps a per-query profile's constraints on its
+    session, so a second purpose on the same by-name reader fails with code 452 (README: Backend API)."""
+    import json
+    import subprocess
+    import sys
+
+    from test_profiles import engine_with
+
+    from opik_store.access.model import load_access
+    from opik_store.access.users_xml import render_users_xml
+
+    data, config = engine_with(tmp_path, render_users_xml(load_access(), "opik"), "by-name")
+    result = subprocess.run(
+        [sys.executable, "-c", BY_NAME, f"chdb://{data}?config-file={config}"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out == {
+        "settings": {"profile": "opik_read"},
+        "too many": 158,
+        "other purpose, same reader": 452,
+        "analytics": 10_000_000_000,
+    }
