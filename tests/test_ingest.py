@@ -106,7 +106,7 @@ def test_a_bad_item_rejects_its_whole_batch_and_names_index_field_value(
 ) -> None:
     items = [span(0), span(1, id="not-a-uuid"), span(2, type="robot"), span(3, usage={"t": 2**63}), span(4)]
     del items[4]["start_time"]
-    items.append({**span(5), "prompt": "typo field"})
+    items.append({**span(5), "prompt": "typo field", "project_name": "resolved by the backend: ignored"})
     with migrated.writer("spans") as writer, pytest.raises(ValidationError) as info:
         writer.write(items)
     found = {(p.index, p.field) for p in info.value.problems}

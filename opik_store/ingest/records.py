@@ -10,6 +10,9 @@ Which columns exist, their types, enum values and defaults come from ``ddl/``
 
 * Every insertable column of the table may be given; any other field is an
   error (a typo never silently drops data). MATERIALIZED columns cannot be given.
+  The one exception is ``project_name``, which Opik's REST payloads carry and
+  the backend resolves to ``project_id``: it is ignored (``project_id`` is
+  still required).
 * Required: ``id``, ``workspace_id``, ``project_id``, ``start_time`` and, for
   spans, ``trace_id``. A missing optional field, or None, stores the column's
   sentinel: epoch ``end_time``, NaN ``ttft``, '' text, the enum's default.
@@ -48,6 +51,7 @@ REQUIRED = {
     "traces": ("id", "workspace_id", "project_id", "start_time"),
     "spans": ("id", "workspace_id", "project_id", "trace_id", "start_time"),
 }
+IGNORED = frozenset({"project_name"})  # REST-only: resolved by the backend to project_id
 JSON_TEXT = frozenset({"input", "output", "metadata", "error_info", "input_slim", "output_slim"})
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INT64 = (-(2**63), 2**63 - 1)
@@ -333,7 +337,7 @@ def validate(
     problems = [
         Problem(index, str(key), shorten(mapping[key]), f"unknown field for {rules.table}")
         for key in mapping
-        if key not in known
+        if key not in known and key not in IGNORED
     ]
     row: list[Any] = []
     get = mapping.get
