@@ -272,6 +272,8 @@ class StreamingWriter:
     * The buffer never holds more than ``batch_size`` rows: the ``add`` that
       fills it writes the batch itself (back-pressure on the producer), and a
       background thread writes whatever is buffered every ``flush_interval``.
+      Memory is bounded by the buffer plus one batch in flight per producer
+      thread (each waits for its own INSERT).
     * Safe from several threads: the buffer is swapped under a lock; the
       writer serializes the INSERTs.
     * An INSERT that fails in the background is counted (``failures``) and
