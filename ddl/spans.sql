@@ -56,4 +56,4 @@ ENGINE = ReplacingMergeTree(last_updated_at, is_deleted)
 PARTITION BY (retention_days, toMonday(if(substring(trace_id, 15, 1) = '7' AND UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC') >= toDateTime64('2000-01-01 00:00:00', 3, 'UTC') AND UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC') < toDateTime64('2070-01-01 00:00:00', 3, 'UTC'), toDate32(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')), toDate32('1970-01-01'))))
 ORDER BY (workspace_id, project_id, trace_id, id)
 TTL if(retention_days = 0, toDateTime('2105-12-31 00:00:00', 'UTC'), toDateTime(retention_at + retention_days, 'UTC'))
-SETTINGS index_granularity = 8192, index_granularity_bytes = 41943040, ttl_only_drop_parts = 1
+SETTINGS index_granularity = 8192, index_granularity_bytes = 41943040, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000

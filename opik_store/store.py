@@ -14,8 +14,10 @@ from types import TracebackType
 from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
+from opik_store.engine.retry import RetryPolicy
 from opik_store.engine.server import ServerInfo, check_settings, check_version, server_info
 from opik_store.errors import MissingTargetError, OpikStoreError
+from opik_store.ingest.writer import BatchWriter, Mode
 from opik_store.maintenance.retention import Retention
 from opik_store.migrations.ledger import UPGRADE, LedgerEntry, setup_statements
 from opik_store.migrations.lock import Holder
@@ -30,6 +32,7 @@ from opik_store.migrations.runner import (
     render_revision,
     revision_hazards,
 )
+from opik_store.reads import Reader
 from opik_store.schema.ddl import TABLES, ddl
 from opik_store.schema.shapes import Difference
 
@@ -178,6 +181,47 @@ class Store:
     def stamp(self, to: str, force: bool = False, progress: Progress | None = None) -> tuple[Report, list[Difference]]:
         """Record ``to`` as applied without running it, if the live tables match it (or ``force``)."""
         return self.migrator(progress).stamp(to, force=force)
+
+    def writer(
+        self,
+        table: str,
+        batch_size: int = 1000,
+        mode: Mode = "all",
+        defaults: Mapping[str, object] | None = None,
+    ) -> BatchWriter:
+        """A BatchWriter for ``traces`` or ``spans`` on its own new connection (closed by its ``close``).
+
+        Its own connection lets it run beside this store from another thread;
+        it retries with this store's ``retries`` attempts.
+        """
+        adapter = open_adapter(self.config.connection)
+        try:
+            return BatchWriter(
+                adapter,
+                self.config.database,
+                table,
+                batch_size=batch_size,
+                mode=mode,
+                defaults=defaults,
+                retry=RetryPolicy(attempts=self.config.retries),
+                close_adapter=True,
+            )
+        except BaseException:
+            adapter.close()
+            raise
+
+    def reader(self, by_name: bool = False) -> Reader:
+        """A Reader (profile-aware reads) on its own new connection, closed by its ``close``.
+
+        ``by_name=True`` sends each purpose's profile by name (the server must
+        have it); by default the profile's values are sent.
+        """
+        adapter = open_adapter(self.config.connection)
+        try:
+            return Reader(adapter, by_name=by_name, close_adapter=True)
+        except BaseException:
+            adapter.close()
+            raise
 
     def retention(self, progress: Progress | None = None) -> Retention:
         """Retention operations (plan/apply/backfill) on this database."""

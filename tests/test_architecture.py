@@ -25,10 +25,13 @@ RANKS: dict[str, int] = {
     "migrations": 4,
     "access": 4,
     "maintenance": 4,
-    "store": 5,
-    "__init__": 6,  # the public face: re-exports Store, QueryProfiles and the errors
-    "scheduling": 6,
-    "cli": 7,
+    "ingest": 5,  # the batch writer: reads the ingest profile (access), built by store
+    "reads": 5,  # profile-aware reads: the profile of each purpose (access), built by store
+    "tables": 5,  # SQLAlchemy Table objects from ddl/ (schema.columns); imported by backend code only
+    "store": 6,
+    "__init__": 7,  # the public face: re-exports Store, QueryProfiles and the errors
+    "scheduling": 7,
+    "cli": 8,
 }
 
 PUBLIC = {

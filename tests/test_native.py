@@ -128,3 +128,33 @@ def test_profiles_apply_then_plan_is_empty_on_a_real_server(native_url: str, tmp
                     "DROP ROLE IF EXISTS opik_ingest, opik_backend, opik_analyst",
                     "DROP SETTINGS PROFILE IF EXISTS opik_ingest, opik_read, opik_analyst"):  # fmt: skip
             adapter.execute(sql)
+
+
+def test_columnar_insert_and_streamed_read(native: NativeAdapter) -> None:
+    """insert_arrow: one native columnar INSERT; stream: the result in blocks (protocol level, any version)."""
+    import pyarrow as pa
+
+    native.execute("CREATE DATABASE IF NOT EXISTS opik_store_native_test")
+    native.execute("DROP TABLE IF EXISTS opik_store_native_test.cols")
+    native.execute(
+        "CREATE TABLE opik_store_native_test.cols (id String, n UInt64, tags Array(String), ttft Float64, "
+        "kind Enum8('unknown' = 0, 'llm' = 3)) ENGINE = MergeTree ORDER BY id"
+    )
+    try:
+        data = pa.table(
+            {
+                "id": pa.array([f"id-{i:05d}" for i in range(20_000)], pa.string()),
+                "n": pa.array(range(20_000), pa.uint64()),
+                "tags": pa.array([["a", "b'c"] if i % 2 else [] for i in range(20_000)], pa.list_(pa.string())),
+                "ttft": pa.array([float("nan") if i % 3 else 1.5 for i in range(20_000)], pa.float64()),
+                "kind": pa.array(["llm" if i % 2 else "unknown" for i in range(20_000)], pa.string()),
+            }
+        )
+        native.insert_arrow("`opik_store_native_test`.`cols`", data.column_names, data, {"insert_deduplicate": "1"})
+        rows = native.query("SELECT id, n, tags, kind FROM opik_store_native_test.cols WHERE n IN (0, 1) ORDER BY n")
+        assert rows.rows == [("id-00000", 0, [], "unknown"), ("id-00001", 1, ["a", "b'c"], "llm")]
+        blocks = list(native.stream("SELECT n FROM opik_store_native_test.cols ORDER BY n"))
+        assert sum(len(b.rows) for b in blocks) == 20_000 and len(blocks) >= 2
+        assert all(len(b.rows) <= 10_000 for b in blocks) and blocks[0].columns == ("n",)
+    finally:
+        native.execute("DROP DATABASE IF EXISTS opik_store_native_test")

@@ -299,7 +299,7 @@ def stamp(opts: Options, revision: str, force: bool, as_json: bool) -> None:
 
     \b
     Example:
-      opik-store --database opik stamp 0001
+      opik-store --database opik stamp head
     """
     with opts.store() as store:
         report, diffs = store.stamp(revision, force=force, progress=progress(as_json))

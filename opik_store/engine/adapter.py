@@ -1,18 +1,23 @@
 """Adapters: one small class per way of reaching ClickHouse.
 
-Both adapters expose the same three calls (``query``, ``execute``, ``close``)
-with ClickHouse's own ``{name:Type}`` query parameters, so the rest of the
-package never formats a user value into SQL. ``engine.connect.open_adapter``
+Both adapters expose the same calls (``query``, ``execute``, ``stream``,
+``insert_arrow``, ``close``) with ClickHouse's own ``{name:Type}`` query
+parameters, so the rest of the package never formats a user value into SQL.
+An adapter is one connection: it is not safe to use from two threads at once
+(callers that share one serialize their calls, as ``ingest`` and ``reads`` do). ``engine.connect.open_adapter``
 picks one from a parsed URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opik_store.engine.urls import ConnectionSpec
+
+if TYPE_CHECKING:
+    import pyarrow
 
 
 @dataclass(frozen=True)
@@ -41,5 +46,20 @@ class Adapter(Protocol):
     def execute(
         self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
     ) -> None: ...
+
+    def stream(
+        self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
+    ) -> Iterator[Rows]:
+        """Run a query and yield its result block by block (each block a Rows), never all at once."""
+        ...
+
+    def insert_arrow(
+        self, target: str, columns: Sequence[str], data: pyarrow.Table, settings: Mapping[str, str]
+    ) -> None:
+        """One INSERT of ``data`` (columns in ``columns`` order) into the quoted ``target``, columnar.
+
+        ``settings`` go with that INSERT only (never onto the session).
+        """
+        ...
 
     def close(self) -> None: ...

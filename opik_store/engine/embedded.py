@@ -7,6 +7,12 @@ Rules this adapter keeps:
 * Query parameters are bound by the engine (``{name:Type}``), never formatted.
 * Settings for a statement are applied with ``SET`` on this connection (chdb
   has no per-query settings for DDL); they stay in force for the session.
+  ``insert_arrow`` is the exception: its settings (a deduplication token,
+  the ingest profile's values) go in the INSERT's own SETTINGS clause, so
+  they never leak into later statements.
+* ``insert_arrow`` hands an Arrow table to the engine through the
+  ``Python(...)`` table function (no text encoding); ``stream`` yields the
+  engine's result blocks as they come.
 """
 
 from __future__ import annotations
@@ -16,17 +22,19 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opik_store.engine.adapter import Rows
-from opik_store.engine.quoting import check_setting_name, setting_literal
+from opik_store.engine.quoting import check_setting_name, quote_identifier, setting_literal, settings_clause
 from opik_store.engine.urls import ConnectionSpec
 from opik_store.errors import ConfigError, ServerError
 
 _log = logging.getLogger("opik_store")
+if TYPE_CHECKING:
+    import pyarrow
 
 _CODE = re.compile(r"Code:\s*(\d+)\.\s*(.*)", re.S)
 
@@ -115,6 +123,48 @@ class EmbeddedAdapter:
     ) -> None:
         self._apply_settings(settings)
         self._run(sql, params)
+
+    def stream(
+        self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
+    ) -> Iterator[Rows]:
+        """Yield the result block by block; each block of the engine arrives with its names and types."""
+        self._apply_settings(settings)
+        try:
+            encoded = {k: encode_param(v) for k, v in (params or {}).items()}
+            result = self._conn.send_query(sql, "JSONCompactEachRowWithNamesAndTypes", params=encoded)
+        except Exception as exc:
+            raise server_error(exc, self.spec) from None
+        try:
+            for chunk in result:
+                lines = chunk.bytes().splitlines()
+                if len(lines) < 2:
+                    continue
+                names = tuple(json.loads(lines[0]))
+                converters = [_converter(t) for t in json.loads(lines[1])]
+                rows = [
+                    tuple(conv(v) for conv, v in zip(converters, json.loads(line), strict=True)) for line in lines[2:]
+                ]
+                if rows:
+                    yield Rows(names, rows)
+        except Exception as exc:
+            raise server_error(exc, self.spec) from None
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def insert_arrow(
+        self, target: str, columns: Sequence[str], data: pyarrow.Table, settings: Mapping[str, str]
+    ) -> None:
+        """``INSERT INTO target (columns) SELECT * FROM Python(batch) SETTINGS ...`` -- one statement."""
+        opik_batch = data  # read by the engine through Python(opik_batch), from this frame
+        names = ", ".join(quote_identifier(c, "column") for c in columns)
+        sql = f"INSERT INTO {target} ({names}) SELECT * FROM Python(opik_batch){settings_clause(settings)}"
+        try:
+            self._conn.query(sql)
+        except Exception as exc:
+            raise server_error(exc, self.spec) from None
+        del opik_batch
 
     def close(self) -> None:
         self._conn.close()

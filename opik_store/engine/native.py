@@ -7,17 +7,25 @@ Rules this adapter keeps:
   engine runs.
 * Settings are sent with each query, so nothing leaks between statements.
 * Errors carry the server's code; text is scrubbed of the password.
+* ``insert_arrow`` sends the batch as native-protocol columns (one INSERT);
+  ``stream`` reads the result block by block (``execute_iter``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opik_store.engine.adapter import Rows
+from opik_store.engine.quoting import quote_identifier
 from opik_store.engine.urls import ConnectionSpec
 from opik_store.errors import ServerError
+
+if TYPE_CHECKING:
+    import pyarrow
+
+T = TypeVar("T")
 
 
 class NativeAdapter:
@@ -40,15 +48,21 @@ class NativeAdapter:
         self.query("SELECT 1")
 
     def _call(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> Any:
-        from clickhouse_driver import errors
-
-        try:
-            return self._client.execute(
+        return self._guard(
+            lambda: self._client.execute(
                 sql,
                 dict(params) if params else None,
                 with_column_types=True,
                 settings=dict(settings or {}),
             )
+        )
+
+    def _guard(self, func: Callable[[], T]) -> T:
+        """Run a driver call, turning its errors into ServerError with the password scrubbed."""
+        from clickhouse_driver import errors
+
+        try:
+            return func()
         except errors.ServerException as exc:
             message = self.spec.scrub(str(exc.message)).split("Stack trace:")[0].strip()
             raise ServerError(int(exc.code or 0), message) from None
@@ -72,6 +86,52 @@ class NativeAdapter:
         self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
     ) -> None:
         self._call(sql, params, settings)
+
+    def stream(
+        self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
+    ) -> Iterator[Rows]:
+        """Yield the result in blocks of at most 10,000 rows as the server sends them."""
+        it = self._guard(
+            lambda: self._client.execute_iter(
+                sql, dict(params) if params else None, with_column_types=True, settings=dict(settings or {})
+            )
+        )
+        names: tuple[str, ...] = ()
+        block: list[tuple[Any, ...]] = []
+        first = True
+        done = object()
+        while True:
+            item: Any = self._guard(lambda: next(it, done))
+            if item is done:
+                break
+            if first:
+                names, first = tuple(name for name, _ in item), False
+                continue
+            block.append(tuple(_normalize(v) for v in item))
+            if len(block) >= 10_000:
+                yield Rows(names, block)
+                block = []
+        if block:
+            yield Rows(names, block)
+
+    def insert_arrow(
+        self, target: str, columns: Sequence[str], data: pyarrow.Table, settings: Mapping[str, str]
+    ) -> None:
+        """One native INSERT of the batch as columns (Map columns become dicts, as the driver wants)."""
+        import pyarrow as pa
+
+        cols: list[list[Any]] = []
+        for field, column in zip(data.schema, data.columns, strict=True):
+            values = column.to_pylist()
+            if pa.types.is_map(field.type):
+                values = [dict(v) if v is not None else {} for v in values]
+            cols.append(values)
+        names = ", ".join(quote_identifier(c, "column") for c in columns)
+        self._guard(
+            lambda: self._client.execute(
+                f"INSERT INTO {target} ({names}) VALUES", cols, columnar=True, settings=dict(settings)
+            )
+        )
 
     def close(self) -> None:
         self._client.disconnect()

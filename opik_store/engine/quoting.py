@@ -10,6 +10,7 @@ identifier early.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from opik_store.errors import ConfigError
 
@@ -57,6 +58,15 @@ def setting_literal(value: str) -> str:
     if re.fullmatch(r"-?\d+(\.\d+)?", value):
         return value
     return quote_string(value)
+
+
+def settings_clause(settings: Mapping[str, str]) -> str:
+    """`` SETTINGS a = 1, b = 'x'`` for one statement ('' when empty); names checked, values quoted."""
+    if not settings:
+        return ""
+    return " SETTINGS " + ", ".join(
+        f"{check_setting_name(name)} = {setting_literal(value)}" for name, value in settings.items()
+    )
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:

@@ -1,0 +1,275 @@
+"""The batch writer against the raw engine, against one row per INSERT, and its memory while streaming.
+
+One run on the embedded engine, the same generated Opik-shaped spans (REST
+mappings: ISO times, JSON input/output, usage) for every side:
+
+1. writer vs raw: ``BatchWriter.write`` (validation + Arrow + one INSERT per
+   1,000) against the engine inserting the very same rows as prebuilt Arrow
+   tables through the same ``INSERT ... SELECT * FROM Python(...)``, batch by
+   batch interleaved into two databases. Goal >= 0.9x.
+2. writer vs one row per INSERT: the same writer with ``batch_size=1``, on a
+   few hundred spans (it is that slow). Goal >= 100x.
+3. peak memory of ``StreamingWriter`` fed a generator of spans: the Python
+   heap peak (tracemalloc) and the process's peak RSS growth, for a short and
+   a long stream. Goal: bounded by the buffer, not by the stream's length.
+
+    python bench/ingest.py [--batches 30] [--single 300] [--stream 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from opik_store import Store
+from opik_store.ingest import StreamingWriter
+
+WORDS = [
+    "the",
+    "model",
+    "answered",
+    "with",
+    "a",
+    "short",
+    "summary",
+    "of",
+    "the",
+    "retrieved",
+    "documents",
+    "and",
+    "cited",
+    "three",
+    "sources",
+    "user",
+    "asked",
+    "about",
+    "pricing",
+    "tiers",
+    "latency",
+    "budgets",
+    "and",
+    "how",
+    "tokens",
+    "are",
+    "counted",
+    "across",
+    "tool",
+    "calls",
+    "agent",
+    "planned",
+    "a",
+    "search",
+    "then",
+    "called",
+    "the",
+    "calculator",
+    "and",
+    "verified",
+    "the",
+    "final",
+    "answer",
+    "twice",
+]
+PROJECT = "0193a8c5-0000-7000-8000-000000000001"
+
+
+def uuid7(ms: int, rng: random.Random) -> str:
+    rand = rng.getrandbits(74)
+    value = (ms << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+def text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def spans(count: int, seed: int) -> Iterator[dict[str, Any]]:
+    """Opik REST-shaped spans, ~1.5 KB each, ten to a trace, from one hour ago on."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    trace = ""
+    for i in range(count):
+        at = start + timedelta(milliseconds=i)
+        ms = int(at.timestamp() * 1000)
+        if i % 10 == 0:
+            trace = uuid7(ms, rng)
+        yield {
+            "id": uuid7(ms, rng),
+            "trace_id": trace,
+            "project_id": PROJECT,
+            "workspace_id": "bench",
+            "name": "llm call",
+            "type": "llm",
+            "start_time": at.isoformat(),
+            "end_time": (at + timedelta(milliseconds=rng.randint(50, 5000))).isoformat(),
+            "input": {"messages": [{"role": "user", "content": text(rng, 120)}]},
+            "output": {"answer": text(rng, 80)},
+            "metadata": {"temperature": 0.2, "run": i},
+            "model": "gpt-5",
+            "provider": "openai",
+            "total_estimated_cost": "0.000125",
+            "tags": ["bench"],
+            "usage": {"prompt_tokens": rng.randint(10, 4000), "completion_tokens": rng.randint(10, 800)},
+        }
+
+
+def raw_arrow(items: list[dict[str, Any]], names: tuple[str, ...], types: list[Any]) -> Any:
+    """What a client without the writer does: JSON-encode the payload fields and build Arrow; no validation."""
+    import pyarrow as pa
+
+    columns: dict[str, list[Any]] = {n: [] for n in names}
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    now = datetime.now(UTC)
+    for item in items:
+        for name in names:
+            value = item.get(name)
+            if name in ("input", "output", "metadata"):
+                value = json.dumps(value, separators=(",", ":"))
+            elif name in ("start_time", "end_time"):
+                value = datetime.fromisoformat(value) if value else epoch
+            elif name in ("created_at", "last_updated_at"):
+                value = now
+            elif name == "usage":
+                value = list((value or {}).items())
+            elif name == "total_estimated_cost":
+                value = Decimal(value or 0)
+            elif name == "ttft":
+                value = float("nan")
+            elif name == "truncation_threshold":
+                value = 10001
+            elif name == "is_deleted":
+                value = 0
+            elif value is None:
+                value = [] if name == "tags" else ("unknown" if name in ("type", "source") else "")
+            columns[name].append(value)
+    return pa.Table.from_arrays([pa.array(columns[n], type=t) for n, t in zip(names, types, strict=True)], names=names)
+
+
+def compare_with_raw(store: Store, raw_store: Store, batches: int) -> tuple[float, float, float]:
+    """Median rows/s: the writer; the engine inserting the same rows as prebuilt Arrow; the same incl. building it.
+
+    Batch by batch interleaved, into two databases of one engine.
+    """
+    writer = store.writer("spans")
+    raw = raw_store.writer("spans")  # only its target, column names and Arrow types are used
+    items = list(spans(batches * 1000, 1))
+    writer_rates: list[float] = []
+    insert_rates: list[float] = []
+    client_rates: list[float] = []
+    names, types = raw.rules.names, raw._types
+    for b in range(batches):
+        batch = items[b * 1000 : (b + 1) * 1000]
+        started = time.perf_counter()
+        table = raw_arrow(batch, names, types)
+        built = time.perf_counter()
+        raw.adapter.insert_arrow(raw.target, names, table, {})
+        done = time.perf_counter()
+        insert_rates.append(1000 / (done - built))
+        client_rates.append(1000 / (done - started))
+        started = time.perf_counter()
+        writer.write(batch)
+        writer_rates.append(1000 / (time.perf_counter() - started))
+    writer.close()
+    raw.close()
+    return statistics.median(writer_rates), statistics.median(insert_rates), statistics.median(client_rates)
+
+
+def one_row_per_insert(store: Store, count: int) -> tuple[float, float]:
+    """Rows/s writing ``count`` spans one per INSERT, and the same spans in one batch."""
+    items = list(spans(count * 2, 2))
+    single = store.writer("spans", batch_size=1)
+    started = time.perf_counter()
+    single.write(items[:count])
+    single_rate = count / (time.perf_counter() - started)
+    single.close()
+    batched = store.writer("spans")
+    started = time.perf_counter()
+    batched.write(items[count:])
+    batch_rate = count / (time.perf_counter() - started)
+    batched.close()
+    return batch_rate, single_rate
+
+
+def rss_kib() -> int:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() // 1024
+
+
+def stream_rss(store: Store, count: int, seed: int) -> tuple[float, float]:
+    """(peak RSS growth MiB, rows/s) while streaming ``count`` generated spans (RSS sampled every 1,000)."""
+    rss_before = peak_rss = rss_kib()
+    started = time.perf_counter()
+    with StreamingWriter(store.writer("spans"), flush_interval=1.0) as stream:
+        for i, item in enumerate(spans(count, seed)):
+            stream.add(item)
+            if i % 1000 == 0:
+                peak_rss = max(peak_rss, rss_kib())
+    elapsed = time.perf_counter() - started
+    return (max(peak_rss, rss_kib()) - rss_before) / 1024, count / elapsed
+
+
+def stream_heap(store: Store, count: int, seed: int) -> float:
+    """Peak Python heap (tracemalloc, MiB) while streaming ``count`` spans (slow: tracemalloc traces everything)."""
+    tracemalloc.start()
+    with StreamingWriter(store.writer("spans"), flush_interval=1.0) as stream:
+        for item in spans(count, seed):
+            stream.add(item)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=30, help="batches of 1,000 spans per side in part 1")
+    parser.add_argument("--single", type=int, default=300, help="spans written one per INSERT in part 2")
+    parser.add_argument("--stream", type=int, default=1_000_000, help="spans in the long stream of part 3")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as root:
+        url = f"chdb://{root}/data"
+        with Store.from_url(url, database="bench") as store, Store.from_url(url, database="bench_raw") as raw:
+            store.migrate()
+            raw.migrate()
+            writer_rate, insert_rate, client_rate = compare_with_raw(store, raw, args.batches)
+            batch_rate, single_rate = one_row_per_insert(store, args.single)
+            short = max(args.stream // 10, 10_000)
+            rss_short, rate_short = stream_rss(store, short, 3)
+            rss_long, rate_long = stream_rss(store, args.stream, 4)
+            heap_small, heap_large = stream_heap(store, 5_000, 5), stream_heap(store, 25_000, 6)
+    print(f"1. writer vs raw engine, {args.batches} batches of 1,000 spans each, interleaved (median rows/s)")
+    print(f"   {'writer (validate + Arrow + token + INSERT)':46} {writer_rate:>8,.0f}")
+    print(
+        f"   {'raw: prebuilt Arrow, same INSERT':46} {insert_rate:>8,.0f}   writer/raw {writer_rate / insert_rate:.2f}"
+    )
+    print(
+        f"   {'raw incl. JSON + Arrow from the same items':46} {client_rate:>8,.0f}   "
+        f"writer/raw {writer_rate / client_rate:.2f}"
+    )
+    print(f"2. writer batches vs one row per INSERT, {args.single} spans each (rows/s)")
+    print(
+        f"   batches {batch_rate:>9,.0f}   one per INSERT {single_rate:>8,.0f}   ratio {batch_rate / single_rate:,.0f}"
+    )
+    print("3. StreamingWriter (buffer 1,000, flush every 1 s): peak RSS growth by stream length")
+    print(f"   {'spans':>10} {'RSS MiB':>8} {'rows/s':>8}")
+    print(f"   {short:>10,} {rss_short:>8.0f} {rate_short:>8,.0f}")
+    print(f"   {args.stream:>10,} {rss_long:>8.0f} {rate_long:>8,.0f}")
+    print(
+        f"   peak Python heap (tracemalloc): {heap_small:.1f} MiB for 5,000 spans, {heap_large:.1f} MiB for 25,000 "
+        f"(ratio {heap_large / heap_small:.2f} for 5x the spans)"
+    )
+
+
+if __name__ == "__main__":
+    main()
