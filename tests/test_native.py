@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +160,46 @@ def test_columnar_insert_and_streamed_read(native: NativeAdapter) -> None:
         assert all(len(b.rows) <= 10_000 for b in blocks) and blocks[0].columns == ("n",)
     finally:
         native.execute("DROP DATABASE IF EXISTS opik_store_native_test")
+
+
+WITHOUT_CHDB = """
+import importlib.abc, json, sys
+
+class _NoChdb(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "chdb" or name.startswith("chdb."):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked: a lean install)")
+        return None
+
+sys.meta_path.insert(0, _NoChdb())
+from click.testing import CliRunner
+from opik_store.cli import main
+from opik_store.engine.connect import open_adapter
+from opik_store.engine.urls import parse_url
+
+url = sys.argv[1]
+native = open_adapter(parse_url(url))
+version = native.query("SELECT version()").scalar()
+native.close()
+embedded = CliRunner().invoke(main, ["--url", "chdb:" + sys.argv[2], "migrate"])
+server = CliRunner().invoke(main, ["--url", url, "status"])
+offline = CliRunner().invoke(main, ["--url", url, "--cluster", "opik", "migrate", "--sql"])
+print(json.dumps({"version": version, "chdb_loaded": "chdb" in sys.modules,
+                  "embedded": [embedded.exit_code, embedded.output], "server": [server.exit_code, server.output],
+                  "offline": [offline.exit_code, "ReplicatedReplacingMergeTree" in offline.output]}))
+"""
+
+
+def test_a_lean_install_works_against_a_server_without_the_embedded_engine(native_url: str, tmp_path: Path) -> None:
+    """chdb is an extra: with it impossible to import, the package talks to a server and says what is missing."""
+    out = subprocess.run([sys.executable, "-c", WITHOUT_CHDB, native_url, str(tmp_path / "db")],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["chdb_loaded"] is False and got["version"]
+    assert got["embedded"][0] == 2 and "install 'opik-store[embedded]'" in got["embedded"][1]
+    assert got["offline"] == [0, True], "rendering needs no engine"
+    if parse_version(got["version"])[:2] >= (25, 3):
+        assert got["server"][0] == 0, got["server"]
+    else:  # Debian's 18.16: reached over the native protocol, and refused for its age, as with chdb installed
+        assert got["server"][0] == 2 and "too old" in got["server"][1], got["server"]

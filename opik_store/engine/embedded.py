@@ -52,7 +52,13 @@ class EmbeddedAdapter:
     """A connection to the in-process engine at ``spec.path``."""
 
     def __init__(self, spec: ConnectionSpec) -> None:
-        import chdb  # imported lazily: ~2 s and a large shared object
+        try:
+            import chdb  # imported lazily: ~2 s and a large shared object
+        except ImportError:
+            raise ConfigError(
+                f"{spec.display} names the embedded engine, which is not installed: install "
+                "'opik-store[embedded]' for it, or point --url / OPIK_STORE_URL at a server"
+            ) from None
 
         self.spec = spec
         if spec.path != ":memory:":
