@@ -10,7 +10,7 @@ identifier early.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from opik_store.errors import ConfigError
 
@@ -69,31 +69,34 @@ def settings_clause(settings: Mapping[str, str]) -> str:
     )
 
 
-def split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split ``text`` at ``sep`` outside parentheses and quotes; parts are stripped, empty ones dropped."""
-    parts: list[str] = []
-    depth, quote, current, escaped = 0, "", "", False
-    for ch in text:
+def top_level(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, character) of every character of ``text`` outside quotes and parentheses.
+
+    Quotes are ``'``, ``"`` and backquotes, with backslash escapes inside them;
+    the parentheses themselves are not yielded. This is the one scanner the
+    DDL helpers share, so they agree on what "top level" means.
+    """
+    depth, quote, escaped = 0, "", False
+    for i, ch in enumerate(text):
         if quote:
-            current += ch
             if escaped:
                 escaped = False
             elif ch == "\\":
                 escaped = True
             elif ch == quote:
                 quote = ""
-            continue
-        if ch in "'`\"":
+        elif ch in "'`\"":
             quote = ch
         elif ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
-        if ch == sep and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        parts.append(current.strip())
-    return parts
+        elif depth == 0:
+            yield i, ch
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split ``text`` at ``sep`` outside parentheses and quotes; parts are stripped, empty ones dropped."""
+    cuts = [i for i, ch in top_level(text) if ch == sep]
+    parts = [text[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(text)], strict=True)]
+    return [part.strip() for part in parts if part.strip()]

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from opik_store.engine.quoting import split_top_level
+from opik_store.engine.quoting import split_top_level, top_level
 from opik_store.errors import ConfigError
 from opik_store.schema.ddl import ddl
 
@@ -51,27 +51,13 @@ def _strip_comments(text: str) -> str:
 
 def _top_level_keyword(text: str) -> tuple[int, str]:
     """Offset and name of the first stop keyword at depth 0 outside quotes, or (len, '')."""
-    depth, quote, escaped = 0, "", False
-    for i, ch in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
+    for i, _ in top_level(text):
+        if i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
             continue
-        if ch in "'`\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-            for word in _STOP:
-                end = i + len(word)
-                if text[i:end].upper() == word and (end == len(text) or not (text[end].isalnum() or text[end] == "_")):
-                    return i, word
+        for word in _STOP:
+            end = i + len(word)
+            if text[i:end].upper() == word and (end == len(text) or not (text[end].isalnum() or text[end] == "_")):
+                return i, word
     return len(text), ""
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from opik_store.config import Topology
 from opik_store.engine.adapter import Adapter
-from opik_store.engine.quoting import quote_identifier, split_top_level
+from opik_store.engine.quoting import quote_identifier, split_top_level, top_level
 from opik_store.errors import ServerError
 from opik_store.schema.render import render_statement
 
@@ -129,28 +129,12 @@ def read_shapes(adapter: Adapter, database: str, names: Iterable[str] | None = N
 
 def split_engine_full(text: str) -> tuple[str, str, dict[str, str]]:
     """``Engine(args) PARTITION BY x ORDER BY y TTL z SETTINGS s`` -> (Engine, args, {clause: text})."""
-    depth, quote, i = 0, "", 0
     positions: list[tuple[int, str]] = []
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = ""
-        elif ch in "'`\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and text[i - 1 : i] == " ":
-            for clause in _CLAUSES:
-                if text.startswith(clause + " ", i):
-                    positions.append((i, clause))
-                    break
-        i += 1
+    for i, _ in top_level(text):
+        if text[i - 1 : i] == " ":
+            clause = next((c for c in _CLAUSES if text.startswith(c + " ", i)), None)
+            if clause:
+                positions.append((i, clause))
     head_end = positions[0][0] if positions else len(text)
     head = text[:head_end].strip()
     name, _, rest = head.partition("(")
