@@ -220,3 +220,17 @@ def test_status_tells_a_running_migration_from_an_interrupted_one(engine_url: st
         resume.set()
         runner.join(60)
     assert not errors
+
+
+def test_a_generation_that_can_never_be_won_ends_in_an_error_not_a_spin(
+    engine_url: str, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock's own create step always losing (as on a database where it can never succeed) stops in bounded time."""
+    with Store.from_url(engine_url, database=database, lock_timeout=1) as store:
+        store.migrate()
+        lock = MigrationLock(store.adapter, store.config, 5, lambda _m: None)
+        monkeypatch.setattr(lock, "_try_create", lambda generation: False)
+        started = time.monotonic()
+        with pytest.raises(LockTimeout, match="kept existing without showing a holder"):
+            lock.acquire(timeout=1)
+        assert time.monotonic() - started < 30

@@ -119,6 +119,9 @@ def process_alive(pid: int) -> bool:
         return True
 
 
+#: Races for one lock generation lost in a row before try_acquire gives up.
+MAX_CREATE_RACES = 20
+
 #: Below this much free space on any of the server's disks, no table is created: a metadata file
 #: written into a full disk is left empty, and an embedded engine then refuses to start.
 MIN_FREE_BYTES = 64 * 1024 * 1024
@@ -229,8 +232,13 @@ class MigrationLock:
 
     # -- acquiring -----------------------------------------------------------
     def try_acquire(self) -> Holder | None:
-        """Take the lock if it is free now; otherwise return its live holder without waiting."""
-        while True:
+        """Take the lock if it is free now; otherwise return its live holder without waiting.
+
+        Losing a race for a generation looks again at once, a bounded number of
+        times: a generation that can be neither created nor seen (the state that
+        once spun forever on a system database) becomes an error, not a loop.
+        """
+        for _ in range(MAX_CREATE_RACES):
             current = self.holder()
             if not self.is_free(current):
                 return current
@@ -240,6 +248,10 @@ class MigrationLock:
             if self._try_create((current.generation if current else 0) + 1):
                 return None
             # another run won this generation: look again at once
+        raise LockTimeout(
+            f"could not take the lock of database {self.config.database!r}: its next generation kept existing "
+            f"without showing a holder ({MAX_CREATE_RACES} tries). Check `opik-store unlock`, then retry."
+        )
 
     def acquire(self, timeout: float) -> None:
         """Take the lock, waiting up to ``timeout`` seconds for a live holder."""
