@@ -212,7 +212,7 @@ def test_cli_plan_apply_dry_run_and_json(migrated: tuple[Store, Path], engine_ur
     again = CliRunner().invoke(main, [*base, "apply", "--config", str(config)])
     assert "nothing to do" in again.output
     backfill = CliRunner().invoke(main, [*base, "backfill", "--workspace", "nobody"])
-    assert backfill.exit_code == 2 and "no retention rule for workspace 'nobody'" in backfill.output
+    assert backfill.exit_code == 2 and "no retention rule for the workspace 'nobody'" in backfill.output
 
 
 @pytest.mark.parametrize(

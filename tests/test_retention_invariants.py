@@ -24,9 +24,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from test_retention import establish, uuid7
 
 from opik_store import ConfigError, ServerError, Store
+from opik_store.cli import main
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.maintenance.config_file import MAX_DAYS, RetentionConfig, parse_config
 from opik_store.maintenance.retention import UNDATED
@@ -372,3 +374,29 @@ def test_an_old_plan_never_brings_a_rule_inside_the_margin(migrated: Store, engi
     retention.apply(plan)
     written = engine.query(f"SELECT min(effective_from) FROM `{migrated.config.database}`.retention_rules").scalar()
     assert str(written) == (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
+
+
+def test_backfill_of_the_default_moves_only_rule_less_dated_rows_and_ends(
+    migrated: Store, engine: EmbeddedAdapter, database: str, engine_url: str
+) -> None:
+    retention = migrated.retention()
+    retention.add_rule("ws-own", "", 14, date(2000, 1, 1), "test: a workspace with its own rule")
+    retention.refresh_lookup()
+    rows = {
+        "plain old": uuid7(datetime.now(UTC) - timedelta(days=40), 1),
+        "plain young": uuid7(datetime.now(UTC) - timedelta(days=3), 2),
+        "plain undated": str(uuid.UUID(int=0x1234_5678_9ABC_4DEF_8123_4567_89AB_CDEF)),
+        "own": uuid7(datetime.now(UTC) - timedelta(days=3), 3),
+    }
+    for name, trace_id in rows.items():
+        insert(engine, database, trace_id, workspace="ws-own" if name == "own" else "ws-plain")
+    retention.apply(retention.plan(RetentionConfig(default_days=400)))  # the default exists from now on...
+    runs = 0
+    while retention.backfill("", "", max_partitions=1).partitions:  # ...and is applied to the past
+        runs += 1
+        assert runs < 20, "a backfill that never ends (rows it can never fix, like undated ones)"
+    got = dict(engine.query(f"SELECT id, retention_days FROM `{database}`.traces FINAL").rows)
+    assert got == {rows["plain old"]: 400, rows["plain young"]: 400, rows["plain undated"]: 0, rows["own"]: 14}
+    cli = CliRunner().invoke(main, ["--url", engine_url, "--database", database,
+                                    "retention", "backfill", "--default", "--workspace", "x"])  # fmt: skip
+    assert cli.exit_code == 2 and "name exactly one key" in cli.output

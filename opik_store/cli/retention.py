@@ -129,17 +129,27 @@ def retention_apply(opts: Options, prune: bool, expire_now: bool, dry_run: bool,
 
 
 @retention.command("backfill")
-@click.option("--workspace", required=True, help="Workspace whose past rows take its current class.")
+@click.option("--workspace", default=None, help="Workspace whose past rows take its newest class.")
 @click.option("--project", default="", help="Only this project (its own rule must exist).")
+@click.option(
+    "--default", "default_key", is_flag=True,
+    help="The deployment default: rows of every workspace and project without a rule of its own.",
+)  # fmt: skip
 @click.option("--max-partitions", type=click.IntRange(min=1), default=10, show_default=True, help="Bound on this run.")
 @click.option("--dry-run", is_flag=True, help="List the partitions and rows that would move; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
 def retention_backfill(
-    opts: Options, workspace: str, project: str, max_partitions: int, dry_run: bool, as_json: bool
+    opts: Options,
+    workspace: str | None,
+    project: str,
+    default_key: bool,
+    max_partitions: int,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
-    """Apply a workspace's (or project's) current class to its existing rows.
+    """Apply a workspace's, project's or the default's newest class to its existing rows.
 
     Rows are re-inserted so the server recomputes their class, then the
     originals are deleted partition by partition. Rows that are already older
@@ -147,9 +157,15 @@ def retention_backfill(
     nothing remains.
 
     \b
-    Example:
+    Examples:
       opik-store retention backfill --workspace acme --max-partitions 5 --dry-run
+      opik-store retention backfill --default --dry-run
     """
+    if default_key == (workspace is not None) or (default_key and project):
+        raise click.UsageError("name exactly one key: --workspace W [--project P], or --default")
+    workspace = workspace or ""
+    if not workspace and not default_key:
+        raise click.UsageError("--workspace must not be empty (use --default for the deployment default)")
     with opts.store(must_exist="database") as store:
         report = store.retention(progress(as_json)).backfill(workspace, project, max_partitions, dry_run)
         if as_json:

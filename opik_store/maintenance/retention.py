@@ -379,13 +379,15 @@ class Retention:
         """
         if max_partitions < 1:
             raise ConfigError(f"max partitions must be at least 1, got {max_partitions}")
+        if project and not workspace:
+            raise ConfigError("a project rule belongs to a workspace: name the workspace too")
         key = (workspace, project)
         current = self.latest_rules()
         if key not in current:
+            what = f"workspace {workspace!r}" + (f" project {project!r}" if project else "") if workspace else "default"
             raise ConfigError(
-                f"no retention rule for workspace {workspace!r}" + (f" project {project!r}" if project else "")
-                + ": assign a class with `opik-store retention apply` first"
-            )  # fmt: skip
+                f"no retention rule for the {what}: assign a class with `opik-store retention apply` first"
+            )
         report = BackfillReport(workspace, project, current[key], dry_run=dry_run)
         if not dry_run:
             self._reissue(workspace, project, current[key])
@@ -409,11 +411,18 @@ class Retention:
     def _mismatch(self, workspace: str, project: str, days: int) -> tuple[str, dict[str, Any]]:
         """Rows of the key whose class is not ``days``.
 
-        A workspace-level key leaves out projects with rules of their own:
-        their rows follow the project's class.
+        Rows without a usable id time keep class 0 by rule and are never
+        "mismatched" (moving them would recompute 0 again, forever). A
+        workspace key leaves out projects with rules of their own; the
+        default key ('', '') leaves out every workspace and project that has a
+        rule of its own: their rows follow that rule.
         """
-        where = "workspace_id = {w:String} AND retention_days != {d:UInt16}"
+        where = "retention_days != {d:UInt16} AND retention_at != toDate32('1970-01-01')"
         params: dict[str, Any] = {"w": workspace, "d": days}
+        if not workspace:
+            own = f"SELECT workspace_id FROM {self.db}.retention_rules WHERE workspace_id != ''"
+            return f"{where} AND workspace_id NOT IN ({own})", params
+        where += " AND workspace_id = {w:String}"
         if project:
             where += " AND project_id = {p:String}"
             params["p"] = project
