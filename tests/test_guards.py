@@ -255,3 +255,15 @@ def test_migrate_refuses_tables_it_did_not_create(engine_url: str, engine: Embed
     assert "spans" not in table_names(engine, database)
     result = CliRunner().invoke(main, ["--url", engine_url, "--database", database, "migrate"])
     assert result.exit_code == 2 and "Nothing was changed" in result.output
+
+
+def test_foreign_tables_are_refused_after_a_full_downgrade_too(
+    engine_url: str, engine: EmbeddedAdapter, database: str
+) -> None:
+    """Review finding: a reverted revision counted as 'run here', so tables made afterwards by others slipped in."""
+    with Store.from_url(engine_url, database=database) as store:
+        store.migrate()
+        store.downgrade("base", allow_data_loss=True)
+        engine.execute(f"CREATE TABLE `{database}`.traces (id String, name String) ENGINE = MergeTree ORDER BY id")
+        with pytest.raises(RefusedError, match="already has traces"):
+            store.migrate()

@@ -265,3 +265,10 @@ def test_apply_restores_a_drifted_ttl_without_rewriting_parts(
         assert store.retention().plan(RetentionConfig()).ttl_statements == []
         assert store.check() == [], "the live schema is back to head"
     assert mutations() == before, "materialize_ttl_after_modify = 0: the TTL fix queued no rewrite"
+
+
+def test_project_uuids_in_rules_are_lowercased_like_opik_ids() -> None:
+    doc = {
+        "retention": {"projects": [{"workspace": "a", "project": "0190C1F0-0000-7000-8000-00000000ABCD", "days": 14}]}
+    }
+    assert parse_config(doc).retention.rules == {("a", "0190c1f0-0000-7000-8000-00000000abcd"): 14}

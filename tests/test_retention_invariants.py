@@ -400,3 +400,49 @@ def test_backfill_of_the_default_moves_only_rule_less_dated_rows_and_ends(
     cli = CliRunner().invoke(main, ["--url", engine_url, "--database", database,
                                     "retention", "backfill", "--default", "--workspace", "x"])  # fmt: skip
     assert cli.exit_code == 2 and "name exactly one key" in cli.output
+
+
+def test_backfill_never_deletes_undated_rows_or_rows_it_did_not_copy(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """Review finding: undated rows (class 0) used to be copied into their own partition and then deleted with it."""
+    rows = {
+        "v4": str(uuid.UUID(int=0x1234_5678_9ABC_4DEF_8123_4567_89AB_CDEF)),
+        "nil": "00000000-0000-0000-0000-000000000000",
+        "young": uuid7(datetime.now(UTC) - timedelta(days=1), 1),
+    }
+    for trace_id in rows.values():
+        insert(engine, database, trace_id, workspace="acme")
+    retention = migrated.retention()
+    retention.apply(retention.plan(parse_config({"retention": {"workspaces": [{"workspace": "acme", "days": 14}]}})
+                                   .retention))  # fmt: skip
+    dry = retention.backfill("acme", dry_run=True)
+    assert all(not p.partition_id.endswith("19700101") for p in dry.partitions), dry.partitions
+    for _ in range(5):
+        if not retention.backfill("acme").partitions:
+            break
+    got = dict(engine.query(f"SELECT id, retention_days FROM `{database}`.traces FINAL").rows)
+    assert got == {rows["v4"]: 0, rows["nil"]: 0, rows["young"]: 14}
+    spans = {str(r[0]) for r in engine.query(f"SELECT trace_id FROM `{database}`.spans FINAL").rows}
+    assert spans == set(rows.values())
+
+
+def test_default_backfill_covers_projects_of_workspaces_with_only_project_rules(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    retention = migrated.retention()
+    retention.add_rule("ws", PROJECT, 60, date(2000, 1, 1), "test: only a project rule")
+    retention.refresh_lookup()
+    other_project = "0190c1f0-0000-7000-8000-0000000000ff"
+    ruled, unruled = uuid7(datetime.now(UTC) - timedelta(days=5), 1), uuid7(datetime.now(UTC) - timedelta(days=5), 2)
+    insert(engine, database, ruled, workspace="ws")
+    engine.execute(
+        f"INSERT INTO `{database}`.traces (id, workspace_id, project_id, name) "
+        "SELECT {i:String}, 'ws', {p:String}, 'x'",
+        {"i": unruled, "p": other_project},
+    )
+    retention.apply(retention.plan(RetentionConfig(default_days=400, rules={("ws", PROJECT): 60})))
+    while retention.backfill("", "").partitions:
+        pass
+    got = dict(engine.query(f"SELECT id, retention_days FROM `{database}`.traces FINAL").rows)
+    assert got == {ruled: 60, unruled: 400}, "the workspace's other projects follow the default"

@@ -180,7 +180,7 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "
 
 
 def _move_aside_empty_owned_metadata(folder: Path) -> list[Path]:
-    """Move empty metadata files of opik-store's own tables (``opik_store_*.sql``) to ``<folder>/moved-aside/``.
+    """Move empty metadata files of opik-store's lock, lease and scratch tables to ``<folder>/moved-aside/``.
 
     A table created while the disk was full leaves an empty metadata file, and
     the engine then refuses to start at all. Only the store's own lock, lease
@@ -189,7 +189,9 @@ def _move_aside_empty_owned_metadata(folder: Path) -> list[Path]:
     names it. Returns what was moved (each move is logged as a warning).
     """
     moved = []
-    for meta in [*folder.glob("store/*/*/opik_store_*.sql"), *folder.glob("metadata/opik_store_*.sql")]:
+    owned = ("opik_store_lock_", "opik_store_joblock_", "opik_store_scratch_")
+    candidates = [*folder.glob("store/*/*/opik_store_*.sql"), *folder.glob("metadata/opik_store_scratch_*.sql")]
+    for meta in [m for m in candidates if m.name.startswith(owned)]:
         try:
             if meta.stat().st_size != 0:
                 continue

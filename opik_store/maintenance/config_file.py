@@ -42,6 +42,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from opik_store.errors import ConfigError
 from opik_store.maintenance.cron import cron_trigger
 
 ENV_CONFIG = "OPIK_STORE_CONFIG"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 #: The longest finite retention class. An id dated up to 2069 (the last year whose ids carry a usable time)
 #: plus MAX_DAYS stays before 2105-12-31, the last moment ClickHouse's 32-bit TTL bookkeeping holds, so
 #: no accepted class can ever compute an expiry that wraps or is cut short (see ddl/README.md).
@@ -210,6 +212,8 @@ def _retention(r: _Reader, data: Mapping[str, Any]) -> RetentionConfig:
             r.keys(item, entry, allowed)
             workspace = r.text(item.get("workspace"), entry, "workspace")
             project = r.text(item.get("project"), entry, "project") if kind == "projects" else ""
+            if _UUID.fullmatch(project):
+                project = project.lower()  # Opik stores ids in lowercase: an uppercase rule would never match
             if ("class" in item) == ("days" in item):
                 r.fail(entry, "give exactly one of class or days")
                 continue

@@ -414,14 +414,21 @@ class Retention:
         Rows without a usable id time keep class 0 by rule and are never
         "mismatched" (moving them would recompute 0 again, forever). A
         workspace key leaves out projects with rules of their own; the
-        default key ('', '') leaves out every workspace and project that has a
-        rule of its own: their rows follow that rule.
+        default key ('', '') leaves out every workspace with a workspace rule
+        and every project with a project rule: their rows follow those rules.
+        Rows updated while a multi-run (bounded) backfill is still going take
+        the new class at once while older versions wait in not-yet-moved
+        partitions; they collapse again when the backfill finishes.
         """
         where = "retention_days != {d:UInt16} AND retention_at != toDate32('1970-01-01')"
         params: dict[str, Any] = {"w": workspace, "d": days}
         if not workspace:
-            own = f"SELECT workspace_id FROM {self.db}.retention_rules WHERE workspace_id != ''"
-            return f"{where} AND workspace_id NOT IN ({own})", params
+            rules = f"{self.db}.retention_rules"
+            return (
+                f"{where} AND workspace_id NOT IN (SELECT workspace_id FROM {rules} WHERE workspace_id != '' "
+                "AND project_id = '') AND (workspace_id, toString(project_id)) NOT IN "
+                f"(SELECT workspace_id, project_id FROM {rules} WHERE project_id != '')"
+            ), params
         where += " AND workspace_id = {w:String}"
         if project:
             where += " AND project_id = {p:String}"
@@ -448,18 +455,32 @@ class Retention:
     def _move(self, part: BackfillPartition, where: str, params: dict[str, Any]) -> None:
         """Re-insert the partition's mismatched rows (the class is recomputed), then delete the originals.
 
-        Interrupted between the two, a re-run copies the rows again: the copies
-        are the same versions in the same new partition, so they collapse.
+        Both steps are bound to the parts that held the rows when the move
+        began (``_part``), so the DELETE can never reach a copy, nor a row that
+        arrived in that partition after the copy was taken. If a merge renames
+        those parts in between, nothing is deleted and the next run moves the
+        rows again: the copies are the same versions in the same new partition,
+        so they collapse. Interrupted between the two steps, the same holds.
         """
         table = f"{self.db}.{quote_identifier(part.table)}"
         params = {**params, "pid": part.partition_id}
+        parts = [
+            str(r[0])
+            for r in self.adapter.query(
+                f"SELECT DISTINCT _part FROM {table} WHERE _partition_id = {{pid:String}} AND {where}", params
+            ).rows
+        ]
+        if not parts:
+            return
+        params["parts"] = parts
+        bound = f"has({{parts:Array(String)}}, _part) AND {where}"
         self.say(f"moving {part.rows} rows of {part.table} out of partition {part.partition_id}")
         self.adapter.execute(
-            f"INSERT INTO {table} SELECT * FROM {table} WHERE _partition_id = {{pid:String}} AND {where}", params
+            f"INSERT INTO {table} SELECT * FROM {table} WHERE _partition_id = {{pid:String}} AND {bound}", params
         )
         partition = quote_string(part.partition_id)
         self.adapter.execute(
-            f"ALTER TABLE {table}{self.config.topology.on_cluster} DELETE IN PARTITION ID {partition} WHERE {where}",
+            f"ALTER TABLE {table}{self.config.topology.on_cluster} DELETE IN PARTITION ID {partition} WHERE {bound}",
             params,
             settings={**self.config.ddl_settings, "mutations_sync": "2", "allow_nondeterministic_mutations": "1"},
         )

@@ -37,6 +37,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
@@ -89,15 +90,19 @@ class Holder:
 
 
 def local_identity() -> str:
-    """This process's host as the lock records it: the hostname, and the PID namespace when it is known.
+    """This process's host as the lock records it: ``hostname#boot id#PID namespace`` where known.
 
-    Two processes with the same identity see the same process table, so one can
-    tell at once whether the other's pid is still alive (containers that share a
-    hostname but not a PID namespace get different identities).
+    Two processes share an identity only if they run in the same boot of the
+    same machine and see the same process table, so one can tell at once
+    whether the other's pid is alive. Hostnames alone repeat across machines
+    (``localhost``, container defaults) and the root PID namespace's inode is
+    the same on every Linux host; without /proc the identity is the bare
+    hostname, and the shortcut is never taken (see :meth:`MigrationLock.dead_here`).
     """
     host = socket.gethostname()
     try:
-        return f"{host}#{os.stat('/proc/self/ns/pid').st_ino}"
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{host}#{boot}#{os.stat('/proc/self/ns/pid').st_ino}"
     except OSError:
         return host
 
@@ -131,7 +136,10 @@ def check_free_space(adapter: Adapter, minimum: int = MIN_FREE_BYTES) -> None:
     """DiskFullError naming the disk when one of the server's disks has less than ``minimum`` bytes free."""
     low = [
         (str(name), int(free))
-        for name, free in adapter.query("SELECT name, free_space FROM system.disks").rows
+        for name, free in adapter.query(
+            "SELECT name, free_space FROM system.disks WHERE name = 'default' OR NOT has("
+            "(SELECT groupArray(name) FROM system.disks), 'default')"
+        ).rows
         if int(free) < minimum
     ]
     if low:

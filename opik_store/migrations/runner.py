@@ -404,7 +404,9 @@ class Migrator:
         ledger row (an interrupted run) re-creates its own tables and is not
         refused.
         """
-        seen = set(self.ledger.latest())
+        seen = {  # run here and not reverted: a fully reverted revision's tables are gone, and may be foreign now
+            rev for rev, e in self.ledger.latest().items() if not (e.direction == DOWNGRADE and e.state == REVERTED)
+        }
         creates = {
             st.table: step.revision.id
             for step in steps
