@@ -17,7 +17,7 @@ import click
 
 from opik_store.cli.common import EXIT_BAD_INPUT, Options, emit_json, fail, handle_errors
 from opik_store.errors import ConfigError
-from opik_store.health.checks import Health, HealthReport
+from opik_store.health.checks import HealthReport
 from opik_store.maintenance.config_file import load_config
 
 EXIT_WARN = 6
@@ -56,7 +56,7 @@ def health(opts: Options, as_json: bool, prometheus: bool, exit_zero: bool) -> N
         fail("give --json or --prometheus, not both", EXIT_BAD_INPUT, as_json)
     config = load_config(opts.config_path).health
     with opts.store(must_exist="server") as store:
-        report = Health(store.adapter, config).run()
+        report = store.health(config)
     if prometheus:
         from opik_store.health.prometheus import exposition
 
@@ -122,7 +122,7 @@ def exporter(opts: Options, listen: str) -> None:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
-            server, thread = serve(lambda: Health(store.adapter, config).run(), host, port)
+            server, thread = serve(lambda: store.health(config), host, port)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
         click.echo(f"serving http://{listen}/metrics", err=True)

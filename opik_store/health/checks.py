@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_string
 from opik_store.errors import OpikStoreError
 from opik_store.maintenance.config_file import HealthConfig
 from opik_store.maintenance.system_tables import SystemTables
@@ -112,9 +113,10 @@ def _size(n: float) -> str:
 class Health:
     """Runs the checks against one server with the ``[health]`` thresholds."""
 
-    def __init__(self, adapter: Adapter, config: HealthConfig | None = None) -> None:
+    def __init__(self, adapter: Adapter, config: HealthConfig | None = None, cluster: str | None = None) -> None:
         self.adapter = adapter
         self.config = config or HealthConfig()
+        self.cluster = cluster
         self._tables: set[str] | None = None
 
     def _q(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -458,7 +460,7 @@ class Health:
     # -- replication -----------------------------------------------------------------------------------------
 
     def replication(self) -> Check:
-        """Per replicated table: queue size, delay, read-only state, Keeper session."""
+        """Per replicated table on every replica: queue size, delay, read-only state, Keeper session."""
         c = self.config
         threshold = (
             f"not read-only, delay <= {c.replica_delay_warn_seconds:g} s (critical above "
@@ -466,12 +468,18 @@ class Health:
         )
         if not self._has("replicas"):
             return Check("replication", "unknown", "not measured", threshold, "the server has no system.replicas")
+        # On a cluster every replica answers (clusterAllReplicas); a replica that cannot be reached fails the
+        # query, and the check says so as unknown with the server's message.
+        source = (
+            f"clusterAllReplicas({quote_string(self.cluster)}, system.replicas)" if self.cluster else "system.replicas"
+        )
         rows = self._q(
-            "SELECT database, table, is_readonly, is_session_expired, queue_size, absolute_delay "
-            "FROM system.replicas ORDER BY absolute_delay DESC, queue_size DESC"
+            "SELECT concat(hostName(), ':', database), table, is_readonly, is_session_expired, queue_size, "
+            f"absolute_delay FROM {source} ORDER BY absolute_delay DESC, queue_size DESC"
         )
         if not rows:
-            return Check("replication", "ok", "not replicated (no Replicated tables on this node)", threshold, "none")
+            where = f"cluster {self.cluster!r}" if self.cluster else "this node"
+            return Check("replication", "ok", f"not replicated (no Replicated tables on {where})", threshold, "none")
         status = "ok"
         metrics: list[Metric] = []
         bad = []
@@ -483,7 +491,8 @@ class Health:
             status = _worst(status, s)
             if s != "ok":
                 bad.append(f"{database}.{table}")
-            labels = (("database", str(database)), ("table", str(table)))
+            host, _, db = str(database).partition(":")
+            labels = (("host", host), ("database", db), ("table", str(table)))
             metrics.append(Metric("replica_delay_seconds", float(delay), "replication delay", labels))
             metrics.append(Metric("replica_queue_size", float(queue), "replication queue size", labels))
             metrics.append(Metric("replica_readonly", float(bool(readonly)), "1 when the replica is read-only",

@@ -322,7 +322,6 @@ def _jobs(r: _Reader, data: Mapping[str, Any]) -> dict[str, JobConfig]:
 
 def _health(r: _Reader, data: Mapping[str, Any]) -> HealthConfig:
     """[health]: positive numbers (whole where they count things), percentages up to 100, warn before critical."""
-    defaults = HealthConfig()
     allowed = set(HealthConfig.__dataclass_fields__)
     r.keys(data, "[health]", allowed)
     values: dict[str, Any] = {}
@@ -345,4 +344,4 @@ def _health(r: _Reader, data: Mapping[str, Any]) -> HealthConfig:
         if (w >= c) if higher_is_worse else (w <= c):
             relation = "below" if higher_is_worse else "above"
             r.fail("[health]", f"{warn} ({w}) must be {relation} {critical} ({c})")
-    return config if values or not r.problems else defaults
+    return config

@@ -35,7 +35,6 @@ from typing import Any
 
 from opik_store.engine.quoting import quote_identifier
 from opik_store.errors import ConfigError
-from opik_store.health.checks import Health
 from opik_store.maintenance.config_file import FileConfig
 from opik_store.maintenance.system_tables import SystemTables
 from opik_store.migrations.ledger import create_database_sql
@@ -109,7 +108,7 @@ def prune_system_tables(store: Store, config: FileConfig, dry_run: bool) -> str:
 
 def record_health(store: Store, config: FileConfig, dry_run: bool) -> str:
     """Run the health checks and append the snapshot to ``<db>.opik_store_health`` (TTL: history_days)."""
-    report = Health(store.adapter, config.health).run()
+    report = store.health(config.health)
     counts = ", ".join(f"{n} {s}" for s in ("ok", "warn", "critical", "unknown")
                        if (n := sum(c.status == s for c in report.checks)))  # fmt: skip
     if dry_run:
@@ -124,8 +123,9 @@ def record_health(store: Store, config: FileConfig, dry_run: bool) -> str:
         "SELECT engine_full FROM system.tables WHERE database = {d:String} AND name = {n:String}",
         {"d": store.config.database, "n": HEALTH_TABLE},
     ).scalar() or "")  # fmt: skip
-    if ttl not in engine_full:
-        store.adapter.execute(f"ALTER TABLE {table} MODIFY TTL toDateTime(checked_at) + INTERVAL {days} DAY")
+    if ttl not in engine_full:  # history_days changed: the table keeps its own TTL in step (ON CLUSTER on a cluster)
+        alter = f"ALTER TABLE {HEALTH_TABLE} MODIFY TTL toDateTime(checked_at) + INTERVAL {days} DAY"
+        store.adapter.execute(render_statement(alter, store.config.database, store.config.topology).sql)
     for check in report.checks:
         store.adapter.execute(
             f"INSERT INTO {table} (checked_at, check, status, value, threshold, action, details) "
