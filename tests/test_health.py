@@ -283,3 +283,31 @@ def test_replication_on_a_single_node_and_on_a_cluster_of_unreachable_replicas(
     check = Health(engine, cluster="unreachable").run().check("replication")
     assert check.status == "unknown" and "the server said" in check.action, check
     assert Health(engine, cluster="unreachable").run().status in ("ok", "warn", "critical")  # unknown is not worst
+
+
+def test_failing_mutation_disk_and_unbounded_logs(engine: EmbeddedAdapter, database: str) -> None:
+    """A mutation the test makes fail is critical; free disk and untrimmed logs against lowered thresholds."""
+    _small_parts(engine, database, 1)
+    engine.execute(f"SYSTEM START MERGES `{database}`.small")  # mutations run as merges
+    engine.execute(f"ALTER TABLE `{database}`.small DELETE WHERE throwIf(x >= 0, 'health test') = 1",
+                   settings={"mutations_sync": "0"})  # fmt: skip
+    try:
+        check = Health(engine).merges_mutations()
+        deadline = time.monotonic() + 30
+        while check.status != "critical" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            check = Health(engine).merges_mutations()
+        assert check.status == "critical", check
+        assert any(m["database"] == database and "health test" in m["fail_reason"] for m in check.details["mutations"])
+    finally:
+        engine.execute("KILL MUTATION WHERE database = {d:String} SYNC", {"d": database})
+    free = float(engine.query("SELECT min(free_space / total_space) * 100 FROM system.disks").scalar())
+    disk = Health(engine, HealthConfig(disk_free_warn_percent=min(100, free + 1), disk_free_critical_percent=0.001))
+    assert disk.disk().status == "warn"
+    disk = Health(engine, HealthConfig(disk_free_warn_percent=100, disk_free_critical_percent=min(99.9, free + 0.5)))
+    assert disk.disk().status == "critical"
+    assert Health(engine).disk().status in ("ok", "warn", "critical")
+    engine.execute("SYSTEM FLUSH LOGS")
+    logs = Health(engine, HealthConfig(system_log_warn_bytes=1)).system_logs()
+    assert logs.status == "warn" and "query_log" in logs.action, logs  # the test engine's logs have no TTL
+    assert Health(engine).system_logs().status == "ok"  # far below the 1 GiB default
