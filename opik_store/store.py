@@ -17,7 +17,9 @@ from opik_store.engine.connect import open_adapter
 from opik_store.engine.retry import RetryPolicy
 from opik_store.engine.server import ServerInfo, check_settings, check_version, server_info
 from opik_store.errors import MissingTargetError, OpikStoreError
+from opik_store.health.checks import Health, HealthReport
 from opik_store.ingest.writer import BatchWriter, Mode
+from opik_store.maintenance.config_file import HealthConfig
 from opik_store.maintenance.retention import Retention
 from opik_store.migrations.ledger import UPGRADE, LedgerEntry, setup_statements
 from opik_store.migrations.lock import Holder
@@ -222,6 +224,10 @@ class Store:
         except BaseException:
             adapter.close()
             raise
+
+    def health(self, thresholds: HealthConfig | None = None) -> HealthReport:
+        """Run the health checks (``opik-store health``) against this store's server; read-only."""
+        return Health(self.adapter, thresholds, cluster=self.config.topology.cluster).run()
 
     def retention(self, progress: Progress | None = None) -> Retention:
         """Retention operations (plan/apply/backfill) on this database."""

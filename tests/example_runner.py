@@ -17,8 +17,8 @@ How a line is run (the substitutions test_examples.py documents):
   example runs on a database in the state the documents assume.
 * One connection to the engine stays open for the whole run, as a server
   stays up between commands.
-* ``scheduler`` runs for real and is stopped with SIGTERM after 2 s, which
-  the command documents as a clean stop.
+* ``scheduler`` and ``exporter`` run for real and are stopped with SIGTERM
+  after 2 s, which both commands document as a clean stop.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _run_one(line: str) -> dict[str, Any]:
 
     env, args, output, as_json = _parse(line)
     timer = None
-    if "scheduler" in args:
+    if "scheduler" in args or "exporter" in args:
         timer = threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGTERM))
         timer.start()
     try:

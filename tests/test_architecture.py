@@ -27,6 +27,7 @@ RANKS: dict[str, int] = {
     "maintenance": 4,
     "ingest": 5,  # the batch writer: reads the ingest profile (access), built by store
     "reads": 5,  # profile-aware reads: the profile of each purpose (access), built by store
+    "health": 5,  # the health checks and their Prometheus form: read system tables (engine, maintenance)
     "tables": 5,  # SQLAlchemy Table objects from ddl/ (schema.columns); imported by backend code only
     "store": 6,
     "__init__": 7,  # the public face: re-exports Store, QueryProfiles and the errors

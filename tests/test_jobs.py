@@ -166,7 +166,7 @@ def test_shipped_schedules_name_real_jobs_and_valid_cron() -> None:
     from opik_store.scheduling.jobs import BUILTIN_JOBS
 
     lines = [line.split() for line in (JOBS_DIR / "crontab").read_text().splitlines() if line and line[0].isdigit()]
-    assert len(lines) == 2
+    assert len(lines) == 3
     for fields in lines:
         cron_trigger(" ".join(fields[:5]))
         job = fields[fields.index("run") + 1]

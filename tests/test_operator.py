@@ -466,8 +466,10 @@ def test_crontab_exports_the_env_file_and_stops_without_a_url(tmp_path: Path) ->
     fake.chmod(0o755)
     env_file = tmp_path / "env"
     env_file.write_text("OPIK_STORE_URL=clickhouse://ops:pw@ch:9000/\nOPIK_STORE_DATABASE=opik_prod\n")
+    from opik_store.scheduling.jobs import BUILTIN_JOBS
+
     commands = _cron_commands()
-    assert len(commands) == 2
+    assert len(commands) == len(BUILTIN_JOBS)
     for command in commands:
         done = _run_cron_command(command, env_file, bin_dir)
         assert done.returncode == 0, done.stderr
@@ -484,7 +486,9 @@ def test_systemd_and_kubernetes_load_the_same_keys() -> None:
     for service in sorted((JOBS_DIR / "systemd").glob("*.service")):
         assert "EnvironmentFile=/etc/opik-store/env" in service.read_text()  # plain KEY=VALUE lines
     k8s = (JOBS_DIR / "kubernetes" / "cronjobs.yaml").read_text()
-    assert k8s.count("secretRef:") == 2 and "name: opik-store\n" in k8s
+    from opik_store.scheduling.jobs import BUILTIN_JOBS
+
+    assert k8s.count("secretRef:") == len(BUILTIN_JOBS) and "name: opik-store\n" in k8s
 
 
 def test_jobs_never_create_a_database(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:

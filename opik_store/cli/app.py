@@ -2,7 +2,7 @@
 
 The command is a thin layer over :class:`opik_store.Store`: each group lives
 in its own module (``migrate``, ``retention``, ``system_tables``, ``jobs``,
-``profiles``) and shares :mod:`opik_store.cli.common`. See ``common`` for the
+``profiles``, ``health``) and shares :mod:`opik_store.cli.common`. See ``common`` for the
 exit codes.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from opik_store import __version__
-from opik_store.cli import jobs, migrate, profiles, retention, system_tables
+from opik_store.cli import health, jobs, migrate, profiles, retention, system_tables
 from opik_store.cli.common import JsonAwareGroup, Options, attach_global_options, quiet_driver_log
 
 
@@ -36,7 +36,8 @@ def main(ctx: click.Context) -> None:
     Exit codes: 0 ok; 1 server or database error; 2 bad input or a refused
     operation (nothing changed); 3 `check` found differences; 4 the migration
     lock stayed busy for --lock-timeout; 5 a read-only command found no
-    database to read (nothing was created). With --json, errors are printed
+    database to read (nothing was created); 6 / 7 `health` found a warn /
+    critical check. With --json, errors are printed
     on stdout as {"error": "...", "exit_code": N}; -v adds details (logs) on stderr.
     """
     if not ctx.ensure_object(Options).verbose:
@@ -57,6 +58,8 @@ for _command in (
     jobs.jobs,
     jobs.scheduler,
     profiles.profiles,
+    health.health,
+    health.exporter,
 ):
     main.add_command(_command)
 

@@ -24,7 +24,8 @@ holds exactly one JSON document).
 Exit codes: 0 success; 1 a database/server error; 2 bad input or a refused
 operation (nothing was changed); 3 ``check`` found differences; 4 the
 migration lock stayed busy for the whole --lock-timeout; 5 a read-only
-command found no database to read (nothing was created).
+command found no database to read (nothing was created); 6 ``health``'s worst
+check is warn; 7 it is critical (both defined in ``cli/health.py``).
 """
 
 from __future__ import annotations

@@ -37,6 +37,10 @@ Example::
     schedule = "17 3 * * *"
     [jobs.prune-system-tables]
     schedule = "47 * * * *"
+
+    [health]                     # thresholds of `opik-store health` (defaults: the scaling guide's)
+    query_warn_seconds = 10
+    parts_warn = 300
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 MAX_DAYS = 10000
 DEFAULT_FILE = "opik-store.toml"
 DEFAULT_CLASSES = {"short": 14, "standard": 60, "long": 400, "unlimited": 0}
-JOB_NAMES = ("apply-retention", "prune-system-tables")
-DEFAULT_SCHEDULES = {"apply-retention": "17 3 * * *", "prune-system-tables": "47 * * * *"}
+JOB_NAMES = ("apply-retention", "prune-system-tables", "health")
+DEFAULT_SCHEDULES = {"apply-retention": "17 3 * * *", "prune-system-tables": "47 * * * *", "health": "*/5 * * * *"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,52 @@ class SystemTablesConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """Thresholds of the health checks; the defaults are the scaling guide's values.
+
+    A *_warn value must be below its *_critical value (above it for the
+    free-disk percentages, where less is worse). Windows are in minutes.
+    """
+
+    window_minutes: int = 15  # CPU average, query durations, current insert rate
+    trailing_minutes: int = 120  # the insert-rate baseline (the window before the current one)
+    cpu_warn_percent: float = 20  # the guide's target is a 10-20 % average
+    cpu_critical_percent: float = 50  # spikes to 40-50 % are the most the guide allows
+    insert_drop_warn_percent: float = 50  # current rate this much below the trailing average
+    insert_drop_critical_percent: float = 90
+    query_warn_seconds: float = 10  # p95: the guide says investigate above 10 s
+    query_critical_seconds: float = 30  # p99
+    parts_warn: int = 300  # active parts in one partition
+    parts_critical: int = 1000  # the server delays inserts here (parts_to_delay_insert) and fails at 3000
+    stuck_minutes: int = 60  # a merge or mutation running longer than this is stuck
+    disk_free_warn_percent: float = 20
+    disk_free_critical_percent: float = 10
+    system_log_warn_bytes: int = 1 << 30  # a log table without a TTL larger than this
+    replica_delay_warn_seconds: float = 300
+    replica_delay_critical_seconds: float = 3600
+    replica_queue_warn: int = 100
+    memory_per_core_gib: float = 4  # the guide's 4:1 (8:1 for large deployments)
+    history_days: int = 30  # TTL of the health job's snapshot table
+
+
+#: Pairs that must be ordered (warn, critical, True when a higher value is worse).
+_HEALTH_ORDER = (
+    ("cpu_warn_percent", "cpu_critical_percent", True),
+    ("insert_drop_warn_percent", "insert_drop_critical_percent", True),
+    ("query_warn_seconds", "query_critical_seconds", True),
+    ("parts_warn", "parts_critical", True),
+    ("disk_free_warn_percent", "disk_free_critical_percent", False),
+    ("replica_delay_warn_seconds", "replica_delay_critical_seconds", True),
+)
+_HEALTH_PERCENT = {
+    "cpu_warn_percent", "cpu_critical_percent", "insert_drop_warn_percent", "insert_drop_critical_percent",
+    "disk_free_warn_percent", "disk_free_critical_percent",
+}  # fmt: skip
+_HEALTH_WHOLE = {"window_minutes", "trailing_minutes", "parts_warn", "parts_critical", "stuck_minutes",
+                 "system_log_warn_bytes", "replica_queue_warn", "history_days"}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class JobConfig:
     name: str
     schedule: str
@@ -99,6 +149,7 @@ class FileConfig:
     jobs: Mapping[str, JobConfig] = field(
         default_factory=lambda: {n: JobConfig(n, DEFAULT_SCHEDULES[n]) for n in JOB_NAMES}
     )
+    health: HealthConfig = field(default_factory=HealthConfig)
 
 
 class _Reader:
@@ -187,12 +238,13 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
 def parse_config(data: Mapping[str, Any], where: str = "<config>") -> FileConfig:
     """Validate a parsed TOML document; raise one ConfigError listing every problem (file, entry, key)."""
     r = _Reader(where)
-    r.keys(data, "top level", {"retention", "system_tables", "jobs"})
+    r.keys(data, "top level", {"retention", "system_tables", "jobs", "health"})
     config = FileConfig(
         path=Path(where) if where != "<config>" else None,
         retention=_retention(r, r.table(data.get("retention", {}), "[retention]")),
         system_tables=_system_tables(r, r.table(data.get("system_tables", {}), "[system_tables]")),
         jobs=_jobs(r, r.table(data.get("jobs", {}), "[jobs]")),
+        health=_health(r, r.table(data.get("health", {}), "[health]")),
     )
     r.raise_if_any()
     return config
@@ -270,3 +322,30 @@ def _jobs(r: _Reader, data: Mapping[str, Any]) -> dict[str, JobConfig]:
         )
         jobs[name] = JobConfig(name, schedule, enabled is True, jitter, grace)
     return jobs
+
+
+def _health(r: _Reader, data: Mapping[str, Any]) -> HealthConfig:
+    """[health]: positive numbers (whole where they count things), percentages up to 100, warn before critical."""
+    allowed = set(HealthConfig.__dataclass_fields__)
+    r.keys(data, "[health]", allowed)
+    values: dict[str, Any] = {}
+    for key in sorted(allowed & set(data)):
+        value = data[key]
+        whole = key in _HEALTH_WHOLE
+        if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
+            r.fail("[health]", f"{key} must be a {'whole ' if whole else ''}number, got {value!r}")
+        elif value <= 0:
+            r.fail("[health]", f"{key} must be above 0, got {value}")
+        elif key in _HEALTH_PERCENT and value > 100:
+            r.fail("[health]", f"{key} is a percentage: at most 100, got {value}")
+        elif key == "history_days" and value > MAX_DAYS:
+            r.fail("[health]", f"history_days must be at most {MAX_DAYS}, got {value}")
+        else:
+            values[key] = value
+    config = HealthConfig(**values)
+    for warn, critical, higher_is_worse in _HEALTH_ORDER:
+        w, c = getattr(config, warn), getattr(config, critical)
+        if (w >= c) if higher_is_worse else (w <= c):
+            relation = "below" if higher_is_worse else "above"
+            r.fail("[health]", f"{warn} ({w}) must be {relation} {critical} ({c})")
+    return config

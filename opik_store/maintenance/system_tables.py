@@ -131,8 +131,12 @@ class SystemTables:
         self.adapter = adapter
         self.say = say or (lambda _m: None)
 
-    def report(self) -> list[LogTable]:
-        """Every log table (rotated leftovers included) with size, date range and TTL."""
+    def report(self, with_dates: bool = True) -> list[LogTable]:
+        """Every log table (rotated leftovers included) with size, date range and TTL.
+
+        ``with_dates=False`` skips the oldest/newest day (a min/max over each table): sizes and TTLs
+        then come from system.tables and system.parts only, whatever the size of the logs.
+        """
         tables = self.adapter.query(
             "SELECT name, engine, engine_full, partition_key FROM system.tables "
             "WHERE database = 'system' AND match(name, '_log(_[0-9]+)?$') AND engine LIKE '%MergeTree' ORDER BY name"
@@ -158,7 +162,7 @@ class SystemTables:
                 continue
             date_column = dates.get(name)
             oldest = newest = None
-            if date_column and sizes.get(name, (0, 0))[0]:
+            if with_dates and date_column and sizes.get(name, (0, 0))[0]:
                 oldest, newest = self.adapter.query(
                     f"SELECT min({quote_identifier(date_column)}), max({quote_identifier(date_column)}) "
                     f"FROM system.{quote_identifier(name)}"

@@ -4,7 +4,10 @@ Rules:
 
 * A job is a named function of (store, file config, dry_run) that returns a
   one-line summary. The built-in jobs are ``apply-retention`` (rules, TTL fixes,
-  dropping fully expired partitions) and ``prune-system-tables``.
+  dropping fully expired partitions), ``prune-system-tables`` and ``health``
+  (one snapshot of the health checks appended to ``<db>.opik_store_health``,
+  a table with its own TTL of ``[health] history_days``, reset by MODIFY TTL
+  when that value changes).
 * Every run is recorded in the append-only ``<db>.opik_store_job_runs``
   table: a ``started`` row, then ``succeeded``/``failed`` with the summary or
   error. A run that finds the job busy elsewhere records ``skipped``.
@@ -21,6 +24,7 @@ Rules:
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -58,6 +62,26 @@ ENGINE = MergeTree
 ORDER BY (job, recorded_at)
 """
 
+HEALTH_TABLE = "opik_store_health"
+#: One row per check per snapshot; the TTL is [health] history_days (applied with MODIFY TTL when it changes).
+HEALTH_DDL = f"""
+CREATE TABLE {HEALTH_TABLE}
+(
+    checked_at  DateTime64(3, 'UTC'),
+    check       LowCardinality(String),
+    status      Enum8('unknown' = -1, 'ok' = 0, 'warn' = 1, 'critical' = 2),
+    value       String,
+    threshold   String,
+    action      String,
+    details     String
+)
+ENGINE = MergeTree
+PARTITION BY toDate(checked_at)
+ORDER BY (check, checked_at)
+TTL toDateTime(checked_at) + INTERVAL 30 DAY
+SETTINGS ttl_only_drop_parts = 1
+"""
+
 JobFunc = Callable[[Store, FileConfig, bool], str]
 
 
@@ -82,9 +106,40 @@ def prune_system_tables(store: Store, config: FileConfig, dry_run: bool) -> str:
     return f"{verb} {rows} row(s) older than {report.cutoff} in {len({a.table for a in report.actions})} table(s)"
 
 
+def record_health(store: Store, config: FileConfig, dry_run: bool) -> str:
+    """Run the health checks and append the snapshot to ``<db>.opik_store_health`` (TTL: history_days)."""
+    report = store.health(config.health)
+    counts = ", ".join(f"{n} {s}" for s in ("ok", "warn", "critical", "unknown")
+                       if (n := sum(c.status == s for c in report.checks)))  # fmt: skip
+    if dry_run:
+        return f"would record {len(report.checks)} checks ({counts}); status {report.status}"
+    db = quote_identifier(store.config.database, "database name")
+    table = f"{db}.{quote_identifier(HEALTH_TABLE)}"
+    store.adapter.execute(create_database_sql(store.config.database, store.config.topology))
+    store.adapter.execute(render_statement(HEALTH_DDL, store.config.database, store.config.topology).sql)
+    days = int(config.health.history_days)
+    ttl = f"toDateTime(checked_at) + toIntervalDay({days})"
+    engine_full = str(store.adapter.query(
+        "SELECT engine_full FROM system.tables WHERE database = {d:String} AND name = {n:String}",
+        {"d": store.config.database, "n": HEALTH_TABLE},
+    ).scalar() or "")  # fmt: skip
+    if ttl not in engine_full:  # history_days changed: the table keeps its own TTL in step (ON CLUSTER on a cluster)
+        alter = f"ALTER TABLE {HEALTH_TABLE} MODIFY TTL toDateTime(checked_at) + INTERVAL {days} DAY"
+        store.adapter.execute(render_statement(alter, store.config.database, store.config.topology).sql)
+    for check in report.checks:
+        store.adapter.execute(
+            f"INSERT INTO {table} (checked_at, check, status, value, threshold, action, details) "
+            "SELECT {t:DateTime64(3, 'UTC')}, {c:String}, {s:String}, {v:String}, {h:String}, {a:String}, {d:String}",
+            {"t": report.checked_at, "c": check.name, "s": check.status, "v": check.value, "h": check.threshold,
+             "a": check.action, "d": json.dumps(check.as_json()["details"], default=str)},
+        )  # fmt: skip
+    return f"recorded {len(report.checks)} checks ({counts}); status {report.status}"
+
+
 BUILTIN_JOBS: dict[str, tuple[JobFunc, str]] = {
     "apply-retention": (apply_retention, "retention rules, TTL fixes, drop fully expired partitions"),
     "prune-system-tables": (prune_system_tables, "bound ClickHouse's system log tables"),
+    "health": (record_health, f"record a health snapshot in {HEALTH_TABLE} (kept [health] history_days)"),
 }
 
 

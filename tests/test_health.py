@@ -1,0 +1,313 @@
+"""Health checks on the real engine, under load the tests make: slow queries, many small parts, inserts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+
+from opik_store.cli import main
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.errors import ConfigError
+from opik_store.health.checks import LOG_COMMENT, Health
+from opik_store.health.prometheus import exposition, serve
+from opik_store.maintenance.config_file import HealthConfig, parse_config
+from opik_store.scheduling.jobs import HEALTH_TABLE, JobRunner
+from opik_store.store import Store
+
+OLD_MARK = "opik-store-health-test-old-row"
+
+
+def _small_parts(engine: EmbeddedAdapter, database: str, parts: int) -> None:
+    engine.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    engine.execute(f"CREATE TABLE `{database}`.small (x UInt64) ENGINE = MergeTree ORDER BY x")
+    engine.execute(f"SYSTEM STOP MERGES `{database}`.small")
+    for i in range(parts):
+        engine.execute(f"INSERT INTO `{database}`.small SELECT number + {i * 10} FROM numbers(10)")
+
+
+def test_health_config_defaults_and_every_problem_at_once() -> None:
+    assert parse_config({}).health == HealthConfig()
+    good = parse_config({"health": {"parts_warn": 5, "parts_critical": 9, "query_warn_seconds": 0.5}}).health
+    assert (good.parts_warn, good.parts_critical, good.query_warn_seconds) == (5, 9, 0.5)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"health": {"parts_warn": 2000, "window_minutes": 1.5, "cpu_warn_percent": 120,
+                                 "query_warn_seconds": "10", "nope": 1, "history_days": 0}})  # fmt: skip
+    lines = str(err.value).splitlines()
+    for text in ("unknown key(s) nope", "window_minutes must be a whole number", "cpu_warn_percent is a percentage",
+                 "query_warn_seconds must be a number", "history_days must be above 0",
+                 "parts_warn (2000) must be below parts_critical (1000)"):  # fmt: skip
+        assert any(text in line for line in lines), (text, lines)
+
+
+def test_parts_and_slow_queries_go_warn_then_critical(engine: EmbeddedAdapter, database: str) -> None:
+    _small_parts(engine, database, 12)
+    for _ in range(2):
+        engine.query("SELECT sleep(0.6) AS health_test_slow")
+    warn = HealthConfig(parts_warn=10, parts_critical=100, query_warn_seconds=0.3, query_critical_seconds=100)
+    report = Health(engine, warn).run()
+    parts = report.check("parts")
+    assert parts.status == "warn", parts
+    assert parts.details["partitions"][0]["active_parts"] >= 12
+    slow = report.check("query_duration")
+    assert slow.status == "warn", slow
+    assert any("sleep(0.6)" in s["sample"] and s["p95_ms"] >= 550 for s in slow.details["slowest_shapes"])
+    critical = HealthConfig(parts_warn=5, parts_critical=10, query_warn_seconds=0.3, query_critical_seconds=0.5)
+    report = Health(engine, critical).run()
+    assert report.check("parts").status == "critical"
+    assert report.check("query_duration").status == "critical"
+    assert report.status == "critical"
+    # the defaults (300 parts, 10 s) find neither
+    report = Health(engine).run()
+    assert (
+        report.check("parts").status == "ok" or report.check("parts").details["partitions"][0]["database"] != database
+    )
+    assert report.check("replication").value.startswith("not replicated")
+    assert report.check("cpu").status == "unknown"  # the embedded engine has no asynchronous_metrics
+
+
+def test_insert_rate_drop_against_the_trailing_average(engine: EmbeddedAdapter, database: str) -> None:
+    _small_parts(engine, database, 3)  # real inserts now: 30 rows in the window
+    config = HealthConfig(window_minutes=5, trailing_minutes=60)
+    engine.execute("SYSTEM FLUSH LOGS")
+    now_rows = Health(engine, config).run().check("insert_rate")
+    assert now_rows.details.get("rows_per_minute", 0) > 0 or "rows/min" in now_rows.value
+    # The trailing window gets a busy history (part_log accepts plain INSERTs): 600k rows 30-50 minutes ago.
+    engine.execute(
+        "INSERT INTO system.part_log (hostname, event_type, event_date, event_time, database, table, rows) "
+        "SELECT 'test', 'NewPart', toDate(now() - toIntervalMinute(30 + number)), "
+        "now() - toIntervalMinute(30 + number), {d:String}, 'small', 5000000 FROM numbers(20)",
+        {"d": database},
+    )
+    try:
+        check = Health(engine, config).run().check("insert_rate")
+        assert check.status == "critical", check
+        assert check.details["drop_percent"] > 90
+        # critical only at a 100 % drop: the test's own rows of now keep the drop just below it
+        mild = HealthConfig(window_minutes=5, trailing_minutes=60, insert_drop_critical_percent=100)
+        assert Health(engine, mild).run().check("insert_rate").status == "warn"
+    finally:
+        engine.execute("ALTER TABLE system.part_log DELETE WHERE hostname = 'test' AND database = {d:String}",
+                       {"d": database}, settings={"mutations_sync": "2"})  # fmt: skip
+
+
+def _health_reads(engine: EmbeddedAdapter, since: datetime) -> dict[str, int]:
+    engine.execute("SYSTEM FLUSH LOGS")
+    rows = engine.query(
+        "SELECT normalized_query_hash, any(query), sum(read_rows) FROM system.query_log WHERE event_date >= "
+        "toDate({s:DateTime64(6, 'UTC')}) AND event_time_microseconds >= {s:DateTime64(6, 'UTC')} "
+        "AND log_comment = {c:String} AND type = 'QueryFinish' AND query ILIKE '%\\_log %' GROUP BY 1",
+        {"s": since, "c": LOG_COMMENT},
+    ).rows
+    return {" ".join(str(q).split()): int(n) for _, q, n in rows}
+
+
+def test_health_reads_do_not_grow_with_the_age_of_the_logs(engine: EmbeddedAdapter) -> None:
+    health = Health(engine)
+    health.run()  # warm-up: the log tables exist and hold this session's rows
+    start = datetime.now(UTC)
+    health.run()
+    before = _health_reads(engine, start)
+    assert before and any("query_log" in q for q in before) and any("part_log" in q for q in before)
+    old = 300_000
+    engine.execute(
+        "INSERT INTO system.query_log (event_date, event_time, event_time_microseconds, type, query, "
+        "query_duration_ms, user, normalized_query_hash) SELECT toDate(t), t, t, 'QueryFinish', {m:String}, "
+        "50000, 'old', 7 FROM (SELECT now() - toIntervalDay(3 + number % 80) - toIntervalSecond(number % 86000) AS t "
+        "FROM numbers({n:UInt64}))",
+        {"m": OLD_MARK, "n": old},
+    )
+    engine.execute(
+        "INSERT INTO system.part_log (hostname, event_type, event_date, event_time, database, table, rows) "
+        "SELECT 'old', 'NewPart', toDate(t), t, 'old_db', 'old_table', 1000 FROM (SELECT now() - "
+        "toIntervalDay(3 + number % 80) AS t FROM numbers({n:UInt64}))",
+        {"n": old},
+    )
+    try:
+        start = datetime.now(UTC)
+        report = health.run()
+        after = _health_reads(engine, start)
+        assert report.check("query_duration").status == "ok" or all(
+            u["user"] != "old" for u in report.check("query_duration").details["users"]
+        )
+        total = int(engine.query("SELECT count() FROM system.query_log").scalar())
+        assert total > old  # the log really is large: a scan of it would read them all
+        for query, rows in after.items():
+            # bounded: at most a few granules of the current window, never the 300k old rows
+            assert rows < before.get(query, 0) + 3 * 8192, (query, before.get(query), rows)
+        print("health read_rows per log query, before/after adding", old, "old rows:", before, after)
+    finally:
+        engine.execute("ALTER TABLE system.query_log DELETE WHERE query = {m:String}", {"m": OLD_MARK},
+                       settings={"mutations_sync": "2"})  # fmt: skip
+        engine.execute("ALTER TABLE system.part_log DELETE WHERE hostname = 'old'", settings={"mutations_sync": "2"})
+
+
+def test_prometheus_exposition_and_exporter_over_loopback(engine: EmbeddedAdapter, database: str) -> None:
+    _small_parts(engine, database, 4)
+    config = HealthConfig(parts_warn=2, parts_critical=3)
+    text = exposition(Health(engine, config).run())
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    status = {s.labels["check"]: s.value for s in families["opik_store_health_status"].samples}
+    assert status["parts"] == 2 and status["cpu"] == -1
+    assert any(s.labels.get("table") == "small" for s in families["opik_store_active_parts"].samples)
+    server, thread = serve(lambda: Health(engine, config).run(), "127.0.0.1", 0)
+    try:
+        port = server.server_port
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+        scraped = {f.name for f in text_string_to_metric_families(body)}
+        assert {"opik_store_health_up", "opik_store_health_status", "opik_store_active_parts"} <= scraped
+        assert "opik_store_health_up 1.0" in body
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_exporter_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The CLI in its own process (its own engine directory: one engine path per process)."""
+    exe = [sys.executable, "-c", "from opik_store.cli import main; main()"]
+    url = f"chdb://{tmp_path / 'data'}"
+    env = {**os.environ, "OPIK_STORE_URL": url}
+    subprocess.run([*exe, "migrate", "-q"], env=env, check=True, timeout=120, capture_output=True)
+    port = _free_port()
+    proc = subprocess.Popen([*exe, "exporter", "--listen", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        body = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not body:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert 'opik_store_health_status{check="parts"}' in body
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "exporter stopped" in err and "target:" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _cli(args: list[str], engine_url: str) -> Any:
+    return CliRunner().invoke(main, ["--url", engine_url, *args])
+
+
+def test_cli_health_exit_codes_json_and_bad_input(
+    engine: EmbeddedAdapter, engine_url: str, database: str, tmp_path: Path
+) -> None:
+    _small_parts(engine, database, 12)
+    warn = tmp_path / "warn.toml"
+    warn.write_text("[health]\nparts_warn = 10\nparts_critical = 5000\n")
+    critical = tmp_path / "critical.toml"
+    critical.write_text("[health]\nparts_warn = 5\nparts_critical = 10\n")
+    result = _cli(["--config", str(critical), "health", "--json"], engine_url)
+    assert result.exit_code == 7, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "critical"
+    assert {c["check"]: c["status"] for c in doc["checks"]}["parts"] == "critical"
+    result = _cli(["--config", str(warn), "health"], engine_url)
+    assert result.exit_code in (6, 7), result.output  # warn from parts (another check may be worse)
+    assert "warn     parts" in result.stdout and "do: too many small inserts" in result.stdout
+    assert "target:" in result.stderr
+    result = _cli(["--config", str(critical), "health", "--exit-zero"], engine_url)
+    assert result.exit_code == 0 and "critical parts" in result.stdout
+    result = _cli(["--config", str(critical), "health", "--prometheus"], engine_url)
+    assert result.exit_code == 0 and 'opik_store_health_status{check="parts"} 2.0' in result.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[health]\nparts_warn = -1\nwindow_minutes = 'x'\n")
+    result = _cli(["--config", str(bad), "health", "--json"], engine_url)
+    assert result.exit_code == 2 and "parts_warn must be above 0" in json.loads(result.stdout)["error"]
+    assert _cli(["health", "--json", "--prometheus"], engine_url).exit_code == 2
+    result = _cli(["exporter", "--listen", "nowhere"], engine_url)
+    assert result.exit_code == 2 and "HOST:PORT" in result.stderr
+
+
+def test_health_job_records_snapshots_with_their_own_ttl(engine_url: str, database: str, tmp_path: Path) -> None:
+    factory: Callable[[], Store] = lambda: Store.from_url(engine_url, database=database)  # noqa: E731
+    record = JobRunner(factory, parse_config({})).run("health")
+    assert record.state == "succeeded" and "recorded 9 checks" in record.summary, record
+    with factory() as store:
+        table = f"`{database}`.{HEALTH_TABLE}"
+        rows = store.adapter.query(f"SELECT check, toString(status) FROM {table} ORDER BY check").rows
+        assert [name for name, _ in rows] == sorted(c.name for c in Health(store.adapter).run().checks)
+        assert all(status in ("ok", "warn", "critical", "unknown") for _, status in rows)
+        ttl = store.adapter.query(
+            "SELECT engine_full FROM system.tables WHERE database = {d:String} AND name = {n:String}",
+            {"d": database, "n": HEALTH_TABLE},
+        ).scalar()
+        assert "toIntervalDay(30)" in ttl
+    JobRunner(factory, parse_config({"health": {"history_days": 7}})).run("health")
+    with factory() as store:
+        ttl = store.adapter.query(
+            "SELECT engine_full FROM system.tables WHERE database = {d:String} AND name = {n:String}",
+            {"d": database, "n": HEALTH_TABLE},
+        ).scalar()
+        assert "toIntervalDay(7)" in ttl
+        assert store.adapter.query(f"SELECT count() FROM {table}").scalar() == 18
+    result = CliRunner().invoke(main, ["--url", engine_url, "jobs", "list", "--json"])
+    assert {"job": "health", "schedule": "*/5 * * * *"}.items() <= next(
+        r for r in json.loads(result.stdout) if r["job"] == "health"
+    ).items()
+
+
+def test_replication_on_a_single_node_and_on_a_cluster_of_unreachable_replicas(
+    engine: EmbeddedAdapter, engine_url: str, database: str
+) -> None:
+    """One node: "not replicated". With a cluster every replica is asked (clusterAllReplicas); the test
+    engine's cluster 'unreachable' names replicas on ports 1 and 2, so the check is unknown with the reason."""
+    with Store.from_url(engine_url, database=database) as store:
+        single = store.health().check("replication")
+    assert (single.status, single.value) == ("ok", "not replicated (no Replicated tables on this node)")
+    check = Health(engine, cluster="unreachable").run().check("replication")
+    assert check.status == "unknown" and "the server said" in check.action, check
+    assert Health(engine, cluster="unreachable").run().status in ("ok", "warn", "critical")  # unknown is not worst
+
+
+def test_failing_mutation_disk_and_unbounded_logs(engine: EmbeddedAdapter, database: str) -> None:
+    """A mutation the test makes fail is critical; free disk and untrimmed logs against lowered thresholds."""
+    _small_parts(engine, database, 1)
+    engine.execute(f"SYSTEM START MERGES `{database}`.small")  # mutations run as merges
+    engine.execute(f"ALTER TABLE `{database}`.small DELETE WHERE throwIf(x >= 0, 'health test') = 1",
+                   settings={"mutations_sync": "0"})  # fmt: skip
+    try:
+        check = Health(engine).merges_mutations()
+        deadline = time.monotonic() + 30
+        while check.status != "critical" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            check = Health(engine).merges_mutations()
+        assert check.status == "critical", check
+        assert any(m["database"] == database and "health test" in m["fail_reason"] for m in check.details["mutations"])
+    finally:
+        engine.execute("KILL MUTATION WHERE database = {d:String} SYNC", {"d": database})
+    free = float(engine.query("SELECT min(free_space / total_space) * 100 FROM system.disks").scalar())
+    disk = Health(engine, HealthConfig(disk_free_warn_percent=min(100, free + 1), disk_free_critical_percent=0.001))
+    assert disk.disk().status == "warn"
+    disk = Health(engine, HealthConfig(disk_free_warn_percent=100, disk_free_critical_percent=min(99.9, free + 0.5)))
+    assert disk.disk().status == "critical"
+    assert Health(engine).disk().status in ("ok", "warn", "critical")
+    engine.execute("SYSTEM FLUSH LOGS")
+    logs = Health(engine, HealthConfig(system_log_warn_bytes=1)).system_logs()
+    assert logs.status == "warn" and "query_log" in logs.action, logs  # the test engine's logs have no TTL
+    assert Health(engine).system_logs().status == "ok"  # far below the 1 GiB default
