@@ -1,4 +1,4 @@
-"""Where the shipped DDL and migration scripts live.
+"""Where the shipped DDL and migration scripts live, and how operator TOML files are read.
 
 Rules: an installed wheel carries them inside the package
 (``opik_store/_data/{ddl,migrations}``); a source checkout or editable install
@@ -10,7 +10,9 @@ revisions, or ``opik-store revision`` writing into a checkout).
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from opik_store.errors import ConfigError
 
@@ -40,3 +42,17 @@ def migrations_dir(override: str | Path | None = None) -> Path:
 def is_shipped(path: str | Path) -> bool:
     """Whether ``path`` lies inside the installed package (its data is not the operator's to edit)."""
     return Path(path).resolve().is_relative_to(_PACKAGE)
+
+
+def read_toml(file: Path, what: str) -> dict[str, Any]:
+    """The TOML document in ``file``; ConfigError naming the file for a missing, unreadable, non-UTF-8 or bad one."""
+    if not file.is_file():
+        raise ConfigError(f"{what} {file} does not exist (or is not a file)")
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None

@@ -33,6 +33,7 @@ from typing import Any
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier, setting_literal
 from opik_store.errors import ConfigError, ServerError
+from opik_store.resources import read_toml
 
 ENV_PROFILES = "OPIK_STORE_PROFILES"
 DEFAULTS = Path(__file__).resolve().parent / "defaults" / "profiles.toml"
@@ -167,16 +168,7 @@ def load_access(path: str | Path | None = None, environ: Mapping[str, str] | Non
     where = "defaults"
     if chosen:
         file = Path(chosen)
-        if not file.is_file():
-            raise ConfigError(f"profiles file {file} does not exist")
-        try:
-            data = _merge(data, tomllib.loads(file.read_text(encoding="utf-8")))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
-        except OSError as exc:
-            raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+        data = _merge(data, read_toml(file, "profiles file"))
         where = str(file)
     return parse_access(data, where, env)
 

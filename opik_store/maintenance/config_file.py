@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ from typing import Any
 
 from opik_store.errors import ConfigError
 from opik_store.maintenance.cron import cron_trigger
+from opik_store.resources import read_toml
 
 ENV_CONFIG = "OPIK_STORE_CONFIG"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -222,16 +222,7 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
             return FileConfig()
         chosen = DEFAULT_FILE
     file = Path(chosen)
-    if not file.is_file():
-        raise ConfigError(f"configuration file {file} does not exist (or is not a file)")
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}): TOML files are UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    data = read_toml(file, "configuration file")
     return parse_config(data, str(file))
 
 

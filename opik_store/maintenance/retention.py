@@ -209,14 +209,6 @@ class Retention:
         ).rows
         return {(w, p): int(d) for w, p, d in rows}
 
-    def current_rules(self) -> dict[tuple[str, str], int]:
-        """The rule in effect for ids created today (UTC), for every key that has one."""
-        rows = self.adapter.query(
-            f"SELECT workspace_id, project_id, argMax(days, effective_from) FROM ({self._periods()}) "
-            "WHERE effective_from <= toDate32(now('UTC')) GROUP BY workspace_id, project_id"
-        ).rows
-        return {(w, p): int(d) for w, p, d in rows}
-
     def _history_sql(self) -> str:
         """Per key, its periods as the lookup's (froms, days) arrays, sorted by day."""
         return (
@@ -284,9 +276,7 @@ class Retention:
             want, have = expected[table], live.get(table)
             if have is None:
                 raise ConfigError(f"table {table} does not exist in {self.config.database!r}: run `opik-store migrate`")
-            if want.ttl != have.ttl:
-                if not want.ttl:
-                    raise ConfigError(f"cannot read the expected TTL of {table} (is the disk full?)")
+            if want.ttl != have.ttl:  # a table the server cannot describe (full disk) raised in read_shapes
                 out.append(self._render(f"ALTER TABLE {table} MODIFY TTL {want.ttl}"))
             if "ttl_only_drop_parts = 1" not in have.settings:
                 out.append(self._render(f"ALTER TABLE {table} MODIFY SETTING ttl_only_drop_parts = 1"))
