@@ -17,7 +17,7 @@ from opik_store import ServerError, Store
 from opik_store.engine.adapter import Adapter, Rows
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.engine.retry import RetryPolicy
-from opik_store.ingest import BatchWriter, SpanRecord, StreamingWriter, TraceRecord, ValidationError
+from opik_store.ingest import BatchWriter, PartialWriteError, SpanRecord, StreamingWriter, TraceRecord, ValidationError
 from opik_store.schema.columns import columns
 
 PROJECT = "0190c1f0-0000-7000-8000-00000000abcd"
@@ -159,9 +159,11 @@ def test_reject_mode_writes_the_rest_and_returns_the_rejects(
 class Recording:
     """The real adapter, recording every INSERT it is asked for; optionally failing after (or before) it runs."""
 
-    def __init__(self, inner: Adapter, fail_after: int = 0, fail_before: int = 0, code: int = 209) -> None:
+    def __init__(
+        self, inner: Adapter, fail_after: int = 0, fail_before: int = 0, code: int = 209, fail_call: int = 0
+    ) -> None:
         self.inner, self.spec = inner, inner.spec
-        self.fail_after, self.fail_before, self.code = fail_after, fail_before, code
+        self.fail_after, self.fail_before, self.code, self.fail_call = fail_after, fail_before, code, fail_call
         self.inserts: list[tuple[int, dict[str, str]]] = []
 
     def query(
@@ -183,6 +185,8 @@ class Recording:
         self, target: str, columns: Sequence[str], data: pyarrow.Table, settings: Mapping[str, str]
     ) -> None:
         self.inserts.append((data.num_rows, dict(settings)))
+        if self.fail_call and len(self.inserts) >= self.fail_call:
+            raise ServerError(self.code, "simulated: the server refused this batch")
         if self.fail_before:
             self.fail_before -= 1
             raise ServerError(self.code, "simulated: connection refused before sending")
@@ -348,3 +352,15 @@ def test_streaming_reports_bad_items_at_once_and_background_failures_later(
     assert stream.counters.snapshot()["failures"] == 1
     stream.close()
     assert count(engine, database) == 3, "the failed batch's row is not kept (documented); span 6 was not added"
+
+
+def test_a_write_failing_part_way_says_what_was_stored(migrated: Store, engine: EmbeddedAdapter, database: str) -> None:
+    rec = Recording(migrated.adapter, fail_call=3, code=60)
+    writer = BatchWriter(rec, database, "spans", batch_size=100, sleep=lambda _s: None)
+    items = [span(i) for i in range(250)]
+    with pytest.raises(PartialWriteError, match="after 200 of 250 rows were stored in 2 batch") as info:
+        writer.write(items)
+    assert (info.value.stored_rows, info.value.code, count(engine, database)) == (200, 60, 200)
+    BatchWriter(migrated.adapter, database, "spans", batch_size=100).write(items)  # re-sending the same items
+    final = engine.query(f"SELECT count(), uniqExact(id) FROM `{database}`.spans FINAL").rows[0]
+    assert tuple(final) == (250, 250), "re-sent rows are newer versions of the same ids: nothing doubles"

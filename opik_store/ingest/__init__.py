@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from opik_store.ingest.records import Limits, Problem, ValidationError
-from opik_store.ingest.writer import BatchWriter, Counters, Rejected, StreamingWriter, WriteResult
+from opik_store.ingest.writer import BatchWriter, Counters, PartialWriteError, Rejected, StreamingWriter, WriteResult
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ __all__ = [
     "BatchWriter",
     "Counters",
     "Limits",
+    "PartialWriteError",
     "Problem",
     "Rejected",
     "SpanRecord",

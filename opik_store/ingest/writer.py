@@ -44,7 +44,7 @@ from opik_store.access.profiles import QueryProfiles
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier
 from opik_store.engine.retry import RetryPolicy, call_with_retries
-from opik_store.errors import ConfigError, OpikStoreError
+from opik_store.errors import ConfigError, OpikStoreError, ServerError
 from opik_store.ingest.records import Limits, Problem, TableRules, ValidationError, table_rules, validate
 
 if TYPE_CHECKING:
@@ -111,6 +111,23 @@ def arrow_type(ctype: str) -> pyarrow.DataType:
     if ctype in simple:
         return simple[ctype]
     raise ConfigError(f"no Arrow type for ClickHouse type {ctype}")
+
+
+class PartialWriteError(ServerError):
+    """A write whose first ``stored_batches`` batches (``stored_rows`` rows) were stored before one failed.
+
+    Re-sending the same items is safe: a batch that was stored is recognised by
+    its deduplication token (or, for rows whose timestamps the writer filled
+    in, stored again as a newer version of the same ids, which collapses).
+    """
+
+    def __init__(self, cause: ServerError, stored_rows: int, stored_batches: int, total_rows: int) -> None:
+        super().__init__(
+            cause.code,
+            f"{cause.server_message} (after {stored_rows} of {total_rows} rows were stored in {stored_batches} "
+            "batch(es); re-sending the same items is safe)",
+        )
+        self.stored_rows, self.stored_batches = stored_rows, stored_batches
 
 
 class BatchWriter:
@@ -197,7 +214,12 @@ class BatchWriter:
         self.counters.add(rejected=len(rejects))
         batches = 0
         for n, start in enumerate(range(0, len(rows), self.batch_size)):
-            self.write_rows(rows[start : start + self.batch_size], None if token is None else f"{token}:{n}")
+            try:
+                self.write_rows(rows[start : start + self.batch_size], None if token is None else f"{token}:{n}")
+            except ServerError as exc:
+                if not start:
+                    raise
+                raise PartialWriteError(exc, start, batches, len(rows)) from exc
             batches += 1
         return WriteResult(len(rows), batches, tuple(rejects))
 
