@@ -4,6 +4,8 @@ Variants of the store's `spans`, all fed the same batches of 1,000 spans (one
 project a batch), interleaved batch by batch:
 
 * ``store``: as migrated;
+* ``coalesce lookup``: the class through ``coalesce`` of the three lookups (the
+  previous form) instead of nested, lazily evaluated ``ifNull``;
 * ``no class lookup``: ``retention_days`` is a constant (no joinGet);
 * ``no id bloom``: without the bloom filter on ``id``;
 * ``neither``: both removed;
@@ -24,7 +26,25 @@ from datetime import UTC, datetime
 
 from layout_vs_opik import CLASSES, DB, load_pool, open_store, span_insert, successor
 
-CONSTANT_CLASS = (r"`retention_days` UInt16 MATERIALIZED [^\n]*", "`retention_days` UInt16 MATERIALIZED 14,")
+CLASS_COLUMN = r"`retention_days` UInt16 MATERIALIZED [^\n]*"
+CONSTANT_CLASS = (CLASS_COLUMN, "`retention_days` UInt16 MATERIALIZED 14,")
+
+
+def _lookup(workspace: str, project: str) -> str:
+    rule = f"'{DB}.retention'"
+    return (
+        f"arrayLastOrNull((d, f) -> (f <= retention_at), joinGet({rule}, 'days', {workspace}, {project}), "
+        f"joinGet({rule}, 'froms', {workspace}, {project}))"
+    )
+
+
+#: The class expression before nested ifNull: coalesce evaluates all three lookups for every row.
+COALESCE_CLASS = (
+    CLASS_COLUMN,
+    "`retention_days` UInt16 MATERIALIZED if(retention_at = toDate32('1970-01-01'), 0, coalesce("
+    + ", ".join([_lookup("workspace_id", "toString(project_id)"), _lookup("workspace_id", "''"), _lookup("''", "''")])
+    + ", 0)),",
+)
 
 
 def main() -> None:
@@ -35,6 +55,7 @@ def main() -> None:
     create = str(engine.query(f"SHOW CREATE TABLE {DB}.spans").scalar())
     no_bloom = "\n".join(line for line in create.split("\n") if "idx_span_id" not in line)
     variants = {
+        "coalesce lookup": re.sub(*COALESCE_CLASS, create),
         "no class lookup": re.sub(*CONSTANT_CLASS, create),
         "no id bloom": no_bloom,
         "neither": re.sub(*CONSTANT_CLASS, no_bloom),
