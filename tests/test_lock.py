@@ -19,7 +19,7 @@ from support import write_revision
 
 from opik_store import Store
 from opik_store.cli import main
-from opik_store.migrations.lock import LockLost, LockTimeout, MigrationLock
+from opik_store.migrations.lock import Holder, LockLost, LockTimeout, MigrationLock
 
 
 def _extra_revisions(folder: Path) -> None:
@@ -234,3 +234,16 @@ def test_a_generation_that_can_never_be_won_ends_in_an_error_not_a_spin(
         with pytest.raises(LockTimeout, match="kept existing without showing a holder"):
             lock.acquire(timeout=1)
         assert time.monotonic() - started < 30
+
+
+def test_the_dead_holder_shortcut_needs_the_full_machine_identity(store: Store) -> None:
+    """Hostnames repeat across machines: a bare hostname (no /proc) never lets a live remote lock be taken."""
+    store.migrate()
+    lock = MigrationLock(store.adapter, store.config, 60, lambda _m: None)
+    dead_pid = 2**22 + 12345  # above any pid_max default: no such process here
+    remote = Holder(1, "run", lock.host, dead_pid, None, 0, False)
+    assert "#" in lock.host and lock.dead_here(remote), "same boot, same PID namespace: known dead at once"
+    lock.host = "localhost"
+    assert not lock.dead_here(Holder(1, "run", "localhost", dead_pid, None, 0, False)), "only the lease may free it"
+    other_boot = Holder(1, "run", lock.host.split("#")[0] + "#another-boot#1", dead_pid, None, 0, False)
+    assert not lock.dead_here(other_boot)

@@ -230,9 +230,15 @@ class MigrationLock:
         return holder.age_ms > grace * 1000
 
     def dead_here(self, holder: Holder) -> bool:
-        """The holder ran on this host (same PID namespace) and its process is gone."""
+        """The holder ran in this boot of this machine (same PID namespace) and its process is gone.
+
+        Only a full identity (``hostname#boot id#namespace``) counts: a bare
+        hostname (no /proc) repeats across machines, so its holders wait out
+        their lease.
+        """
         return (
             bool(holder.run_id)
+            and "#" in self.host
             and holder.host == self.host
             and holder.pid != self.pid
             and not process_alive(holder.pid)
