@@ -76,7 +76,8 @@ def test_parts_and_slow_queries_go_warn_then_critical(engine: EmbeddedAdapter, d
         report.check("parts").status == "ok" or report.check("parts").details["partitions"][0]["database"] != database
     )
     assert report.check("replication").value.startswith("not replicated")
-    assert report.check("cpu").status == "unknown"  # the embedded engine has no asynchronous_metrics
+    cpu = report.check("cpu")  # the embedded engine has no asynchronous_metrics: measured on this process
+    assert cpu.status != "unknown" and cpu.details["source"].startswith("embedded: this process"), cpu
 
 
 def test_insert_rate_drop_against_the_trailing_average(engine: EmbeddedAdapter, database: str) -> None:
@@ -161,7 +162,8 @@ def test_prometheus_exposition_and_exporter_over_loopback(engine: EmbeddedAdapte
     text = exposition(Health(engine, config).run())
     families = {f.name: f for f in text_string_to_metric_families(text)}
     status = {s.labels["check"]: s.value for s in families["opik_store_health_status"].samples}
-    assert status["parts"] == 2 and status["cpu"] == -1
+    assert status["parts"] == 2 and status["cpu"] in (0, 1, 2)  # cpu measured (on this process), not unknown
+    assert [s.value >= 0 for s in families["opik_store_cpu_percent"].samples] == [True]
     assert any(s.labels.get("table") == "small" for s in families["opik_store_active_parts"].samples)
     server, thread = serve(lambda: Health(engine, config).run(), "127.0.0.1", 0)
     try:
