@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -501,3 +502,148 @@ def test_server_cpu_and_memory_sql_on_stand_ins_of_the_servers_tables(engine: Em
         engine.execute("DROP TABLE IF EXISTS system.asynchronous_metrics SYNC")
         engine.execute("DROP TABLE IF EXISTS system.asynchronous_metric_log SYNC")
     assert Health(engine).cpu().details["source"].startswith("embedded"), "the stand-ins are gone"
+
+
+# -- every replica --------------------------------------------------------------------------------------------
+
+CHECKS = ("cpu", "memory_cpu_ratio", "insert_rate", "query_duration", "parts", "merges_mutations", "disk",
+          "system_logs", "replication")  # fmt: skip
+
+
+NODE_TABLES = "SELECT name FROM system.tables WHERE database = 'system'"
+
+
+class _Recording:
+    """The real engine, with the SQL of each query kept (to read what a check sent, not to fake answers)."""
+
+    def __init__(self, engine: EmbeddedAdapter) -> None:
+        self.engine = engine
+        self.spec = engine.spec
+        self.sent: list[str] = []
+
+    def query(self, sql: str, params: Any = None, settings: Any = None) -> Any:
+        self.sent.append(sql)
+        return self.engine.query(sql, params, settings=settings)
+
+    def execute(self, sql: str, params: Any = None, settings: Any = None) -> None:
+        self.engine.execute(sql, params, settings=settings)
+
+
+def _sent_per_check(engine: EmbeddedAdapter, cluster: str | None) -> dict[str, list[str]]:
+    recording = _Recording(engine)
+    health = Health(recording, cluster=cluster, cpu_sample_seconds=0.05)  # type: ignore[arg-type]
+    health.run()
+    sent: dict[str, list[str]] = {}
+
+    def record(names: tuple[str, ...]) -> None:
+        for name in names:
+            recording.sent = []
+            getattr(health, name.removesuffix("_server"))()
+            # health asks the connected node which system tables it has: the one query not sent to every replica
+            sent[name] = [q for q in recording.sent if " FROM " in q and q != NODE_TABLES]
+
+    record(CHECKS)
+    engine.execute(ASYNC_METRICS)  # the server path of cpu and memory_cpu_ratio renders its SQL too
+    engine.execute(ASYNC_METRIC_LOG)
+    try:
+        health._tables = None
+        record(("cpu_server", "memory_cpu_ratio_server"))
+    finally:
+        engine.execute("DROP TABLE IF EXISTS system.asynchronous_metrics SYNC")
+        engine.execute("DROP TABLE IF EXISTS system.asynchronous_metric_log SYNC")
+    return sent
+
+
+def test_every_check_reads_every_replica_through_one_source(engine: EmbeddedAdapter, database: str) -> None:
+    """With a cluster every query of every check reads clusterAllReplicas(cluster, system.<t>) and selects
+    hostName(); each parses (formatQuery); without one, the same queries read system.<t>. Then the cluster
+    form really runs: the test engine's cluster ``self`` is this engine (see conftest), ``self_twice`` names
+    it as two replicas, and the rows of both come back."""
+    clustered = _sent_per_check(engine, "self")
+    single = _sent_per_check(engine, None)
+    for name in (*CHECKS, "cpu_server", "memory_cpu_ratio_server"):
+        if name == "memory_cpu_ratio":  # the embedded engine: this process's cores and memory, no table read
+            assert clustered[name] == [] and single[name] == []
+            continue
+        assert clustered[name], name
+        for sql in clustered[name]:
+            assert "hostName()" in sql, (name, sql)
+            sources = re.findall(r"system\.`?[a-z_]+", sql)
+            assert sources and len(sources) == sql.count("clusterAllReplicas('self', system."), (name, sql)
+            assert engine.query("SELECT formatQuery({q:String})", {"q": sql}).scalar()
+        assert all("clusterAllReplicas" not in sql and "hostName()" in sql for sql in single[name]), name
+        assert len(single[name]) == len(clustered[name]), name
+    # the cluster form, run: a partition of 12 parts, per host
+    _small_parts(engine, database, 12)
+    config = HealthConfig(parts_warn=10, parts_critical=20)
+    me = str(engine.query("SELECT hostName()").scalar())
+    once = Health(engine, config, cluster="self").run()
+    assert all(c.status != "unknown" for c in once.checks), [c for c in once.checks if c.status == "unknown"]
+    top = once.check("parts").details["partitions"][0]
+    assert (top["host"], top["database"], top["active_parts"], once.check("parts").status) == (me, database, 12, "warn")
+    assert once.check("parts").value.endswith(f"on {me}")
+    assert [h["host"] for h in once.check("cpu").details["hosts"]] == [me]
+    assert {u["host"] for u in once.check("query_duration").details["users"]} == {me}
+    assert {d["host"] for d in once.check("disk").details["disks"]} == {me}
+    assert {t["host"] for t in once.check("system_logs").details["tables"]} == {me}
+    # two replicas (both this engine, same hostName): both answer, so the host's rows count twice
+    twice = Health(engine, config, cluster="self_twice").parts()
+    assert (twice.details["partitions"][0]["active_parts"], twice.status) == (24, "critical"), twice
+    # a cluster whose replicas cannot be reached: every check that reads them says so, none is silently ok
+    unreachable = Health(engine, cluster="unreachable").run()
+    for check in unreachable.checks:
+        if check.name == "memory_cpu_ratio":
+            continue
+        assert check.status == "unknown" and "the server said" in check.action, check
+
+
+# -- stuck merges and mutations -------------------------------------------------------------------------------
+
+
+def test_a_long_merge_is_caught_running_and_goes_warn(engine: EmbeddedAdapter, database: str) -> None:
+    """A real background merge the test makes slow (three parts written with LZ4, then the column's codec set
+    to ZSTD(22), then merges allowed and forced by age) is caught while it runs by a lowered stuck threshold."""
+    engine.execute(f"CREATE DATABASE `{database}`")
+    table = f"`{database}`.slow_merge"
+    force = "min_age_to_force_merge_seconds = 1, min_age_to_force_merge_on_partition_only = 1"
+    engine.execute(
+        f"CREATE TABLE {table} (x UInt64, s String CODEC(LZ4)) ENGINE = MergeTree ORDER BY x SETTINGS {force}"
+    )
+    engine.execute(f"SYSTEM STOP MERGES {table}")
+    for i in range(3):
+        engine.execute(f"INSERT INTO {table} SELECT number, repeat(toString(cityHash64(number, {i})), 4) "
+                       f"FROM numbers({i * 100_000}, 100000)")  # fmt: skip
+    engine.execute(f"ALTER TABLE {table} MODIFY COLUMN s String CODEC(ZSTD(22))")
+    engine.execute(f"SYSTEM START MERGES {table}")
+    stuck = Health(engine, HealthConfig(stuck_minutes=0.02))  # 1.2 s
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            check = stuck.merges_mutations()
+            ours = [m for m in check.details["merges"] if m["database"] == database]
+            if ours or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        default = Health(engine).merges_mutations()
+        running = engine.query("SELECT count() FROM system.merges WHERE database = {d:String}", {"d": database})
+    finally:
+        engine.execute(f"SYSTEM STOP MERGES {table}")  # cancels the merge; the table is dropped after the test
+    print("stuck merge:", check.value)
+    assert ours, f"no merge of {database} seen running past 1.2 s: {check}"
+    assert ours[0]["elapsed_s"] >= 1 and ours[0]["is_mutation"] is False and ours[0]["host"], ours
+    assert check.status == "warn" and "system.merges" in check.action, check
+    assert "stuck merge" in check.value and f"{database}.slow_merge" in check.value, check
+    assert running.scalar() >= 1  # still running when the checks ran
+    assert not [m for m in default.details["merges"] if m["database"] == database]  # 60 min: not stuck
+
+
+def test_a_mutation_that_cannot_run_is_stuck(engine: EmbeddedAdapter, database: str) -> None:
+    """Merges stopped: a DELETE mutation cannot run; past a lowered stuck threshold it warns (no failure)."""
+    _small_parts(engine, database, 2)
+    engine.execute(f"ALTER TABLE `{database}`.small DELETE WHERE x = 3", settings={"mutations_sync": "0"})
+    time.sleep(2.5)  # create_time has whole seconds
+    check = Health(engine, HealthConfig(stuck_minutes=1 / 60)).merges_mutations()
+    ours = [m for m in check.details["mutations"] if m["database"] == database]
+    assert ours and not ours[0]["fail_reason"] and check.status == "warn", check
+    assert not [m for m in Health(engine).merges_mutations().details["mutations"] if m["database"] == database]
+    engine.execute("KILL MUTATION WHERE database = {d:String} SYNC", {"d": database})

@@ -263,7 +263,8 @@ class Health:
         logged (ProfileEvents UserTimeMicroseconds + SystemTimeMicroseconds) for queries that finished in
         the window (query_log) and for background merges and mutations (part_log rows without a query_id;
         a merge run by a query is already in that query's figure), over window x cores. Work still running
-        is not in the logs yet; a query that began before the window counts whole.
+        is not in the logs yet; a query that began before the window counts whole. The embedded engine
+        has no replicas: with a cluster, only rows whose hostName() is this engine's count.
         """
         busy, _ = host.sample_cpu(self.cpu_sample_seconds)
         cores = host.resources().cores
@@ -275,14 +276,13 @@ class Health:
             "AND event_time >= now() - toIntervalMinute({w:UInt32})"
         )
         cpu = "ProfileEvents['UserTimeMicroseconds'] + ProfileEvents['SystemTimeMicroseconds']"
-        if self._has("query_log"):
-            used += float(self._q(f"SELECT sum({cpu}) FROM {self.source('query_log')} WHERE {where} "
-                                  "AND type != 'QueryStart'", {"w": c.window_minutes})[0][0] or 0)  # fmt: skip
-        if self._has("part_log"):
-            used += float(self._q(f"SELECT sum({cpu}) FROM {self.source('part_log')} WHERE {where} "
-                                  "AND query_id = ''", {"w": c.window_minutes})[0][0] or 0)  # fmt: skip
-        average = 100 * used / 1e6 / (c.window_minutes * 60 * cores)
         name = str(self._q("SELECT hostName()")[0][0])
+        for table, which in (("query_log", "type != 'QueryStart'"), ("part_log", "query_id = ''")):
+            if self._has(table):
+                rows = self._q(f"SELECT hostName() AS host, sum({cpu}) FROM {self.source(table)} WHERE {where} "
+                               f"AND {which} GROUP BY host", {"w": c.window_minutes})  # fmt: skip
+                used += sum(float(v or 0) for h, v in rows if str(h) == name)  # this engine's rows only
+        average = 100 * used / 1e6 / (c.window_minutes * 60 * cores)
         return {name: (now, average, f"process CPU time over {self.cpu_sample_seconds:g} s")}, (
             f"embedded: this process (pid {os.getpid()}, {cores:g} cores) now, query_log + part_log CPU over the window"
         )
