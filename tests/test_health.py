@@ -48,6 +48,7 @@ def test_health_config_defaults_and_every_problem_at_once() -> None:
     assert parse_config({}).health == HealthConfig()
     good = parse_config({"health": {"parts_warn": 5, "parts_critical": 9, "query_warn_seconds": 0.5}}).health
     assert (good.parts_warn, good.parts_critical, good.query_warn_seconds) == (5, 9, 0.5)
+    assert parse_config({"health": {"stuck_minutes": 0.5}}).health.stuck_minutes == 0.5  # fractions allowed
     with pytest.raises(ConfigError) as err:
         parse_config({"health": {"parts_warn": 2000, "window_minutes": 1.5, "cpu_warn_percent": 120,
                                  "query_warn_seconds": "10", "nope": 1, "history_days": 0}})  # fmt: skip
