@@ -2,7 +2,14 @@
 
 chdb runs one engine per process bound to one directory, so the suite opens a
 single engine (with macros for replicated-engine checks and the system logs
-the tests read) and gives each test its own database in it. Stores built by
+the tests read) and gives each test its own database in it.
+
+Clusters of the test engine: ``unreachable`` names replicas on ports 1 and 2
+(nothing answers); ``self`` and ``self_twice`` name this engine itself, once
+and twice. chdb listens on no port, but with ``tcp_port`` set a replica at
+127.0.0.1 on that port counts as local, and ``clusterAllReplicas`` runs its
+part in-process: the cluster form of a query really runs, every "replica"
+being this engine. Stores built by
 tests open and close their own connections to the same directory.
 """
 
@@ -25,7 +32,17 @@ ENGINE_CONFIG = """<clickhouse>
     <database>system</database><table>query_log</table>
     <flush_interval_milliseconds>500</flush_interval_milliseconds>
   </query_log>
+  <tcp_port>59000</tcp_port>
   <remote_servers>
+    <self>
+      <shard><replica><host>127.0.0.1</host><port>59000</port></replica></shard>
+    </self>
+    <self_twice>
+      <shard>
+        <replica><host>127.0.0.1</host><port>59000</port></replica>
+        <replica><host>localhost</host><port>59000</port></replica>
+      </shard>
+    </self_twice>
     <unreachable>
       <shard>
         <replica><host>127.0.0.1</host><port>1</port></replica>
