@@ -4,6 +4,15 @@ chdb runs one engine per process bound to one directory, so the suite opens a
 single engine (with macros for replicated-engine checks and the system logs
 the tests read) and gives each test its own database in it. Stores built by
 tests open and close their own connections to the same directory.
+
+Sharding: the engine's ``tcp_port`` (nothing listens on it: chdb starts no
+server) makes ``localhost:SHARD_PORT`` a LOCAL replica, so ClickHouse's own
+Distributed engine runs in-process over the clusters ``shards1`` (one shard)
+and ``shards3`` (three shards, all this engine: a read through them sees the
+one local table once per shard), and ``shards_mixed`` (shard 1 here, shard 2
+a TEST-NET address nobody answers). ``user_files_path`` is the data directory,
+so the Distributed engine's queued blocks can be read back with
+``file(..., 'Distributed')``.
 """
 
 from __future__ import annotations
@@ -19,7 +28,13 @@ from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.engine.urls import parse_url
 from opik_store.store import Store
 
+#: The engine's tcp_port: a replica at localhost on this port is this engine (no server listens on it).
+SHARD_PORT = 39417
+_LOCAL = f"<replica><host>localhost</host><port>{SHARD_PORT}</port></replica>"
+
 ENGINE_CONFIG = """<clickhouse>
+  <tcp_port>SHARD_PORT</tcp_port>
+  <user_files_path>USER_FILES</user_files_path>
   <macros><shard>01</shard><replica>replica-1</replica><cluster>opik</cluster></macros>
   <query_log>
     <database>system</database><table>query_log</table>
@@ -32,6 +47,12 @@ ENGINE_CONFIG = """<clickhouse>
         <replica><host>127.0.0.1</host><port>2</port></replica>
       </shard>
     </unreachable>
+    <shards1><shard>LOCAL</shard></shards1>
+    <shards3><shard>LOCAL</shard><shard>LOCAL</shard><shard>LOCAL</shard></shards3>
+    <shards_mixed>
+      <shard>LOCAL</shard>
+      <shard><replica><host>192.0.2.1</host><port>SHARD_PORT</port></replica></shard>
+    </shards_mixed>
   </remote_servers>
   <opentelemetry_span_log>
     <engine>engine MergeTree partition by toYYYYMM(finish_date) order by (finish_date, finish_time_us)</engine>
@@ -50,7 +71,11 @@ ENGINE_CONFIG = """<clickhouse>
 def engine_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("engine")
     config = root / "config.xml"
-    config.write_text(ENGINE_CONFIG)
+    config.write_text(
+        ENGINE_CONFIG.replace("LOCAL", _LOCAL)
+        .replace("SHARD_PORT", str(SHARD_PORT))
+        .replace("USER_FILES", f"{root / 'data'}/")
+    )
     return f"chdb://{root / 'data'}?config-file={config}"
 
 

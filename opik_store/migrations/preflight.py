@@ -44,15 +44,7 @@ def check_cluster(adapter: Adapter, cluster: str, sharded: bool = False) -> None
             f"cluster {cluster!r} is not defined on this server (system.clusters); check <remote_servers> "
             "or the --cluster name. Nothing was changed."
         )
-    shards = len({s for s, _, _, _ in replicas})
-    if shards > 1 and not sharded:
-        raise PreflightError(
-            f"cluster {cluster!r} has {shards} shards, and the replicated topology does not support more than one: "
-            "every shard would keep its own copy of every table, with trace data split by whichever node a writer "
-            "reached and one ledger, lock and retention rules table per shard (runs through different shards would "
-            "not exclude each other). Use the sharded topology (--sharded or OPIK_STORE_SHARDED=1): shard-local "
-            "tables under Distributed traces and spans, one cluster-wide ledger, lock and rules. Nothing was changed."
-        )
+    check_shards(len({s for s, _, _, _ in replicas}), cluster, sharded)
     listing = ", ".join(f"{host}:{port} (shard {s}, replica {r})" for s, r, host, port in replicas)
     literal = quote_string(cluster)
     try:
@@ -82,6 +74,18 @@ def check_cluster(adapter: Adapter, cluster: str, sharded: bool = False) -> None
     if readonly:
         tables = ", ".join(f"{h}: {d}.{t}" for h, d, t, _, _ in readonly)
         raise PreflightError(f"read-only replicated tables (Keeper trouble?): {tables}. Nothing was changed.")
+
+
+def check_shards(shards: int, cluster: str, sharded: bool) -> None:
+    """Refuse a cluster of more than one shard unless the sharded topology is configured (rule 4)."""
+    if shards > 1 and not sharded:
+        raise PreflightError(
+            f"cluster {cluster!r} has {shards} shards, and the replicated topology does not support more than one: "
+            "every shard would keep its own copy of every table, with trace data split by whichever node a writer "
+            "reached and one ledger, lock and retention rules table per shard (runs through different shards would "
+            "not exclude each other). Use the sharded topology (--sharded or OPIK_STORE_SHARDED=1): shard-local "
+            "tables under Distributed traces and spans, one cluster-wide ledger, lock and rules. Nothing was changed."
+        )
 
 
 def check_layout(adapter: Adapter, database: str, sharded: bool) -> None:
