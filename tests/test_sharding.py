@@ -401,3 +401,21 @@ def test_in_process_form_changes_only_cluster_parts() -> None:
     assert local.replace("ReplacingMergeTree(last_updated_at", "") == sql.replace(" ON CLUSTER 'c'", "").replace(
         f"ReplicatedReplacingMergeTree({SHARD_PATH}, last_updated_at", ""
     )
+
+
+def test_skew_bench_runs_and_both_keys_agree() -> None:
+    """bench/shard_skew.py at a small size: ClickHouse hashes a trace's id and its spans' trace_id alike."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / "shard_skew.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), "--traces", "3000", "--workspaces", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cityHash64(trace_id): 0 differ" in done.stdout
+    assert re.search(r"^\s+4\s+traces\s+(\d+\.\d+% ){3}\d+\.\d+%", done.stdout, re.M), done.stdout
