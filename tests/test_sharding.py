@@ -134,6 +134,10 @@ def test_sharded_engine_arguments_pass_the_engine_factory(engine: EmbeddedAdapte
             ],
         ),
         (
+            "ALTER TABLE spans DROP PARTITION ID '14-20261123'",
+            ["ALTER TABLE `db`.`spans_local` ON CLUSTER 'opik' DROP PARTITION ID '14-20261123'"],
+        ),
+        (
             "ALTER TABLE retention_rules ADD COLUMN c String",
             ["ALTER TABLE `db`.`retention_rules` ON CLUSTER 'opik' ADD COLUMN IF NOT EXISTS c String"],
         ),
@@ -391,6 +395,29 @@ def test_backfill_copies_and_deletes_on_the_connected_shard_only(
         "traces_local",
         "spans_local",
     }
+
+
+def test_retention_reads_partitions_and_ttl_of_the_shard_local_tables(
+    engine_url: str, engine: EmbeddedAdapter, database: str
+) -> None:
+    """plan reads parts through cluster() (one replica of every shard) and judges TTL on the local tables."""
+    create_sharded_layout(engine, database, "shards1")
+    trace_id = uuid7(datetime.now(UTC) - timedelta(days=3), 5)
+    engine.execute(
+        f"INSERT INTO `{database}`.traces (id, workspace_id, project_id, name, input) "
+        "SELECT {i:String}, 'ws', '0190c1f0-0000-7000-8000-000000000000', 'n', 'in'",
+        {"i": trace_id},
+    )
+    config = _config(engine_url, database, "shards1")
+    with Store(config) as store:
+        retention = Retention(store.adapter, config)
+        parts = retention.partitions()
+        assert [(p.table, p.rows, p.retention_days) for p in parts] == [("traces", 1, 0)]
+        assert retention.ttl_statements() == []
+        engine.execute(f"ALTER TABLE `{database}`.traces_local REMOVE TTL")
+        fixes = retention.ttl_statements()
+        assert len(fixes) == 1, fixes
+        assert fixes[0].startswith(f"ALTER TABLE `{database}`.`traces_local` ON CLUSTER 'shards1' MODIFY TTL if(")
 
 
 def test_in_process_form_changes_only_cluster_parts() -> None:
