@@ -229,20 +229,19 @@ def test_a_trace_and_its_spans_land_on_one_shard(engine: EmbeddedAdapter, databa
     for table in ("traces", "spans"):
         engine.execute(f"SYSTEM STOP DISTRIBUTED SENDS `{database}`.`{table}`")
     traces, spans = _trace_and_spans(datetime.now(UTC), 60)
-    settings = {"prefer_localhost_replica": "0", "distributed_foreground_insert": "0"}
+    # in the statement, not the adapter's settings: those stay in force for the engine's session (embedded.py)
+    settings = " SETTINGS prefer_localhost_replica = 0, distributed_foreground_insert = 0"
     engine.execute(
         f"INSERT INTO `{database}`.traces (id, workspace_id, project_id, name, input) "
         "SELECT id, 'ws', '0190c1f0-0000-7000-8000-000000000000', 'agent', '{}' "
-        "FROM (SELECT arrayJoin({ids:Array(String)}) AS id)",
+        "FROM (SELECT arrayJoin({ids:Array(String)}) AS id)" + settings,
         {"ids": traces},
-        settings=settings,
     )
     engine.execute(
         f"INSERT INTO `{database}`.spans (id, workspace_id, project_id, trace_id, name, input) "
         "SELECT p.1, 'ws', '0190c1f0-0000-7000-8000-000000000000', p.2, 'llm', '{}' "
-        "FROM (SELECT arrayJoin({pairs:Array(Tuple(String, String))}) AS p)",
+        "FROM (SELECT arrayJoin({pairs:Array(Tuple(String, String))}) AS p)" + settings,
         {"pairs": spans},
-        settings=settings,
     )
     shard_of: dict[str, dict[str, int]] = {"traces": {}, "spans": {}}
     queued_columns: set[str] = set()
