@@ -206,6 +206,16 @@ def test_migrate_sql_renders_the_sharded_topology_offline(args: list[str]) -> No
     assert "ALTER TABLE `opik`.`traces_local` ON CLUSTER 'opik' MODIFY SETTING" in result.output
 
 
+def test_sharded_from_the_environment_and_hostile_names_stay_quoted(engine: EmbeddedAdapter) -> None:
+    env = {"OPIK_STORE_SHARDED": "1", "OPIK_STORE_CLUSTER": "opik"}
+    result = CliRunner().invoke(main, ["--url", "clickhouse://u:pw@127.0.0.1:1/", "migrate", "--sql"], env=env)
+    assert result.exit_code == 0 and "'traces_local', cityHash64(id))" in result.output, result.output
+    hostile = Topology(cluster="c'); DROP TABLE x; --", sharded=True)
+    sql = render_statements(ddl("traces"), "d'b", hostile)[1].sql
+    formatted = str(engine.query("SELECT formatQuery({q:String})", {"q": sql}).scalar())
+    assert "ENGINE = Distributed('c\\'); DROP TABLE x; --', 'd\\'b', 'traces_local', cityHash64(id))" in formatted
+
+
 # -- ClickHouse's Distributed engine, for real ----------------------------------------------
 
 
