@@ -16,10 +16,13 @@ Rules (the sharded topology, ``--cluster NAME --sharded``):
   holds ``{shard}``), and ``t`` itself is a ``Distributed`` table over those,
   created ``AS t_local``. Opik's statement shapes and the store's own readers
   and writers keep using ``t``.
-* Every other table (retention rules and lookup, the ledger, the lock and job
-  lease tables, job runs, health history) is NOT sharded: it is one
-  cluster-wide table whose Keeper path has no ``{shard}``, with every node of
-  every shard as a replica (``Topology.cluster_wide_path`` / ``cluster_wide_replica``).
+* Every other table (retention rules, the ledger, the lock and job lease
+  tables, job runs, health history) is NOT sharded: it is one cluster-wide
+  table whose Keeper path has no ``{shard}``, with every node of every shard
+  as a replica (``Topology.cluster_wide_path`` / ``cluster_wide_replica``).
+  The retention lookup is a Join table: per node, never replicated. A
+  revision that adds a table of trace data must add it to ``SHARDED_TABLES``;
+  otherwise every node would hold all of its rows.
 * Data-only statements (MODIFY SETTING/TTL, indexes, partitions, mutations,
   TRUNCATE) reach the shard-local table only; column changes (ADD, DROP,
   MODIFY, RENAME, COMMENT COLUMN) reach both, the local table first (and the
