@@ -45,11 +45,12 @@ from opik_store.migrations.ledger import (
     create_database_sql,
 )
 from opik_store.migrations.lock import MigrationLock
-from opik_store.migrations.preflight import check_cluster
+from opik_store.migrations.preflight import check_cluster, check_layout
 from opik_store.migrations.revisions import Revision, RevisionSet
 from opik_store.schema.lint import ColumnModel
-from opik_store.schema.render import Rendered, render_statement
-from opik_store.schema.shapes import Difference, compare, expected_shapes, read_shapes
+from opik_store.schema.render import Rendered, render_statement, render_statements
+from opik_store.schema.shapes import Difference, compare_topology, expected_shapes, read_shapes
+from opik_store.schema.sharding import storage_table
 
 Progress = Callable[[str], None]
 #: Called after each statement with (revision id, 1-based statement index); tests inject faults here.
@@ -127,7 +128,7 @@ def render_revision(
     """Render a revision's statements for the configured database and topology."""
     sources = revision.upgrade_statements() if direction == UPGRADE else revision.downgrade_statements()
     try:
-        rendered = [render_statement(s, config.database, config.topology) for s in sources]
+        rendered = [r for s in sources for r in render_statements(s, config.database, config.topology)]
     except OpikStoreError as exc:
         raise RevisionError(f"revision {revision.id} ({revision.path.name}): {exc}") from None
     if hazards is None:
@@ -271,7 +272,8 @@ class Migrator:
     def _prepare(self) -> None:
         """Pre-flight (cluster mode) and the database: both safe to run without the lock."""
         if self.config.topology.cluster:
-            check_cluster(self.adapter, self.config.topology.cluster)
+            check_cluster(self.adapter, self.config.topology.cluster, sharded=self.config.topology.is_sharded)
+        check_layout(self.adapter, self.config.database, self.config.topology.is_sharded)
         self._run(create_database_sql(self.config.database, self.config.topology))
 
     def _applied(self, latest: dict[str, LedgerEntry]) -> list[str]:
@@ -478,8 +480,10 @@ class Migrator:
     def differences(self, sources: list[str]) -> list[Difference]:
         """How the live tables differ from what ``sources`` (single-node statements) create on this server."""
         expected = expected_shapes(self.adapter, sources, dict(self.config.ddl_settings))
-        live = read_shapes(self.adapter, self.config.database, expected)
-        return compare(expected, live, self.config.topology.is_cluster)
+        topology = self.config.topology
+        names = set(expected) | {storage_table(n, topology) for n in expected}
+        live = read_shapes(self.adapter, self.config.database, names)
+        return compare_topology(expected, live, topology, self.config.database)
 
     def stamp(self, target: str, force: bool = False) -> tuple[Report, list[Difference]]:
         """Record ``target`` and its ancestors as applied without running them.
