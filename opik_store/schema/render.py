@@ -74,14 +74,21 @@ class Rendered:
         return bool(self.hazards)
 
 
-def render_statement(source: str, database: str, topology: Topology, guard: bool = True) -> Rendered:
+def render_statement(
+    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True
+) -> Rendered:
     """Render ``source`` (one single-node statement) for ``database``/``topology``.
 
     With ``guard`` (the default) the statement is made idempotent; with
     ``guard=False`` a CREATE still fails when its table exists, which the
-    migration lock relies on. Raises RenderError naming the problem when the
-    statement is not one of the supported kinds, is already qualified or
-    clustered, or does not parse.
+    migration lock relies on. With ``on_cluster=False`` a cluster topology
+    renders what one node runs by itself: the same statement (Replicated
+    engine, SYNC) without the ``ON CLUSTER`` clause. It exists for running the
+    cluster DDL node by node where there is no distributed DDL queue (the
+    embedded engine refuses ON CLUSTER, code 392: see tests/test_keeper.py);
+    the runner always renders ON CLUSTER. Raises RenderError naming the problem
+    when the statement is not one of the supported kinds, is already qualified
+    or clustered, or does not parse.
     """
     parsed = parse_statement(source)
     tokens, kind = parsed.tokens, parsed.kind
@@ -94,7 +101,7 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
     for n in parsed.names:
         tok = tokens[n]
         edits.append((tok.start, tok.end + 1, f"{db}.{quote_identifier(tok.text, 'table name')}"))
-    if topology.cluster:
+    if topology.cluster and on_cluster:
         after = tokens[parsed.cluster_after]
         edits.append((after.end + 1, after.end + 1, topology.on_cluster))
     if kind == "alter_table" and guard:
