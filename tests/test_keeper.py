@@ -268,6 +268,32 @@ def test_a_create_over_a_dead_replica_is_finished_by_the_next_run(
         second.request({"op": "exit"})
 
 
+def test_a_node_killed_after_its_creates_finishes_on_restart_without_recovery(
+    zookeeper: ZooKeeper, keeper: KazooClient, tmp_path: Path
+) -> None:
+    """Killed after every CREATE committed (before any ledger row could record it): the restarted node loads
+    its tables, re-attaches the same replicas, and the runner's re-run skips them (IF NOT EXISTS)."""
+    database = "keeper_restart"
+    creates = replicated_creates(database, revision_creates())
+    with KeeperNode(tmp_path / "node", zookeeper.hosts, database, SHARD, REPLICA) as first:
+        create_all(first, database, revision_creates())
+        old = {s.table: table_uuid(first, database, s.table) for s, _, _ in creates}
+        first.kill()
+    with KeeperNode(tmp_path / "node", zookeeper.hosts, database, SHARD, REPLICA) as again:
+        for source in revision_creates():
+            statement = per_node(source, database)
+            assert again.statement(statement.sql, statement.kind, statement.table) == []
+        for statement, path, name in creates:
+            assert table_uuid(again, database, statement.table) == old[statement.table]
+            assert keeper.get_children(f"{path}/replicas") == [name]
+            assert keeper.get(f"{path}/replicas/{name}/creator_info")[0].decode().startswith(old[statement.table])
+        for statement in (per_node(s, database) for s in drop_sources()):
+            again.sql(statement.sql)
+        for _, path, _ in creates:
+            assert keeper.exists(path) is None
+        again.request({"op": "exit"})
+
+
 def test_a_leftover_replica_is_dropped_through_the_local_table_that_shares_its_path(
     zookeeper: ZooKeeper, keeper: KazooClient, tmp_path: Path
 ) -> None:
