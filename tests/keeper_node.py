@@ -15,6 +15,8 @@ an answer):
 * ``{"op": "statement", "sql": ..., "kind": ..., "table": ...}``: run it through
   ``Migrator.run_statement`` (cluster topology ``opik``), as a revision's statement;
   ``said`` carries the runner's progress lines;
+* ``{"op": "statements", "items": [{"sql", "kind", "table"}, ...]}``: the same for each, in order,
+  answered once at the end (a test kills the node part way);
 * ``{"op": "exit"}``: leave at once with ``os._exit(0)``. Closing the engine
   while a Replicated table is attached can hang (notes/cluster-harness.md),
   so a node never closes it.
@@ -85,6 +87,10 @@ def _serve(directory: Path, zk_hosts: str, database: str, shard: str, replica: s
             elif request["op"] == "statement":
                 migrator.run_statement(Rendered(sql=request["sql"], kind=request["kind"], table=request["table"]))
                 answer({"ok": True, "said": list(said)})
+            elif request["op"] == "statements":
+                for item in request["items"]:
+                    migrator.run_statement(Rendered(sql=item["sql"], kind=item["kind"], table=item["table"]))
+                answer({"ok": True, "said": list(said)})
             else:
                 answer({"ok": False, "code": -1, "message": f"unknown op {request['op']!r}"})
         except ServerError as exc:
@@ -141,10 +147,14 @@ class KeeperNode:
                     raise RuntimeError(f"node {self.directory} exited ({self.proc.poll()}): {self.log_tail()}")
                 self._buffer += chunk
 
-    def request(self, payload: dict[str, Any], timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
+    def send(self, payload: dict[str, Any]) -> None:
+        """Send a request without waiting for its answer."""
         assert self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(payload) + "\n").encode())
         self.proc.stdin.flush()
+
+    def request(self, payload: dict[str, Any], timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
+        self.send(payload)
         return self._read(timeout)
 
     def sql(self, sql: str) -> list[list[str]]:

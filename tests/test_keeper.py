@@ -32,6 +32,7 @@ installs it) and fail, never skip, without it.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -287,6 +288,40 @@ def test_a_node_killed_after_its_creates_finishes_on_restart_without_recovery(
             assert table_uuid(again, database, statement.table) == old[statement.table]
             assert keeper.get_children(f"{path}/replicas") == [name]
             assert keeper.get(f"{path}/replicas/{name}/creator_info")[0].decode().startswith(old[statement.table])
+        for statement in (per_node(s, database) for s in drop_sources()):
+            again.sql(statement.sql)
+        for _, path, _ in creates:
+            assert keeper.exists(path) is None
+        again.request({"op": "exit"})
+
+
+def test_a_run_killed_once_its_first_table_is_in_keeper_is_finished_by_the_next_run(
+    zookeeper: ZooKeeper, keeper: KazooClient, tmp_path: Path
+) -> None:
+    """SIGKILL the node the moment Keeper shows the first table's replica (its local commit may or may not
+    have happened: either state must be finished); the next run on the same disk creates everything."""
+    database = "keeper_killed"
+    sources = revision_creates()
+    creates = replicated_creates(database, sources)
+    first_statement, first_path, first_name = creates[0]
+    watched = f"{first_path}/replicas/{first_name}"
+    items = [{"sql": s.sql, "kind": s.kind, "table": s.table} for s in (per_node(x, database) for x in sources)]
+    with KeeperNode(tmp_path / "node", zookeeper.hosts, database, SHARD, REPLICA) as node:
+        node.sql(f"CREATE DATABASE `{database}`")
+        node.send({"op": "statements", "items": items})
+        deadline = time.monotonic() + 60
+        while keeper.exists(watched) is None:
+            assert time.monotonic() < deadline, f"{watched} never appeared: {node.log_tail()}"
+        node.kill()
+    registered = [s.table for s, path, name in creates if keeper.exists(f"{path}/replicas/{name}")]
+    assert first_statement.table in registered and len(registered) < len(creates), registered  # killed part way
+    with KeeperNode(tmp_path / "node", zookeeper.hosts, database, SHARD, REPLICA) as again:
+        answer = again.request({"op": "statements", "items": items})
+        assert answer["ok"], answer
+        for statement, path, name in creates:
+            assert keeper.get_children(f"{path}/replicas") == [name]
+            uuid = table_uuid(again, database, statement.table)
+            assert keeper.get(f"{path}/replicas/{name}/creator_info")[0].decode().startswith(uuid)
         for statement in (per_node(s, database) for s in drop_sources()):
             again.sql(statement.sql)
         for _, path, _ in creates:
