@@ -8,8 +8,9 @@ Without a daemon every test here skips and says so (the daemon is pinged, not
 just the package imported). The image is ``clickhouse/clickhouse-server:25.3``
 (the oldest version opik-store supports); OPIK_STORE_DOCKER_IMAGE overrides it.
 
-The cluster: one container runs ClickHouse Keeper (``clickhouse keeper`` from
-the same image), two run clickhouse-server with macros ``{shard}=01``,
+The cluster: one container runs ClickHouse Keeper (the official
+``clickhouse/clickhouse-keeper`` image of the same release;
+OPIK_STORE_DOCKER_KEEPER_IMAGE overrides it), two run clickhouse-server with macros ``{shard}=01``,
 ``{replica}=ch1|ch2``, the cluster ``opik`` in ``<remote_servers>``, the
 distributed DDL queue, and SQL access entities kept in Keeper
 (``<user_directories><replicated>``). The image's entrypoint creates the admin
@@ -43,6 +44,8 @@ from opik_store.engine.connect import open_adapter
 from opik_store.engine.urls import parse_url
 
 IMAGE = os.environ.get("OPIK_STORE_DOCKER_IMAGE", "clickhouse/clickhouse-server:25.3")
+#: The official Keeper image of the same release (its config is /etc/clickhouse-keeper/keeper_config.xml).
+KEEPER_IMAGE = os.environ.get("OPIK_STORE_DOCKER_KEEPER_IMAGE", IMAGE.replace("clickhouse-server", "clickhouse-keeper"))
 USER, PASSWORD = "opik_admin", "docker-Pa55-word"
 CLUSTER = "opik"
 NODES = ("ch1", "ch2")
@@ -85,7 +88,7 @@ KEEPER_CONFIG = """<clickhouse>
       <session_timeout_ms>30000</session_timeout_ms>
     </coordination_settings>
     <raft_configuration>
-      <server><id>1</id><hostname>localhost</hostname><port>9234</port></server>
+      <server><id>1</id><hostname>keeper</hostname><port>9234</port></server>
     </raft_configuration>
   </keeper_server>
 </clickhouse>
@@ -179,12 +182,11 @@ def cluster() -> Iterator[Cluster]:
     started: list[Any] = []
     try:
         keeper = (
-            DockerContainer(IMAGE)
+            DockerContainer(KEEPER_IMAGE)
             .with_network(network)
             .with_network_aliases("keeper")
             .with_kwargs(hostname="keeper")
-            .with_copy_into_container(KEEPER_CONFIG.encode(), "/etc/clickhouse-server/keeper_config.xml")
-            .with_command(["clickhouse", "keeper", "--config-file=/etc/clickhouse-server/keeper_config.xml"])
+            .with_copy_into_container(KEEPER_CONFIG.encode(), "/etc/clickhouse-keeper/keeper_config.xml")
         )
         keeper.start()
         started.append(keeper)

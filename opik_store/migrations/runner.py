@@ -14,11 +14,12 @@ Rules:
   A revision whose newest row is ``started`` was interrupted; the next run
   applies it again, or, if it holds a statement that must not run twice,
   stops and says exactly what to check.
-* In cluster mode, a CREATE of such a revision that fails with
-  REPLICA_ALREADY_EXISTS (Keeper holds this node's replica from a create that
-  was interrupted after registering, or from a node that lost its disk) drops
-  that leftover replica and runs again, once; ClickHouse refuses while the
-  replica is active (replicas.py states the rule).
+* In cluster mode, a CREATE TABLE of a revision being applied or reverted
+  (and the ledger's own CREATE) that fails with REPLICA_ALREADY_EXISTS (Keeper
+  holds that node's replica from a create interrupted after registering, or
+  from a node that lost its disk) drops that leftover replica and runs again,
+  once; ClickHouse refuses while the replica is active (replicas.py states
+  the rule).
 * Refusals happen before anything changes: a ledger naming revisions this
   code does not know; an applied revision whose statements were edited since
   (unless allow_changed); a destructive revision (unless allow_destructive);
