@@ -18,9 +18,10 @@ with kazoo. What this proves:
 What it does not prove: the embedded engine has no distributed DDL queue
 (ON CLUSTER is refused, code 392), so each statement runs in its per-node form
 (``render_statement(..., on_cluster=False)``, checked here to differ from the
-snapshot only by that clause); and its Replicated tables stay read-only (no
-interserver endpoint), so no row is written, the ledger and lock cannot work,
-and ``migrate``/``downgrade`` as a whole cannot run here. Nor can any ALTER
+runner's rendering, the one tests/snapshots/cluster holds, only by that
+clause); and its Replicated tables stay read-only (no interserver endpoint),
+so no row is written, the ledger and lock cannot work, and
+``migrate``/``downgrade`` as a whole cannot run here. Nor can any ALTER
 (revision 0002's MODIFY SETTING is refused with 242 on a read-only replica):
 the head shape is created from ``ddl/`` instead, and the drops are the
 revisions' DROP statements.
@@ -76,7 +77,7 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeper]:
 @pytest.fixture
 def keeper(zookeeper: ZooKeeper) -> Iterator[KazooClient]:
     client = KazooClient(hosts=zookeeper.hosts, timeout=30)
-    client.start(timeout=30)
+    client.start(timeout=90)  # a loaded machine (2 cores shared) can take a while
     yield client
     client.stop()
     client.close()
