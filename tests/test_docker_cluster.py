@@ -391,6 +391,25 @@ def test_health_reads_replication_from_every_replica(cluster: Cluster) -> None:
     assert 'opik_store_health_status{check="replication"} 0.0' in prometheus, prometheus
 
 
+def test_downgrade_base_leaves_no_keeper_path_behind(cluster: Cluster) -> None:
+    """The store's own drop path on a real cluster: ON CLUSTER ... SYNC removes each table's Keeper path."""
+    database = "opik_down"
+    opik_store(cluster.ch1, "migrate", database=database)
+    tables = "SELECT name FROM system.zookeeper WHERE path = {p:String} ORDER BY name"
+    parent = {"p": f"/clickhouse/tables/01/{database}"}
+    assert {"retention_rules", "traces", "spans"} <= {r[0] for r in cluster.ch1.query(tables, parent)}
+    opik_store(cluster.ch2, "downgrade", "base", "--yes", database=database)
+    for node in cluster.nodes:
+        left = node.query(
+            "SELECT name FROM system.tables WHERE database = {d:String} AND name IN ('traces', 'spans', "
+            "'retention', 'retention_rules')",
+            {"d": database},
+        )
+        assert left == [], (node.name, left)
+    remaining = {r[0] for r in cluster.ch1.query(tables, parent)}
+    assert not remaining & {"retention_rules", "traces", "spans"}, remaining  # the ledger and lock stay
+
+
 def test_a_create_over_another_nodes_leftover_replica_is_finished(cluster: Cluster, tmp_path: Path) -> None:
     """ch2's replica of a table is registered in Keeper but ch2 has no table (a create killed after
     registering): ON CLUSTER brings ch2's REPLICA_ALREADY_EXISTS to ch1, and migrate drops the leftover
