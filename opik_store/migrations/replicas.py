@@ -8,8 +8,9 @@ table on the node. ``CREATE TABLE IF NOT EXISTS`` then finds no local table,
 tries to register again and fails with REPLICA_ALREADY_EXISTS (253), on every
 later run: the migration could never be finished.
 
-Rule (the runner applies it to the CREATE statements of revisions the
-ledger does not record as applied, in cluster mode only):
+Rule (the runner applies it, in cluster mode only, to the CREATE TABLE
+statements of revisions it is applying or reverting, which the ledger does
+not record as done, and to the ledger's own CREATE):
 
 * the failing node has no table at that path (otherwise IF NOT EXISTS would
   have skipped), so the registration is a leftover of this node's own
