@@ -14,6 +14,12 @@ Rules:
   A revision whose newest row is ``started`` was interrupted; the next run
   applies it again, or, if it holds a statement that must not run twice,
   stops and says exactly what to check.
+* In cluster mode, a CREATE TABLE of a revision being applied or reverted
+  (and the ledger's own CREATE) that fails with REPLICA_ALREADY_EXISTS (Keeper
+  holds that node's replica from a create interrupted after registering, or
+  from a node that lost its disk) drops that leftover replica and runs again,
+  once; ClickHouse refuses while the replica is active (replicas.py states
+  the rule).
 * Refusals happen before anything changes: a ledger naming revisions this
   code does not know; an applied revision whose statements were edited since
   (unless allow_changed); a destructive revision (unless allow_destructive);
@@ -37,6 +43,7 @@ from opik_store.migrations.ledger import (
     APPLIED,
     DOWNGRADE,
     FAILED,
+    LEDGER_TABLE,
     REVERTED,
     STARTED,
     UPGRADE,
@@ -46,6 +53,7 @@ from opik_store.migrations.ledger import (
 )
 from opik_store.migrations.lock import MigrationLock
 from opik_store.migrations.preflight import check_cluster, check_layout
+from opik_store.migrations.replicas import drop_stale_replica, stale_replica
 from opik_store.migrations.revisions import Revision, RevisionSet
 from opik_store.schema.lint import ColumnModel
 from opik_store.schema.render import Rendered, render_statement, render_statements
@@ -239,6 +247,25 @@ class Migrator:
             on_retry=self.say,
         )
 
+    def run_statement(self, statement: Rendered) -> None:
+        """Run one rendered statement of a revision being applied or reverted.
+
+        Transient errors are retried (idempotent statements only). In cluster
+        mode a CREATE TABLE that fails with REPLICA_ALREADY_EXISTS drops the
+        leftover replica the error names and runs once more (replicas.py);
+        every other error, and ClickHouse's refusal to drop an active replica,
+        is raised as the server's ServerError.
+        """
+        try:
+            self._run(statement.sql, retry=statement.idempotent)
+        except ServerError as exc:
+            stale = stale_replica(exc) if statement.kind == "create_table" and self.config.topology.cluster else None
+            if stale is None:
+                raise
+            self.say(f"  {stale.describe()} is left from an interrupted create: dropping it and creating again")
+            self.say(f"  {drop_stale_replica(self.adapter, stale)}")
+            self._run(statement.sql, retry=statement.idempotent)
+
     @property
     def hazards(self) -> dict[str, tuple[str, ...]]:
         if self._hazards is None:
@@ -263,8 +290,8 @@ class Migrator:
         lock = self.lock()
         lock.acquire(self.config.lock_timeout)
         try:
-            for sql in self.ledger.setup_statements()[1:]:
-                self._run(sql)
+            for sql in self.ledger.setup_statements()[1:]:  # the ledger's CREATE: the same leftover-replica rule
+                self.run_statement(Rendered(sql=sql, kind="create_table", table=LEDGER_TABLE))
             yield lock
         finally:
             lock.release()
@@ -468,7 +495,7 @@ class Migrator:
             lock.check()
             self.say(f"  [{index}/{total}] {' '.join(statement.sql.split())[:100]}")
             try:
-                self._run(statement.sql, retry=statement.idempotent)
+                self.run_statement(statement)
             except ServerError as exc:
                 self.ledger.record(rev.id, FAILED, step.direction, step.checksums, started, error=str(exc))
                 raise MigrationError(rev.id, index, total, statement.sql, exc) from None

@@ -80,12 +80,19 @@ class Rendered:
         return bool(self.hazards)
 
 
-def render_statement(source: str, database: str, topology: Topology, guard: bool = True) -> Rendered:
+def render_statement(
+    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True
+) -> Rendered:
     """Render ``source`` (one single-node statement) for ``database``/``topology`` as ONE statement.
 
     With ``guard`` (the default) the statement is made idempotent; with
     ``guard=False`` a CREATE still fails when its table exists, which the
-    migration lock relies on. Raises RenderError naming the problem when the
+    migration lock relies on. With ``on_cluster=False`` a cluster topology
+    renders what one node runs by itself: the same statement (Replicated
+    engine, SYNC) without the ``ON CLUSTER`` clause. It exists for running the
+    cluster DDL node by node where there is no distributed DDL queue (the
+    embedded engine refuses ON CLUSTER, code 392: see tests/test_keeper.py);
+    the runner always renders ON CLUSTER. Raises RenderError naming the problem when the
     statement is not one of the supported kinds, is already qualified or
     clustered, or does not parse, and when the topology needs more than one
     statement for it (a CREATE, DROP or column change of a sharded table:
@@ -93,7 +100,7 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
     statement on a sharded table (TTL, settings, partitions, mutations)
     renders for its shard-local table.
     """
-    rendered = render_statements(source, database, topology, guard)
+    rendered = render_statements(source, database, topology, guard, on_cluster)
     if len(rendered) != 1:
         raise RenderError(
             f"on the sharded topology this statement becomes {len(rendered)} statements (shard-local and "
@@ -102,7 +109,9 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
     return rendered[0]
 
 
-def render_statements(source: str, database: str, topology: Topology, guard: bool = True) -> list[Rendered]:
+def render_statements(
+    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True
+) -> list[Rendered]:
     """Render ``source`` for ``database``/``topology``: one statement, or several on the sharded topology.
 
     On the sharded topology, for a table of ``SHARDED_TABLES``:
@@ -125,7 +134,7 @@ def render_statements(source: str, database: str, topology: Topology, guard: boo
     sharded = [name for name in names if is_sharded_table(name, topology)]
     if not sharded:
         path, replica = topology.cluster_wide_path, topology.cluster_wide_replica
-        return [_render(parsed, database, topology, guard, {}, path, replica)]
+        return [_render(parsed, database, topology, guard, {}, path, replica, on_cluster)]
     table = parsed.table
     if parsed.kind not in {"create_table", "drop_table", "alter_table", "truncate_table"} or len(parsed.names) > 1:
         raise RenderError(
@@ -135,18 +144,18 @@ def render_statements(source: str, database: str, topology: Topology, guard: boo
     local = {table: local_name(table)}
     path, replica = topology.replica_path, topology.replica_name
     if parsed.kind == "truncate_table":
-        return [_render(parsed, database, topology, guard, local, path, replica)]
+        return [_render(parsed, database, topology, guard, local, path, replica, on_cluster)]
     if parsed.kind == "create_table":
-        shard_local = _render(parsed, database, topology, guard, local, path, replica)
-        return [shard_local, _distributed(table, database, topology, guard, shard_local.hazards)]
+        shard_local = _render(parsed, database, topology, guard, local, path, replica, on_cluster)
+        return [shard_local, _distributed(table, database, topology, guard, shard_local.hazards, on_cluster)]
     if parsed.kind == "drop_table":
-        dist = _render(parsed, database, topology, guard, {}, path, replica)
-        return [dist, _render(parsed, database, topology, guard, local, path, replica)]
+        dist = _render(parsed, database, topology, guard, {}, path, replica, on_cluster)
+        return [dist, _render(parsed, database, topology, guard, local, path, replica, on_cluster)]
     columns, dropping = _column_actions(parsed)
-    shard_local = _render(parsed, database, topology, guard, local, path, replica)
+    shard_local = _render(parsed, database, topology, guard, local, path, replica, on_cluster)
     if not columns:
         return [shard_local]
-    dist = _render(parsed, database, topology, guard, {}, path, replica)
+    dist = _render(parsed, database, topology, guard, {}, path, replica, on_cluster)
     return [dist, shard_local] if dropping else [shard_local, dist]
 
 
@@ -185,7 +194,9 @@ def _column_actions(parsed: Parsed) -> tuple[bool, bool]:
     return bool(kinds) and all(kinds), dropping
 
 
-def _distributed(table: str, database: str, topology: Topology, guard: bool, hazards: tuple[str, ...]) -> Rendered:
+def _distributed(
+    table: str, database: str, topology: Topology, guard: bool, hazards: tuple[str, ...], on_cluster: bool = True
+) -> Rendered:
     """``CREATE TABLE t AS t_local ENGINE = Distributed(...)``: the sharded table under the author's name."""
     assert topology.cluster is not None
     db = quote_identifier(database, "database name")
@@ -194,7 +205,7 @@ def _distributed(table: str, database: str, topology: Topology, guard: bool, haz
     )
     sql = (
         f"CREATE TABLE {'IF NOT EXISTS ' if guard else ''}{db}.{quote_identifier(table, 'table name')}"
-        f"{topology.on_cluster} AS {db}.{quote_identifier(local_name(table), 'table name')} "
+        f"{topology.on_cluster if on_cluster else ''} AS {db}.{quote_identifier(local_name(table), 'table name')} "
         f"ENGINE = Distributed({args})"
     )
     return Rendered(sql=sql, kind="create_table", table=table, hazards=hazards)
@@ -208,6 +219,7 @@ def _render(
     rename: dict[str, str],
     replica_path: str,
     replica_name: str,
+    on_cluster: bool = True,
 ) -> Rendered:
     """One rendered statement; ``rename`` maps the author's table names to the ones to run against."""
     source = parsed.source
@@ -222,7 +234,7 @@ def _render(
         tok = tokens[n]
         name = rename.get(tok.text, tok.text)
         edits.append((tok.start, tok.end + 1, f"{db}.{quote_identifier(name, 'table name')}"))
-    if topology.cluster:
+    if topology.cluster and on_cluster:
         after = tokens[parsed.cluster_after]
         edits.append((after.end + 1, after.end + 1, topology.on_cluster))
     if kind == "alter_table" and guard:
