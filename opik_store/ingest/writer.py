@@ -45,6 +45,7 @@ from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier
 from opik_store.engine.retry import RetryPolicy, call_with_retries
 from opik_store.errors import ConfigError, OpikStoreError, ServerError
+from opik_store.ingest.columnar import ColumnarValidator
 from opik_store.ingest.records import Limits, Problem, TableRules, ValidationError, table_rules, validate
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ class BatchWriter:
         self.counters = Counters()
         self.target = f"{quote_identifier(database, 'database')}.{quote_identifier(table, 'table')}"
         self._types = [arrow_type(c.type) for c in self.rules.columns]
+        self._columnar = ColumnarValidator(self.rules, self.limits, self._types)
         self._sleep = sleep
         self._rng = random.Random()
         self._lock = threading.Lock()
@@ -202,6 +204,26 @@ class BatchWriter:
             raise ValidationError([p for r in rejects for p in r.problems])
         return rows, rejects
 
+    def prepare_tables(self, items: Iterable[Any]) -> tuple[list[pyarrow.Table], list[Rejected]]:
+        """Validate ``items`` -> (one Arrow table per batch of ``batch_size``, rejects). Writes nothing.
+
+        Column by column (``columnar``) when every item is valid; otherwise
+        ``prepare`` (item by item) decides, names every problem and, in
+        ``"all"`` mode, raises ValidationError. Both give equal tables.
+        """
+        items = items if isinstance(items, list) else list(items)
+        tables: list[pyarrow.Table] = []
+        for start in range(0, len(items), self.batch_size):
+            table = self._columnar.table(items[start : start + self.batch_size], self.defaults)
+            if table is None:
+                break
+            tables.append(table)
+        else:
+            return tables, []
+        rows, rejects = self.prepare(items)
+        step = self.batch_size
+        return [self._arrow(rows[s : s + step]) for s in range(0, len(rows), step)], rejects
+
     # -- writing -----------------------------------------------------------
     def write(self, items: Iterable[Any], token: str | None = None) -> WriteResult:
         """Validate all ``items``, then write them in batches of ``batch_size``.
@@ -210,18 +232,19 @@ class BatchWriter:
         batch ``n`` gets ``f"{token}:{n}"``, so a caller re-sending a request
         with the same idempotency key is stored once.
         """
-        rows, rejects = self.prepare(items)
+        tables, rejects = self.prepare_tables(items)
         self.counters.add(rejected=len(rejects))
-        batches = 0
-        for n, start in enumerate(range(0, len(rows), self.batch_size)):
+        total = sum(t.num_rows for t in tables)
+        stored = 0
+        for n, data in enumerate(tables):
             try:
-                self.write_rows(rows[start : start + self.batch_size], None if token is None else f"{token}:{n}")
+                self._insert(data, None if token is None else f"{token}:{n}")
             except ServerError as exc:
-                if not start:
+                if not n:
                     raise
-                raise PartialWriteError(exc, start, batches, len(rows)) from exc
-            batches += 1
-        return WriteResult(len(rows), batches, tuple(rejects))
+                raise PartialWriteError(exc, stored, n, total) from exc
+            stored += data.num_rows
+        return WriteResult(total, len(tables), tuple(rejects))
 
     def write_rows(self, rows: Sequence[tuple[Any, ...]], token: str | None = None) -> None:
         """One INSERT of already validated ``rows`` (from ``prepare``), retried on transient errors."""
@@ -229,7 +252,11 @@ class BatchWriter:
             return
         if len(rows) > self.batch_size:
             raise ConfigError(f"a batch holds at most {self.batch_size} rows, not {len(rows)}")
-        data = self._arrow(rows)
+        self._insert(self._arrow(rows), token)
+
+    def _insert(self, data: pyarrow.Table, token: str | None) -> None:
+        """One INSERT of a validated batch, retried on transient errors; counted."""
+        rows = data.num_rows
         settings = {**self.settings, "insert_deduplication_token": token or self.token(data)}
 
         def on_retry(_message: str) -> None:
@@ -240,7 +267,7 @@ class BatchWriter:
                 call_with_retries(
                     lambda: self.adapter.insert_arrow(self.target, self.rules.names, data, settings),
                     self.retry,
-                    f"INSERT of {len(rows)} rows into {self.table}",
+                    f"INSERT of {rows} rows into {self.table}",
                     on_retry=on_retry,
                     sleep=self._sleep,
                     rng=self._rng,
@@ -248,7 +275,7 @@ class BatchWriter:
             except OpikStoreError:
                 self.counters.add(failures=1)
                 raise
-        self.counters.add(rows=len(rows), batches=1)
+        self.counters.add(rows=rows, batches=1)
 
     def token(self, data: pyarrow.Table) -> str:
         """The batch's deduplication token: a hash of the target table and the batch's Arrow buffers, in order.
