@@ -21,7 +21,7 @@ Rules this path keeps:
   vectorised path, and each is gated so it accepts nothing the converter
   would refuse and stores what the converter would store:
 
-  - ids: ``str`` only, canonical lowercase (RE2 ``match_substring_regex``);
+  - ids: ``str`` only, canonical lowercase (:func:`canonical_uuids`);
   - times: ``str`` only, ``YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)`` (a
     subset of what ``datetime.fromisoformat`` reads, read the same way by
     Arrow's cast; an impossible date makes the cast fail, which sends the
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -66,13 +67,36 @@ if TYPE_CHECKING:
     import pyarrow
 
 NONE = type(None)
-_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _TIME = (
     r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?"
     r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
 )
 _COST = r"^\d{1,26}(\.\d{1,12})?$"
 _LOW, _HIGH = datetime(1900, 1, 1, tzinfo=UTC), datetime(2300, 1, 1, tzinfo=UTC)
+_SLICE = 128  # values per marshal check
+
+
+_HEX_AND_DASH = b"0123456789abcdef-"
+
+
+def canonical_uuids(ids: Sequence[str]) -> bool:
+    """Whether every text in ``ids`` is a canonical lowercase UUID (8-4-4-4-12 hex digits), checked in bulk.
+
+    All 36 characters long, ASCII, nothing but lowercase hex digits and dashes, a dash at 8, 13, 18 and
+    23 of each, and four dashes each: the regex ``[0-9a-f]{8}-[0-9a-f]{4}-...-[0-9a-f]{12}``.
+    """
+    if set(map(len, ids)) != {36}:
+        return False
+    try:
+        joined = "".join(ids).encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    dashes = b"-" * len(ids)
+    return (
+        not joined.translate(None, _HEX_AND_DASH)
+        and joined.count(b"-") == 4 * len(ids)
+        and all(joined[at::36] == dashes for at in (8, 13, 18, 23))
+    )
 
 
 class _Slow(Exception):
@@ -92,13 +116,12 @@ def _vectors(rules: TableRules, limits: Limits) -> list[Vector | None]:
             raise _Slow
 
     def uuid_vector(optional: bool) -> Vector:
-        pattern = f"^({_UUID}{'|' if optional else ''})$"
-
         def vector(col: Sequence[Any], moment: datetime) -> pyarrow.Array:
             strings(col, frozenset({str, NONE}) if optional else frozenset({str}))
-            arr = pa.array(col, pa.string())
-            if not pc.all(pc.match_substring_regex(arr, pattern)).as_py():  # nulls are skipped
+            ids = [v for v in col if v] if optional else col
+            if ids and not canonical_uuids(ids):
                 raise _Slow
+            arr = pa.array(col, pa.string())
             return pc.fill_null(arr, "") if arr.null_count else arr
 
         return vector
@@ -160,7 +183,9 @@ def _vectors(rules: TableRules, limits: Limits) -> list[Vector | None]:
             data = bytearray()
             offsets = array("i", [0])
             end = offsets.append
-            dumps = orjson.dumps if plain_json(col) else None  # json_bytes's check, once for the column
+            # json_bytes's check for the whole column, in slices: one huge marshal output costs more than many
+            fits = all(plain_json(list(col[at : at + _SLICE])) for at in range(0, len(col), _SLICE))
+            dumps = orjson.dumps if fits else None
             try:
                 for value in col:
                     if value is None:
@@ -196,19 +221,22 @@ def _vectors(rules: TableRules, limits: Limits) -> list[Vector | None]:
 
     def usage_vector(col: Sequence[Any], moment: datetime) -> pyarrow.Array:
         strings(col, frozenset({dict, NONE}))
-        maps = [{} if v is None else v for v in col]
-        if max(map(len, maps), default=0) > limits.max_usage_keys:
+        maps = [{} if v is None else v for v in col] if None in col else col
+        sizes = list(map(len, maps))
+        if max(sizes, default=0) > limits.max_usage_keys:
             raise _Slow
         keys = list(chain.from_iterable(maps))
-        counts = list(chain.from_iterable(m.values() for m in maps))
+        counts = list(chain.from_iterable(map(dict.values, maps)))
         strings(keys, frozenset({str}))
-        strings(counts, frozenset({int}))  # exactly int: bool is refused by the rule
+        strings(counts, frozenset({int}))  # exactly int: not bool
         try:
             values = pa.array(counts, pa.int64())
-        except (OverflowError, pa.ArrowException):
+        except (OverflowError, pa.ArrowException):  # beyond Int64
             raise _Slow from None
-        offsets = pa.array([0, *accumulate(map(len, maps))], pa.int32())
-        return pa.MapArray.from_arrays(offsets, pa.array(keys, pa.string()), values)
+        offsets = array("i", [0])
+        offsets.extend(accumulate(sizes))
+        starts = pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)])
+        return pa.MapArray.from_arrays(starts, pa.array(keys, pa.string()), values)
 
     def cost_vector(precision: int, scale: int) -> Vector:
         def vector(col: Sequence[Any], moment: datetime) -> pyarrow.Array:
@@ -256,13 +284,22 @@ class ColumnarValidator:
         self.vectors = _vectors(rules, limits)
         self.allowed = rules.known | IGNORED
 
-    def table(self, items: Sequence[Any], defaults: Mapping[str, Any]) -> pyarrow.Table | None:
-        """The batch's table, equal to the per-item path's; None when an item may be invalid."""
+    def table(
+        self,
+        items: Sequence[Any],
+        defaults: Mapping[str, Any],
+        on_column: Callable[[pyarrow.Array], None] | None = None,
+    ) -> pyarrow.Table | None:
+        """The batch's table, equal to the per-item path's; None when an item may be invalid.
+
+        ``on_column`` sees each column's array as soon as it is built, in order (the writer starts
+        hashing it for the deduplication token while the next one is validated).
+        """
         import pyarrow as pa
 
         moment = datetime.now(UTC)  # created_at/last_updated_at when absent
         maps: list[Mapping[str, Any]]
-        if all(type(item) is dict for item in items):
+        if set(map(type, items)) <= {dict}:
             maps = list(items)
         else:
             found = [as_mapping(item) for item in items]
@@ -274,11 +311,12 @@ class ColumnarValidator:
             return None  # an unknown field
         count = len(maps)
         present = [name for name in self.rules.names if name in seen]
-        try:  # every item has every field some item has (the usual case): one C call per item, then zip
-            rows = map(itemgetter(*present), maps)
-            columns = dict(zip(present, zip(*rows, strict=True), strict=True)) if len(present) > 1 else {}
-        except KeyError:
-            columns = {}
+        columns: dict[str, Sequence[Any]] = {}
+        if count and len(present) > 1:
+            try:  # every item has every field some item has (the usual case): one C call per item, then zip
+                columns = dict(zip(present, zip(*map(itemgetter(*present), maps), strict=True), strict=True))
+            except KeyError:
+                columns = {}
         arrays: list[pyarrow.Array] = []
         for (name, convert, absent), vector, kind in zip(self.rules.plan, self.vectors, self.types, strict=True):
             fill = defaults.get(name, _MISSING if absent is _MISSING else None)
@@ -288,17 +326,21 @@ class ColumnarValidator:
                         return None
                     value = moment if fill is None and absent is None else convert(fill)
                     arrays.append(pa.repeat(pa.scalar(value, kind), count))
+                    if on_column is not None:
+                        on_column(arrays[-1])
                     continue
                 col = columns.get(name) or [m.get(name, fill) for m in maps]
+                built = None
                 if vector is not None:
-                    try:
-                        arrays.append(vector(col, moment))
-                        continue
-                    except _Slow:
-                        pass
-                if fill is _MISSING and any(v is _MISSING for v in col):
-                    return None
-                arrays.append(pa.array([convert(v) for v in col], kind))
+                    with suppress(_Slow):
+                        built = vector(col, moment)
+                if built is None:
+                    if fill is _MISSING and any(v is _MISSING for v in col):
+                        return None
+                    built = pa.array([convert(v) for v in col], kind)
             except _Bad:
                 return None
+            arrays.append(built)
+            if on_column is not None:
+                on_column(built)
         return pa.Table.from_arrays(arrays, names=list(self.rules.names))

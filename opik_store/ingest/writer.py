@@ -36,8 +36,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from opik_store.access.profiles import QueryProfiles
@@ -114,6 +116,17 @@ def arrow_type(ctype: str) -> pyarrow.DataType:
     raise ConfigError(f"no Arrow type for ClickHouse type {ctype}")
 
 
+_THREAD_HASH_BYTES = 256 * 1024  # columns this large are hashed on the writer's second thread
+
+
+def column_digest(array: pyarrow.Array) -> bytes:
+    """SHA-256 of one Arrow array's buffers in order (a missing buffer counts as one zero byte)."""
+    digest = hashlib.sha256()
+    for buffer in array.buffers():
+        digest.update(b"\x00" if buffer is None else memoryview(buffer))
+    return digest.digest()
+
+
 class PartialWriteError(ServerError):
     """A write whose first ``stored_batches`` batches (``stored_rows`` rows) were stored before one failed.
 
@@ -170,6 +183,8 @@ class BatchWriter:
         self._sleep = sleep
         self._rng = random.Random()
         self._lock = threading.Lock()
+        self._lock_pool = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         self._close_adapter = close_adapter
         self.settings = self._ingest_settings(profiles or QueryProfiles.load())
 
@@ -204,25 +219,44 @@ class BatchWriter:
             raise ValidationError([p for r in rejects for p in r.problems])
         return rows, rejects
 
-    def prepare_tables(self, items: Iterable[Any]) -> tuple[list[pyarrow.Table], list[Rejected]]:
-        """Validate ``items`` -> (one Arrow table per batch of ``batch_size``, rejects). Writes nothing.
+    def prepare_tables(self, items: Iterable[Any]) -> tuple[list[tuple[pyarrow.Table, str]], list[Rejected]]:
+        """Validate ``items`` -> ([(Arrow table, its token)] one per batch of ``batch_size``, rejects).
 
-        Column by column (``columnar``) when every item is valid; otherwise
-        ``prepare`` (item by item) decides, names every problem and, in
-        ``"all"`` mode, raises ValidationError. Both give equal tables.
+        Writes nothing. Column by column (``columnar``) when every item is
+        valid; otherwise ``prepare`` (item by item) decides, names every
+        problem and, in ``"all"`` mode, raises ValidationError. Both give
+        equal tables, and equal tables get equal tokens (:meth:`token`).
         """
         items = items if isinstance(items, list) else list(items)
-        tables: list[pyarrow.Table] = []
+        batches: list[tuple[pyarrow.Table, str]] = []
         for start in range(0, len(items), self.batch_size):
-            table = self._columnar.table(items[start : start + self.batch_size], self.defaults)
+            digests: list[Future[bytes] | bytes] = []
+            table = self._columnar.table(
+                items[start : start + self.batch_size], self.defaults, partial(self._add_digest, digests)
+            )
             if table is None:
+                for pending in digests:
+                    if isinstance(pending, Future):
+                        pending.cancel()
                 break
-            tables.append(table)
+            parts = (d if isinstance(d, bytes) else d.result() for d in digests)
+            batches.append((table, self._token_of(parts)))
         else:
-            return tables, []
+            return batches, []
         rows, rejects = self.prepare(items)
         step = self.batch_size
-        return [self._arrow(rows[s : s + step]) for s in range(0, len(rows), step)], rejects
+        tables = [self._arrow(rows[s : s + step]) for s in range(0, len(rows), step)]
+        return [(t, self.token(t)) for t in tables], rejects
+
+    def _add_digest(self, digests: list[Future[bytes] | bytes], array: pyarrow.Array) -> None:
+        """A column's digest: large columns on the writer's hashing thread (hashlib lets go of the GIL)."""
+        if array.nbytes < _THREAD_HASH_BYTES:
+            digests.append(column_digest(array))
+            return
+        with self._lock_pool:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="opik-store-token")
+            digests.append(self._pool.submit(column_digest, array))
 
     # -- writing -----------------------------------------------------------
     def write(self, items: Iterable[Any], token: str | None = None) -> WriteResult:
@@ -232,19 +266,19 @@ class BatchWriter:
         batch ``n`` gets ``f"{token}:{n}"``, so a caller re-sending a request
         with the same idempotency key is stored once.
         """
-        tables, rejects = self.prepare_tables(items)
+        batches, rejects = self.prepare_tables(items)
         self.counters.add(rejected=len(rejects))
-        total = sum(t.num_rows for t in tables)
+        total = sum(t.num_rows for t, _ in batches)
         stored = 0
-        for n, data in enumerate(tables):
+        for n, (data, own) in enumerate(batches):
             try:
-                self._insert(data, None if token is None else f"{token}:{n}")
+                self._insert(data, own if token is None else f"{token}:{n}")
             except ServerError as exc:
                 if not n:
                     raise
                 raise PartialWriteError(exc, stored, n, total) from exc
             stored += data.num_rows
-        return WriteResult(total, len(tables), tuple(rejects))
+        return WriteResult(total, len(batches), tuple(rejects))
 
     def write_rows(self, rows: Sequence[tuple[Any, ...]], token: str | None = None) -> None:
         """One INSERT of already validated ``rows`` (from ``prepare``), retried on transient errors."""
@@ -278,18 +312,21 @@ class BatchWriter:
         self.counters.add(rows=rows, batches=1)
 
     def token(self, data: pyarrow.Table) -> str:
-        """The batch's deduplication token: a hash of the target table and the batch's Arrow buffers, in order.
+        """The batch's deduplication token: SHA-256 of the target table and of each column's digest, in order.
 
+        A column's digest is SHA-256 of its Arrow buffers (:func:`column_digest`).
         Equal rows give equal buffers (built from the same values by the same
-        types), so a re-sent batch gets the same token; hashing the buffers
-        costs a few milliseconds per 1,000 rows.
+        types), so a re-sent batch gets the same token. Hashing costs about a
+        millisecond per 1,000 spans; ``write`` hashes large columns on a
+        second thread while it validates the next ones.
         """
-        digest = hashlib.sha256(self.target.encode())
-        for column in data.columns:
-            for chunk in column.chunks:
-                for buffer in chunk.buffers():
-                    digest.update(b"\x00" if buffer is None else memoryview(buffer))
-        return digest.hexdigest()
+        return self._token_of(column_digest(chunk) for column in data.columns for chunk in column.chunks)
+
+    def _token_of(self, digests: Iterable[bytes]) -> str:
+        token = hashlib.sha256(self.target.encode())
+        for digest in digests:
+            token.update(digest)
+        return token.hexdigest()
 
     def _arrow(self, rows: Sequence[tuple[Any, ...]]) -> pyarrow.Table:
         import pyarrow as pa
@@ -300,7 +337,11 @@ class BatchWriter:
         return pa.Table.from_arrays(arrays, names=list(self.rules.names))
 
     def close(self) -> None:
-        """Close the connection if this writer opened it (``Store.writer`` does)."""
+        """Stop the hashing thread; close the connection if this writer opened it (``Store.writer`` does)."""
+        with self._lock_pool:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         if self._close_adapter:
             self.adapter.close()
 
