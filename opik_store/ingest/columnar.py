@@ -148,7 +148,7 @@ def _vectors(rules: TableRules, limits: Limits) -> list[Vector | None]:
 
         return vector
 
-    def enum_vector(allowed: Sequence[str], fallback: str) -> Vector:
+    def enum_vector(allowed: Mapping[str, int], fallback: str) -> Vector:
         ok = frozenset(allowed) | {None}
 
         def vector(col: Sequence[Any], moment: datetime) -> pyarrow.Array:

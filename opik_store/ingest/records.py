@@ -19,7 +19,8 @@ Which columns exist, their types, enum values and defaults come from ``ddl/``
 * Ids (``FixedString(36)`` columns) must be UUIDs; they are stored in
   canonical lowercase form. ``parent_span_id`` may be empty.
 * Times are ``datetime`` or ISO-8601 text; a time without a zone is UTC.
-  ``created_at``/``last_updated_at`` default to the moment of validation.
+  ``created_at``/``last_updated_at`` default to the moment of validation
+  (``BatchWriter.write``: one moment per batch, ``columnar``).
 * ``input``/``output``/``metadata``/``error_info`` (and the ``_slim`` forms)
   take text or any JSON value (stored as compact JSON text, see
   :func:`json_bytes`; NaN and infinity are refused); other text columns take

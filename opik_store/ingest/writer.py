@@ -120,9 +120,16 @@ _THREAD_HASH_BYTES = 256 * 1024  # columns this large are hashed on the writer's
 
 
 def column_digest(array: pyarrow.Array) -> bytes:
-    """SHA-256 of one Arrow array's buffers in order (a missing buffer counts as one zero byte)."""
+    """SHA-256 of one Arrow array's buffers in order (a missing buffer counts as one zero byte).
+
+    A validity bitmap of an array without nulls counts as missing: whether one
+    was allocated depends on how the array was built, not on its values.
+    """
+    buffers = array.buffers()
+    if buffers and array.null_count == 0:
+        buffers[0] = None
     digest = hashlib.sha256()
-    for buffer in array.buffers():
+    for buffer in buffers:
         digest.update(b"\x00" if buffer is None else memoryview(buffer))
     return digest.digest()
 
