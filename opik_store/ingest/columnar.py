@@ -332,7 +332,8 @@ class ColumnarValidator:
                 col = columns.get(name) or [m.get(name, fill) for m in maps]
                 built = None
                 if vector is not None:
-                    with suppress(_Slow):
+                    # anything a vector cannot take (even Arrow refusing a value) goes to the converter
+                    with suppress(_Slow, pa.ArrowException, UnicodeError, OverflowError, ValueError, TypeError):
                         built = vector(col, moment)
                 if built is None:
                     if fill is _MISSING and any(v is _MISSING for v in col):
