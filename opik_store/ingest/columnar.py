@@ -306,17 +306,22 @@ class ColumnarValidator:
             if any(m is None for m in found):
                 return None
             maps = [m for m in found if m is not None]
-        seen: set[str] = set().union(*maps)
-        if not seen <= self.allowed:
-            return None  # an unknown field
         count = len(maps)
-        present = [name for name in self.rules.names if name in seen]
+        if not count:
+            return None
         columns: dict[str, Sequence[Any]] = {}
-        if count and len(present) > 1:
-            try:  # every item has every field some item has (the usual case): one C call per item, then zip
+        first = maps[0]
+        present = [name for name in self.rules.names if name in first]
+        seen: set[str] = set(present)
+        if len(present) > 1 and len(first) == len(present) and set(map(len, maps)) == {len(present)}:
+            # Items of one shape (the usual case): each has as many fields as the first, all of them known. If
+            # each also has every field of the first, none has another: one C call per item, then zip.
+            with suppress(KeyError):
                 columns = dict(zip(present, zip(*map(itemgetter(*present), maps), strict=True), strict=True))
-            except KeyError:
-                columns = {}
+        if not columns:
+            seen = set().union(*maps)
+            if not seen <= self.allowed:
+                return None  # an unknown field
         arrays: list[pyarrow.Array] = []
         for (name, convert, absent), vector, kind in zip(self.rules.plan, self.vectors, self.types, strict=True):
             fill = defaults.get(name, _MISSING if absent is _MISSING else None)
