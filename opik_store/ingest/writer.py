@@ -3,10 +3,12 @@
 Rules a writer keeps:
 
 * **Validate first.** Every item of a ``write`` call is validated before any
-  INSERT (``records.validate``). In the default ``"all"`` mode one bad item
-  raises :class:`ValidationError` listing every problem, and nothing of the
-  call is written. In ``"reject"`` mode the valid items are written and the
-  bad ones come back in ``WriteResult.rejects``.
+  INSERT: column by column (``columnar``), or, as soon as that path meets a
+  bad or unusual value, item by item (``records.validate``), which names
+  every problem. Both give the same table. In the default ``"all"`` mode one
+  bad item raises :class:`ValidationError` listing every problem, and nothing
+  of the call is written. In ``"reject"`` mode the valid items are written
+  and the bad ones come back in ``WriteResult.rejects``.
 * **One INSERT per batch** of at most ``batch_size`` items (1,000 by
   default, Opik's request size), sent as columns: an Arrow table through the
   embedded engine's ``Python(...)`` table function, native-protocol columns
@@ -26,7 +28,9 @@ Rules a writer keeps:
   INSERT only.
 * **Threads**: a writer owns one connection and serializes its INSERTs with a
   lock, so one writer may be shared by several threads. ``counters`` are
-  updated under a lock.
+  updated under a lock. ``write`` hashes large columns for the token on one
+  extra thread of its own while it validates the next columns; ``close``
+  stops it.
 """
 
 from __future__ import annotations
