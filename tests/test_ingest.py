@@ -307,6 +307,15 @@ def test_decimal_and_datetime_values_are_accepted_as_is(
     assert row["duration"] == pytest.approx(2000 - 0.123456 * 1000, rel=1e-6)
 
 
+def test_costs_up_to_ten_to_the_26_are_stored_exactly(migrated: Store, engine: EmbeddedAdapter, database: str) -> None:
+    """Decimal(38, 12): 26 integer digits. The default 28-digit context used to fail from 10^16 up."""
+    with migrated.writer("spans") as writer:
+        writer.write([span(0, total_estimated_cost="12345678901234567890.5")])
+        writer.write([span(1, total_estimated_cost=Decimal("99999999999999999999999999.999999999999"))])
+    got = engine.query(f"SELECT toString(total_estimated_cost) FROM `{database}`.spans ORDER BY name").rows
+    assert [r[0] for r in got] == ["12345678901234567890.5", "99999999999999999999999999.999999999999"]
+
+
 def test_a_caller_token_makes_a_resent_request_idempotent(
     migrated: Store, engine: EmbeddedAdapter, database: str
 ) -> None:

@@ -3,10 +3,12 @@
 Rules a writer keeps:
 
 * **Validate first.** Every item of a ``write`` call is validated before any
-  INSERT (``records.validate``). In the default ``"all"`` mode one bad item
-  raises :class:`ValidationError` listing every problem, and nothing of the
-  call is written. In ``"reject"`` mode the valid items are written and the
-  bad ones come back in ``WriteResult.rejects``.
+  INSERT: column by column (``columnar``), or, as soon as that path meets a
+  bad or unusual value, item by item (``records.validate``), which names
+  every problem. Both give the same table. In the default ``"all"`` mode one
+  bad item raises :class:`ValidationError` listing every problem, and nothing
+  of the call is written. In ``"reject"`` mode the valid items are written
+  and the bad ones come back in ``WriteResult.rejects``.
 * **One INSERT per batch** of at most ``batch_size`` items (1,000 by
   default, Opik's request size), sent as columns: an Arrow table through the
   embedded engine's ``Python(...)`` table function, native-protocol columns
@@ -26,7 +28,9 @@ Rules a writer keeps:
   INSERT only.
 * **Threads**: a writer owns one connection and serializes its INSERTs with a
   lock, so one writer may be shared by several threads. ``counters`` are
-  updated under a lock.
+  updated under a lock. ``write`` hashes large columns for the token on one
+  extra thread of its own while it validates the next columns; ``close``
+  stops it.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from opik_store.access.profiles import QueryProfiles
@@ -45,6 +51,7 @@ from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier
 from opik_store.engine.retry import RetryPolicy, call_with_retries
 from opik_store.errors import ConfigError, OpikStoreError, ServerError
+from opik_store.ingest.columnar import ColumnarValidator
 from opik_store.ingest.records import Limits, Problem, TableRules, ValidationError, table_rules, validate
 
 if TYPE_CHECKING:
@@ -113,6 +120,24 @@ def arrow_type(ctype: str) -> pyarrow.DataType:
     raise ConfigError(f"no Arrow type for ClickHouse type {ctype}")
 
 
+_THREAD_HASH_BYTES = 256 * 1024  # columns this large are hashed on the writer's second thread
+
+
+def column_digest(array: pyarrow.Array) -> bytes:
+    """SHA-256 of one Arrow array's buffers in order (a missing buffer counts as one zero byte).
+
+    A validity bitmap of an array without nulls counts as missing: whether one
+    was allocated depends on how the array was built, not on its values.
+    """
+    buffers = array.buffers()
+    if buffers and array.null_count == 0:
+        buffers[0] = None
+    digest = hashlib.sha256()
+    for buffer in buffers:
+        digest.update(b"\x00" if buffer is None else memoryview(buffer))
+    return digest.digest()
+
+
 class PartialWriteError(ServerError):
     """A write whose first ``stored_batches`` batches (``stored_rows`` rows) were stored before one failed.
 
@@ -165,9 +190,12 @@ class BatchWriter:
         self.counters = Counters()
         self.target = f"{quote_identifier(database, 'database')}.{quote_identifier(table, 'table')}"
         self._types = [arrow_type(c.type) for c in self.rules.columns]
+        self._columnar = ColumnarValidator(self.rules, self.limits, self._types)
         self._sleep = sleep
         self._rng = random.Random()
         self._lock = threading.Lock()
+        self._lock_pool = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         self._close_adapter = close_adapter
         self.settings = self._ingest_settings(profiles or QueryProfiles.load())
 
@@ -202,6 +230,45 @@ class BatchWriter:
             raise ValidationError([p for r in rejects for p in r.problems])
         return rows, rejects
 
+    def prepare_tables(self, items: Iterable[Any]) -> tuple[list[tuple[pyarrow.Table, str]], list[Rejected]]:
+        """Validate ``items`` -> ([(Arrow table, its token)] one per batch of ``batch_size``, rejects).
+
+        Writes nothing. Column by column (``columnar``) when every item is
+        valid; otherwise ``prepare`` (item by item) decides, names every
+        problem and, in ``"all"`` mode, raises ValidationError. Both give
+        equal tables, and equal tables get equal tokens (:meth:`token`).
+        """
+        items = items if isinstance(items, list) else list(items)
+        batches: list[tuple[pyarrow.Table, str]] = []
+        for start in range(0, len(items), self.batch_size):
+            digests: list[Future[bytes] | bytes] = []
+            table = self._columnar.table(
+                items[start : start + self.batch_size], self.defaults, partial(self._add_digest, digests)
+            )
+            if table is None:
+                for pending in digests:
+                    if isinstance(pending, Future):
+                        pending.cancel()
+                break
+            parts = (d if isinstance(d, bytes) else d.result() for d in digests)
+            batches.append((table, self._token_of(parts)))
+        else:
+            return batches, []
+        rows, rejects = self.prepare(items)
+        step = self.batch_size
+        tables = [self._arrow(rows[s : s + step]) for s in range(0, len(rows), step)]
+        return [(t, self.token(t)) for t in tables], rejects
+
+    def _add_digest(self, digests: list[Future[bytes] | bytes], array: pyarrow.Array) -> None:
+        """A column's digest: large columns on the writer's hashing thread (hashlib lets go of the GIL)."""
+        if array.nbytes < _THREAD_HASH_BYTES:
+            digests.append(column_digest(array))
+            return
+        with self._lock_pool:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="opik-store-token")
+            digests.append(self._pool.submit(column_digest, array))
+
     # -- writing -----------------------------------------------------------
     def write(self, items: Iterable[Any], token: str | None = None) -> WriteResult:
         """Validate all ``items``, then write them in batches of ``batch_size``.
@@ -210,18 +277,19 @@ class BatchWriter:
         batch ``n`` gets ``f"{token}:{n}"``, so a caller re-sending a request
         with the same idempotency key is stored once.
         """
-        rows, rejects = self.prepare(items)
+        batches, rejects = self.prepare_tables(items)
         self.counters.add(rejected=len(rejects))
-        batches = 0
-        for n, start in enumerate(range(0, len(rows), self.batch_size)):
+        total = sum(t.num_rows for t, _ in batches)
+        stored = 0
+        for n, (data, own) in enumerate(batches):
             try:
-                self.write_rows(rows[start : start + self.batch_size], None if token is None else f"{token}:{n}")
+                self._insert(data, own if token is None else f"{token}:{n}")
             except ServerError as exc:
-                if not start:
+                if not n:
                     raise
-                raise PartialWriteError(exc, start, batches, len(rows)) from exc
-            batches += 1
-        return WriteResult(len(rows), batches, tuple(rejects))
+                raise PartialWriteError(exc, stored, n, total) from exc
+            stored += data.num_rows
+        return WriteResult(total, len(batches), tuple(rejects))
 
     def write_rows(self, rows: Sequence[tuple[Any, ...]], token: str | None = None) -> None:
         """One INSERT of already validated ``rows`` (from ``prepare``), retried on transient errors."""
@@ -229,7 +297,11 @@ class BatchWriter:
             return
         if len(rows) > self.batch_size:
             raise ConfigError(f"a batch holds at most {self.batch_size} rows, not {len(rows)}")
-        data = self._arrow(rows)
+        self._insert(self._arrow(rows), token)
+
+    def _insert(self, data: pyarrow.Table, token: str | None) -> None:
+        """One INSERT of a validated batch, retried on transient errors; counted."""
+        rows = data.num_rows
         settings = {**self.settings, "insert_deduplication_token": token or self.token(data)}
 
         def on_retry(_message: str) -> None:
@@ -240,7 +312,7 @@ class BatchWriter:
                 call_with_retries(
                     lambda: self.adapter.insert_arrow(self.target, self.rules.names, data, settings),
                     self.retry,
-                    f"INSERT of {len(rows)} rows into {self.table}",
+                    f"INSERT of {rows} rows into {self.table}",
                     on_retry=on_retry,
                     sleep=self._sleep,
                     rng=self._rng,
@@ -248,21 +320,24 @@ class BatchWriter:
             except OpikStoreError:
                 self.counters.add(failures=1)
                 raise
-        self.counters.add(rows=len(rows), batches=1)
+        self.counters.add(rows=rows, batches=1)
 
     def token(self, data: pyarrow.Table) -> str:
-        """The batch's deduplication token: a hash of the target table and the batch's Arrow buffers, in order.
+        """The batch's deduplication token: SHA-256 of the target table and of each column's digest, in order.
 
+        A column's digest is SHA-256 of its Arrow buffers (:func:`column_digest`).
         Equal rows give equal buffers (built from the same values by the same
-        types), so a re-sent batch gets the same token; hashing the buffers
-        costs a few milliseconds per 1,000 rows.
+        types), so a re-sent batch gets the same token. Hashing costs about a
+        millisecond per 1,000 spans; ``write`` hashes large columns on a
+        second thread while it validates the next ones.
         """
-        digest = hashlib.sha256(self.target.encode())
-        for column in data.columns:
-            for chunk in column.chunks:
-                for buffer in chunk.buffers():
-                    digest.update(b"\x00" if buffer is None else memoryview(buffer))
-        return digest.hexdigest()
+        return self._token_of(column_digest(chunk) for column in data.columns for chunk in column.chunks)
+
+    def _token_of(self, digests: Iterable[bytes]) -> str:
+        token = hashlib.sha256(self.target.encode())
+        for digest in digests:
+            token.update(digest)
+        return token.hexdigest()
 
     def _arrow(self, rows: Sequence[tuple[Any, ...]]) -> pyarrow.Table:
         import pyarrow as pa
@@ -273,7 +348,11 @@ class BatchWriter:
         return pa.Table.from_arrays(arrays, names=list(self.rules.names))
 
     def close(self) -> None:
-        """Close the connection if this writer opened it (``Store.writer`` does)."""
+        """Stop the hashing thread; close the connection if this writer opened it (``Store.writer`` does)."""
+        with self._lock_pool:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         if self._close_adapter:
             self.adapter.close()
 
