@@ -207,8 +207,9 @@ def build_cluster(root: Path, name: str, shards: int, replicas: int, zookeeper: 
             for sub in ("data", "tmp", "format_schemas"):
                 (node_root / sub).mkdir(parents=True, exist_ok=True)
             row.append(
-                Node(f"{name}-s{s}r{r}", f"{s:02d}", f"replica-{s}-{r}", node_root, free_port(), free_port(),
-                     free_port())  # fmt: skip
+                Node(
+                    f"{name}-s{s}r{r}", f"{s:02d}", f"replica-{s}-{r}", node_root, free_port(), free_port(), free_port()
+                )
             )
         layout.append(row)
     remote = _remote_servers(name, layout)
@@ -217,9 +218,16 @@ def build_cluster(root: Path, name: str, shards: int, replicas: int, zookeeper: 
         (node.root / "users.xml").write_text(USERS)
         (node.root / "config.xml").write_text(
             NODE_CONFIG.format(
-                root=node.root, tcp=node.tcp, http=node.http, interserver=node.interserver, remote_servers=remote,
-                zookeeper=zookeeper.config_xml(), cluster=name, shard=node.shard, replica=node.replica,
-            )  # fmt: skip
+                root=node.root,
+                tcp=node.tcp,
+                http=node.http,
+                interserver=node.interserver,
+                remote_servers=remote,
+                zookeeper=zookeeper.config_xml(),
+                cluster=name,
+                shard=node.shard,
+                replica=node.replica,
+            )
         )
     cluster = Cluster(name, nodes, zookeeper)
     try:

@@ -119,9 +119,7 @@ class NativeAdapter:
         """Yield the result in blocks of at most 10,000 rows as the server sends them."""
         sql, bound = self._bound(sql, params)
         it = self._guard(
-            lambda: self._client.execute_iter(
-                sql, bound, with_column_types=True, settings=dict(settings or {})
-            )
+            lambda: self._client.execute_iter(sql, bound, with_column_types=True, settings=dict(settings or {}))
         )
         names: tuple[str, ...] = ()
         block: list[tuple[Any, ...]] = []

@@ -12,10 +12,15 @@ Mechanism — generation tables. The lock's state is a series of tables
   winner. ClickHouse has no conditional INSERT/UPDATE, so no row-based scheme
   gets mutual exclusion without a settle delay; DDL does.
 * **Lease** = heartbeat rows the holder inserts into its generation table
-  (``at`` is filled by the server's ``now64()``, so host clocks never
-  compare). A separate connection heartbeats every ``lease/4`` seconds while
-  statements run. In cluster mode rows are written with a quorum and read with
-  sequential consistency, so a replica never reports a live lease as stale.
+  (``at`` is filled by the server's ``now()``, and ages are computed by the
+  server, so host clocks never compare). A separate connection heartbeats
+  every ``lease/4`` seconds while statements run. Times are whole seconds
+  (``DateTime``, which every server down to 18.16 holds), so an age is exact
+  to a second: a dead holder's lease ends up to a second late, never early.
+  Rows follow the control-row quorum policy
+  (:func:`opik_store.config.control_write_settings`): a replica down does not
+  stop the heartbeats; a replica that lags can only make a lease look older,
+  which fencing makes safe.
 * **Take-over**: a generation that is released, or whose newest heartbeat is
   older than the lease, is free: the next run creates N+1 (same atomic
   CREATE). A generation table with no rows yet counts from its creation time.
@@ -23,7 +28,9 @@ Mechanism — generation tables. The lock's state is a series of tables
   generation exists and that its heartbeats still succeed; otherwise it stops
   with LockLost instead of racing the new holder.
 * **Release** inserts a ``released`` row; older generations are dropped by the
-  next holder (the last two are kept for ``unlock``/history).
+  next holder (the last two are kept for ``unlock``/history), without
+  ``SYNC``: a generation's name is never reused, so its Keeper path cannot
+  collide even while a modern server delays the drop.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from opik_store.config import StoreConfig
+from opik_store.config import StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.quoting import quote_identifier
@@ -56,7 +63,7 @@ CREATE TABLE {name}
     host    String,
     pid     UInt32,
     event   Enum8('acquired' = 1, 'heartbeat' = 2, 'released' = 3),
-    at      DateTime64(6, 'UTC') DEFAULT now64(6)
+    at      DateTime('UTC') DEFAULT now()
 )
 ENGINE = MergeTree
 ORDER BY at
@@ -173,9 +180,7 @@ class MigrationLock:
         self.pid = os.getpid()
         self.generation = 0
         self._db = quote_identifier(config.database, "database name")
-        cluster = config.topology.is_cluster
-        self._write = {"insert_quorum": "auto", "insert_quorum_parallel": "0"} if cluster else {}
-        self._read = {"select_sequential_consistency": "1"} if cluster else {}
+        self._write = control_write_settings()
         self._stop = threading.Event()
         self._beat_error: Exception | None = None
         self._last_beat = 0.0
@@ -203,13 +208,14 @@ class MigrationLock:
         row = self.adapter.query(
             f"SELECT argMinIf(run_id, at, event = 'acquired'), argMinIf(host, at, event = 'acquired'), "
             f"argMinIf(pid, at, event = 'acquired'), minIf(at, event = 'acquired'), count(), "
-            f"countIf(event = 'released'), dateDiff('millisecond', max(at), now64(6)) FROM {self._table(generation)}",
-            settings=self._read,
+            f"countIf(event = 'released'), 1000 * (toInt64(toUInt32(now())) - toInt64(toUInt32(max(at)))) "
+            f"FROM {self._table(generation)}"
         ).rows[0]
         run_id, host, pid, since, rows, released, age = row
         if not rows:  # created, 'acquired' not yet written (or the creator died in between)
             created = self.adapter.query(
-                "SELECT dateDiff('millisecond', metadata_modification_time, now()) FROM system.tables "
+                "SELECT 1000 * (toInt64(toUInt32(now())) - toInt64(toUInt32(metadata_modification_time))) "
+                "FROM system.tables "
                 "WHERE database = {db:String} AND name = {n:String}",
                 {"db": self.config.database, "n": f"{self.prefix}{generation}"},
             ).scalar()
@@ -219,14 +225,17 @@ class MigrationLock:
     def is_free(self, holder: Holder | None) -> bool:
         """Released, held by a process of this host that no longer exists, or silent for longer than the lease.
 
-        A generation with no rows yet is judged by its creation time, which
-        the server reports in whole seconds: it gets at least 2 s of grace.
+        Ages are whole seconds on the server's clock (each end truncated), so
+        a reported age can exceed the true one by up to a second: a holder is
+        free only once its reported age exceeds the lease plus that second,
+        never early. A generation with no rows yet is judged by its creation
+        time and gets at least 2 s of grace on top.
         """
         if holder is None or holder.released:
             return True
         if self.dead_here(holder):
             return True  # killed on this very host: no need to wait out its lease
-        grace = self.lease if holder.run_id else max(self.lease, 2.0) + 1.0
+        grace = self.lease + 1.0 if holder.run_id else max(self.lease, 2.0) + 2.0
         return holder.age_ms > grace * 1000
 
     def dead_here(self, holder: Holder) -> bool:
@@ -316,7 +325,7 @@ class MigrationLock:
         for old in self.generations():
             if old < self.generation - 1:
                 name = f"{self.prefix}{old}"
-                sql = render_statement(f"DROP TABLE {name}", self.config.database, self.config.topology).sql
+                sql = render_statement(f"DROP TABLE {name}", self.config.database, self.config.topology, sync=False).sql
                 self.adapter.execute(sql, settings=self.config.ddl_settings)
 
     # -- holding -------------------------------------------------------------

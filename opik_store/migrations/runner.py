@@ -262,7 +262,8 @@ class Migrator:
         lock = self.lock()
         lock.acquire(self.config.lock_timeout)
         try:
-            for sql in self.ledger.setup_statements()[1:]:
+            ledger = [] if self.ledger.exists() else self.ledger.setup_statements()[1:]
+            for sql in ledger + self.ledger.upgrade_statements():
                 self._run(sql)
             yield lock
         finally:

@@ -74,12 +74,14 @@ class Rendered:
         return bool(self.hazards)
 
 
-def render_statement(source: str, database: str, topology: Topology, guard: bool = True) -> Rendered:
+def render_statement(source: str, database: str, topology: Topology, guard: bool = True, sync: bool = True) -> Rendered:
     """Render ``source`` (one single-node statement) for ``database``/``topology``.
 
     With ``guard`` (the default) the statement is made idempotent; with
     ``guard=False`` a CREATE still fails when its table exists, which the
-    migration lock relies on. Raises RenderError naming the problem when the
+    migration lock relies on. ``sync=False`` leaves ``SYNC`` off a cluster
+    DROP: only for tables whose name is never created again (lock
+    generations), and understood by servers older than 20.x. Raises RenderError naming the problem when the
     statement is not one of the supported kinds, is already qualified or
     clustered, or does not parse.
     """
@@ -107,7 +109,7 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
     _qualify_lookups(tokens, database, edits)
     if kind == "create_view":
         _qualify_sources(tokens, parsed.names[0] + 1, database, edits)
-    if kind == "drop_table" and topology.cluster and tokens[-1].text.upper() != "SYNC":
+    if kind == "drop_table" and topology.cluster and sync and tokens[-1].text.upper() != "SYNC":
         edits.append((tokens[-1].end + 1, tokens[-1].end + 1, " SYNC"))
 
     sql = _apply(source, edits, tokens[0].start, tokens[-1].end + 1)
