@@ -39,6 +39,7 @@ from zookeeper import ZooKeeper, running_zookeeper, zookeeper_classpath
 from opik_store.engine.adapter import Adapter, Rows
 from opik_store.engine.native import NativeAdapter
 from opik_store.engine.urls import parse_url
+from opik_store.errors import ServerError
 
 SKIP_ENV = "OPIK_STORE_SKIP_CLUSTER_TESTS"
 
@@ -146,6 +147,15 @@ class Node:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not listen within 60 s")
             time.sleep(0.1)
+        # Listening is not enough: 18.16 crashes on ON CLUSTER DDL if its first ZooKeeper session failed.
+        while True:
+            try:
+                self.query("SELECT count() FROM system.zookeeper WHERE path = '/'")
+                return
+            except ServerError as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} cannot reach ZooKeeper: {exc}") from None
+                time.sleep(0.2)
 
     def kill(self) -> None:
         """SIGKILL the server process (a real crash: no shutdown, no flush) and reap it."""
@@ -197,8 +207,28 @@ def _remote_servers(cluster: str, shards: list[list[Node]]) -> str:
     return f"<{cluster}>{body}</{cluster}>"
 
 
+def wait_until_serving(zookeeper: ZooKeeper, timeout: float = 60.0) -> None:
+    """Wait until ZooKeeper serves requests (``ruok`` answers before that; ``stat`` then names its mode)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((zookeeper.host, zookeeper.port), timeout=2) as sock:
+                sock.sendall(b"stat")
+                reply = b""
+                while chunk := sock.recv(4096):
+                    reply += chunk
+            if b"Mode:" in reply:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ZooKeeper at {zookeeper.hosts} is not serving after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def build_cluster(root: Path, name: str, shards: int, replicas: int, zookeeper: ZooKeeper) -> Cluster:
     """Write every node's config under ``root`` and start the nodes."""
+    wait_until_serving(zookeeper)
     layout: list[list[Node]] = []
     for s in range(1, shards + 1):
         row = []
