@@ -357,7 +357,7 @@ def test_preflight_and_per_host_work_name_a_dead_replica(cluster_2x1: Cluster, d
         outcomes = on_every_host(
             store.adapter.spec,
             hosts,
-            lambda conn: conn.query("SELECT value FROM system.macros WHERE macro = 'replica'").scalar(),
+            lambda conn: conn.query("SELECT substitution FROM system.macros WHERE macro = 'replica'").scalar(),
         )
     assert [(o.host.port, o.result, bool(o.error)) for o in outcomes] == [
         (a.tcp, "replica-1-1", False),
