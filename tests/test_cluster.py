@@ -233,7 +233,7 @@ def test_ledger_and_job_history_are_identical_from_every_node(cluster_2x1: Clust
     assert runner.run("noop").state == "succeeded"
     assert runner.run("noop").state == "succeeded"
 
-    def histories() -> tuple[list[Any], list[Any]]:
+    def histories() -> tuple[Any, Any]:
         out = []
         for node in (a, b):
             with _store(node, db, "opik") as s:
