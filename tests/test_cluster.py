@@ -401,3 +401,17 @@ def test_only_the_named_old_server_passes_the_version_gate(cluster_2x1: Cluster)
         pytest.raises(UnsupportedServerError),
     ):
         _ = store.adapter
+
+
+def test_missing_binaries_fail_unless_explicitly_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI installs the binaries; without them a cluster test fails (a skip would prove nothing) unless
+    OPIK_STORE_SKIP_CLUSTER_TESTS=1 opts out."""
+    import cluster_harness
+
+    monkeypatch.setattr(cluster_harness, "server_binary", lambda: None)
+    monkeypatch.delenv(cluster_harness.SKIP_ENV, raising=False)
+    with pytest.raises(pytest.fail.Exception, match="clickhouse-server"):
+        cluster_harness.require_cluster_binaries()
+    monkeypatch.setenv(cluster_harness.SKIP_ENV, "1")
+    with pytest.raises(pytest.skip.Exception, match="clickhouse-server"):
+        cluster_harness.require_cluster_binaries()
