@@ -92,7 +92,11 @@ def profiles_check(opts: Options, profiles_path: str | None, as_json: bool) -> N
 
 
 def _plan(opts: Options, profiles_path: str | None, prune: bool, rotate: bool, store: Store) -> list[Any]:
-    """Plan against the live entities of every node (each host of the cluster, or the one node)."""
+    """Plan against the live entities of every node: each host of the cluster, or the one node.
+
+    The embedded engine is one node whatever ``--cluster`` says (it renders ON
+    CLUSTER statements but has no other node to read).
+    """
     from opik_store.access.sql import AccessPlanner, plan_everywhere, read_live
     from opik_store.engine.hosts import cluster_hosts, on_every_host
     from opik_store.errors import OpikStoreError
@@ -101,7 +105,7 @@ def _plan(opts: Options, profiles_path: str | None, prune: bool, rotate: bool, s
     cluster = store.config.topology.cluster
     planner = AccessPlanner(model, store.config.database, cluster)
     database = store.config.database
-    if cluster is None:
+    if cluster is None or store.config.connection.kind != "native":
         lives = [read_live(store.adapter, database)]
     else:
         outcomes = on_every_host(
