@@ -331,8 +331,14 @@ class JobRunner:
                 return RunRecord(run_id, name, "dry-run", self.host, os.getpid(), started, None, None, summary, "")
             self.ensure_table(store)
             probe = self.probes.get(name)
-            if probe is not None and not probe(store, self.config):
-                return self._record(store, run_id, name, "succeeded", started, summary="nothing to do")
+            if probe is not None:
+                try:
+                    idle = not probe(store, self.config)
+                except Exception as exc:  # recorded like a failing job, then raised
+                    self._record(store, run_id, name, "failed", started, error=f"{type(exc).__name__}: {exc}")
+                    raise
+                if idle:
+                    return self._record(store, run_id, name, "succeeded", started, summary="nothing to do")
             if name in self.lease_free:
                 return self._run_recorded(store, func, run_id, name, started)
             prefix = f"{JOB_LOCK_PREFIX}{name.replace('-', '_')}_"
