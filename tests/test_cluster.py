@@ -328,6 +328,34 @@ def test_no_op_runs_issue_no_distributed_ddl(cluster_2x1: Cluster, db: str, tmp_
     assert added, "a job run that takes its lease creates a lock generation ON CLUSTER"
 
 
+def test_a_job_with_work_runs_while_a_replica_is_down(cluster_2x1: Cluster, db: str) -> None:
+    """The job's lease CREATE ON CLUSTER cannot finish on the killed replica: after LOCK_DDL_TIMEOUT the run reads
+    the creator on its own node and goes on; the restarted replica runs the queued CREATEs and DROPs and catches
+    up on the run rows."""
+    a, b = cluster_2x1.nodes
+    busy = JobRunner(lambda: _store(a, db, "opik"), FileConfig(), {"busy": (_events_job, "t")}, lease=4)
+    for _ in range(3):  # the runs table, and lock generations 1-3 (generation 1 dropped by the third)
+        assert busy.run("busy").state == "succeeded"
+    b.kill()
+    started = time.monotonic()
+    records = [busy.run("busy"), busy.run("busy")]
+    took = time.monotonic() - started
+    assert [r.state for r in records] == ["succeeded", "succeeded"]
+    assert took < 60, f"two runs with a replica down took {took:.0f} s"
+    b.start()
+    lock = "opik_store_joblock_busy_"
+
+    def generations(node: Node) -> list[str]:
+        rows = _q(node, f"SELECT name FROM system.tables WHERE database = '{db}' AND name LIKE '{lock}%' ORDER BY name")
+        return [str(r[0]) for r in rows]
+
+    _wait_for("the restarted replica to replay the queued lock DDL", lambda: generations(b) == generations(a), 60)
+    assert generations(a) == [f"{lock}4", f"{lock}5"]
+    with _store(a, db, "opik") as sa, _store(b, db, "opik") as sb:
+        _wait_for("the run rows to replicate", lambda: busy.history(sa) == busy.history(sb), 60)
+        assert len(busy.history(sb)) == 10
+
+
 def test_keeper_paths_are_clean_after_drops(cluster_2x1: Cluster, db: str) -> None:
     """Old lock generations are dropped ON CLUSTER by the next holder, and their ZooKeeper paths go with them."""
     a, _ = cluster_2x1.nodes

@@ -27,6 +27,13 @@ Mechanism — generation tables. The lock's state is a series of tables
 * **Fencing**: before every statement the holder checks that no newer
   generation exists and that its heartbeats still succeed; otherwise it stops
   with LockLost instead of racing the new holder.
+* **A replica down** does not stop a cluster acquisition: the generation
+  CREATE waits at most ``LOCK_DDL_TIMEOUT`` for the hosts; on a timeout
+  (TIMEOUT_EXCEEDED, 159) the creator is read from the table on this node
+  (its ``creator`` column's default is the creating run's id, and every host
+  runs the queued CREATEs in Keeper's order, so every host has the same
+  creator). The host that was down runs the queued CREATE when it is back.
+  Old generations' DROPs that time out the same way are left to the queue.
 * **Release** inserts a ``released`` row; older generations are dropped by the
   next holder (the last two are kept for ``unlock``/history), without
   ``SYNC``: a generation's name is never reused, so its Keeper path cannot
@@ -49,7 +56,7 @@ from pathlib import Path
 from opik_store.config import StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
-from opik_store.engine.quoting import quote_identifier
+from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import DiskFullError, OpikStoreError, ServerError
 from opik_store.schema.render import render_statement
 
@@ -63,7 +70,8 @@ CREATE TABLE {name}
     host    String,
     pid     UInt32,
     event   Enum8('acquired' = 1, 'heartbeat' = 2, 'released' = 3),
-    at      DateTime('UTC') DEFAULT now()
+    at      DateTime('UTC') DEFAULT now(),
+    creator String DEFAULT {creator}
 )
 ENGINE = MergeTree
 ORDER BY at
@@ -130,6 +138,10 @@ def process_alive(pid: int) -> bool:
     except OSError:
         return True
 
+
+#: Seconds a lock generation's CREATE/DROP ON CLUSTER waits for every host before the outcome is read on
+#: this node instead (a replica down must not hold a lock acquisition for distributed_ddl_task_timeout).
+LOCK_DDL_TIMEOUT = 10
 
 #: Races for one lock generation lost in a row before try_acquire gives up.
 MAX_CREATE_RACES = 20
@@ -304,16 +316,52 @@ class MigrationLock:
                 announced = True
             time.sleep(min(max(self.lease / 10, 0.05), 1.0, remaining))
 
+    def _ddl_settings(self) -> dict[str, str]:
+        settings = dict(self.config.ddl_settings)
+        if self.config.topology.is_cluster:
+            configured = int(float(settings.get("distributed_ddl_task_timeout", LOCK_DDL_TIMEOUT)))
+            settings["distributed_ddl_task_timeout"] = str(min(configured, LOCK_DDL_TIMEOUT))
+        return settings
+
+    def creator(self, generation: int) -> str | None:
+        """The run id that created ``generation`` as this node has it (None: no such table here yet)."""
+        value = self.adapter.query(
+            "SELECT default_expression FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+            "AND name = 'creator'",
+            {"db": self.config.database, "t": f"{self.prefix}{generation}"},
+        ).scalar()
+        return None if value is None else str(value)
+
+    def _created_here_after_timeout(self, generation: int) -> bool:
+        """After a CREATE ON CLUSTER timed out: whether this run created ``generation`` (read on this node).
+
+        Waits up to the lease for this node to run the queued CREATE; raises LockTimeout if it never does.
+        """
+        deadline = time.monotonic() + max(self.lease, 1.0)
+        while (creator := self.creator(generation)) is None:
+            if time.monotonic() > deadline:
+                raise LockTimeout(
+                    f"lock generation {generation} of database {self.config.database!r} was queued ON CLUSTER but "
+                    "this node has not created it; check the distributed DDL queue, then retry"
+                )
+            time.sleep(0.2)
+        return creator == quote_string(self.run_id)
+
     def _try_create(self, generation: int) -> bool:
         check_free_space(self.adapter)
-        ddl = LOCK_DDL.format(name=f"{self.prefix}{generation}")
+        ddl = LOCK_DDL.format(name=f"{self.prefix}{generation}", creator=quote_string(self.run_id))
         sql = render_statement(ddl, self.config.database, self.config.topology, guard=False).sql
         try:
-            self.adapter.execute(sql, settings=self.config.ddl_settings)
+            self.adapter.execute(sql, settings=self._ddl_settings())
         except ServerError as exc:
             if exc.code == 57:  # TABLE_ALREADY_EXISTS: another run won this generation
                 return False
-            raise
+            if not (exc.code == 159 and self.config.topology.is_cluster):
+                raise
+            # TIMEOUT_EXCEEDED: a host did not answer in time; it runs the queued CREATE when it is back
+            if not self._created_here_after_timeout(generation):
+                return False
+            self.say(f"lock generation {generation} created on the hosts that answered: {exc}")
         self.generation = generation
         self._insert(self.adapter, "acquired")
         self._last_beat = time.monotonic()
@@ -330,11 +378,17 @@ class MigrationLock:
         )
 
     def _drop_old_generations(self) -> None:
+        """Drop generations older than the previous one; a DROP a down host has not confirmed stays queued."""
         for old in self.generations():
             if old < self.generation - 1:
                 name = f"{self.prefix}{old}"
                 sql = render_statement(f"DROP TABLE {name}", self.config.database, self.config.topology, sync=False).sql
-                self.adapter.execute(sql, settings=self.config.ddl_settings)
+                try:
+                    self.adapter.execute(sql, settings=self._ddl_settings())
+                except ServerError as exc:
+                    if not (exc.code == 159 and self.config.topology.is_cluster):
+                        raise
+                    self.say(f"old lock generation {old} dropped on the hosts that answered: {exc}")
 
     # -- holding -------------------------------------------------------------
     def _start_heartbeat(self) -> None:
