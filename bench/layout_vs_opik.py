@@ -21,7 +21,8 @@ Printed, each as a ratio to opik-v2:
 1. ingest: rows/s for batches of 1,000 spans (one project a batch, as an SDK
    sends them), parts created per INSERT (also for batches mixing all four
    classes), write amplification while ingesting (bytes written by inserts
-   and merges / bytes inserted), bytes on disk per span once merged;
+   and merges / bytes inserted), bytes on disk per span once merged (split into
+   compressed column data, skip indexes, and the rest: marks, keys, per-part files);
 2. reads: read_rows (from system.query_log) and median latency of five reads,
    with many unmerged parts and again after merges settle;
 3. expiry: bytes written to expire the 25% of spans in the 14-day class: the
@@ -325,9 +326,16 @@ def main() -> None:
     for layout in LAYOUTS:
         bench.x(f"OPTIMIZE TABLE {DB}.spans{SUFFIX[layout]} FINAL")
     for layout in LAYOUTS:
-        count, size = bench.q(f"SELECT sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = '{DB}' "
-                             f"AND table = 'spans{SUFFIX[layout]}' AND active")[0]  # fmt: skip
+        count, size, data, indexes = bench.q(
+            f"SELECT sum(rows), sum(bytes_on_disk), sum(data_compressed_bytes), "
+            f"sum(secondary_indices_compressed_bytes) FROM system.parts WHERE database = '{DB}' "
+            f"AND table = 'spans{SUFFIX[layout]}' AND active")[0]  # fmt: skip
         ingest[layout]["bytes/span"] = int(str(size)) / int(str(count))
+        ingest[layout]["  column data"] = int(str(data)) / int(str(count))
+        ingest[layout]["  skip indexes"] = int(str(indexes)) / int(str(count))
+        ingest[layout]["  other (marks, keys, files)"] = (
+            ingest[layout]["bytes/span"] - ingest[layout]["  column data"] - ingest[layout]["  skip indexes"]
+        )
     bench.x(f"CREATE TABLE {DB}.gen_text (t String CODEC(ZSTD(3))) ENGINE = MergeTree ORDER BY tuple()")
     bench.x(f"INSERT INTO {DB}.gen_text SELECT input FROM {DB}.spans_v2")
     for table in ("gen_text", "real_text"):
@@ -450,7 +458,9 @@ def main() -> None:
           f"the real English it was learned from, {float(str(real_ratio)):.2f}:1")  # fmt: skip
     print(f"\n1. ingest: {args.batches} batches of 1,000 spans per layout, interleaved; four classes in use")
     print(f"  {'metric':28} " + " ".join(f"{layout:>12}" for layout in LAYOUTS) + f" {'store/v2':>9}")
-    for metric in ("rows/s", "parts/insert", "parts/insert mixed", "write amplification", "bytes/span"):
+    metrics = ("rows/s", "parts/insert", "parts/insert mixed", "write amplification", "bytes/span",
+               "  column data", "  skip indexes", "  other (marks, keys, files)")  # fmt: skip
+    for metric in metrics:
         values = [ingest[layout][metric] for layout in LAYOUTS]
         cells = " ".join(f"{v:>12,.2f}" if v < 100 else f"{v:>12,.0f}" for v in values)
         print(f"  {metric:28} {cells} {ratio(values[0], base[metric]):>9}")

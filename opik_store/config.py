@@ -23,6 +23,7 @@ ENV_DATABASE = "OPIK_STORE_DATABASE"
 ENV_CLUSTER = "OPIK_STORE_CLUSTER"
 ENV_REPLICA_PATH = "OPIK_STORE_REPLICA_PATH"
 ENV_REPLICA_NAME = "OPIK_STORE_REPLICA_NAME"
+ENV_SHARDED = "OPIK_STORE_SHARDED"
 ENV_DDL_SETTINGS = "OPIK_STORE_DDL_SETTINGS"
 ENV_LOCK_TIMEOUT = "OPIK_STORE_LOCK_TIMEOUT"
 ENV_LOCK_LEASE = "OPIK_STORE_LOCK_LEASE"
@@ -77,20 +78,53 @@ def control_write_settings() -> dict[str, str]:
     return dict(CONTROL_WRITE_SETTINGS)
 
 
+#: The one value ``{shard}`` takes in the Keeper path of a cluster-wide table (sharded topology).
+CLUSTER_WIDE_SHARD = "all"
+
+
 @dataclass(frozen=True)
 class Topology:
-    """How statements are rendered: one node, or a replicated cluster.
+    """How statements are rendered: one node, a replicated cluster, or a sharded one.
 
     ``cluster`` None means single node (MergeTree family, no ON CLUSTER).
+    ``sharded`` (a cluster only) splits the trace data across shards: each
+    sharded table becomes a shard-local Replicated table under a Distributed
+    table of the author's name (see ``schema/sharding.py``), and every other
+    table is ONE cluster-wide table whose replicas are every node of every
+    shard (:attr:`cluster_wide_path`, :attr:`cluster_wide_replica`).
     """
 
     cluster: str | None = None
     replica_path: str = DEFAULT_REPLICA_PATH
     replica_name: str = DEFAULT_REPLICA_NAME
+    sharded: bool = False
 
     @property
     def is_cluster(self) -> bool:
         return self.cluster is not None
+
+    @property
+    def is_sharded(self) -> bool:
+        return self.cluster is not None and self.sharded
+
+    @property
+    def cluster_wide_path(self) -> str:
+        """The Keeper path of a table shared by every shard: the replica path with ``{shard}`` fixed to ``all``.
+
+        Every node of every shard registers as a replica of the same table, so
+        the ledger, the lock, job runs and retention rules are one set for the
+        whole cluster. Without a sharded topology it is the replica path itself.
+        """
+        if not self.is_sharded:
+            return self.replica_path
+        return self.replica_path.replace("{shard}", CLUSTER_WIDE_SHARD)
+
+    @property
+    def cluster_wide_replica(self) -> str:
+        """The replica name of a cluster-wide table: unique per node across shards (``{shard}-{replica}``)."""
+        if not self.is_sharded or "{shard}" in self.replica_name:
+            return self.replica_name
+        return "{shard}-" + self.replica_name
 
     @property
     def on_cluster(self) -> str:
@@ -99,6 +133,8 @@ class Topology:
 
     @property
     def label(self) -> str:
+        if self.is_sharded:
+            return f"cluster {self.cluster!r}, sharded"
         return f"cluster {self.cluster!r}" if self.cluster else "single node"
 
 
@@ -127,6 +163,7 @@ class StoreConfig:
         lock_timeout: float | None = None,
         lock_lease: float | None = None,
         retries: int | None = None,
+        sharded: bool | None = None,
     ) -> StoreConfig:
         """Combine explicit arguments with OPIK_STORE_* variables and defaults.
 
@@ -156,11 +193,20 @@ class StoreConfig:
         cluster_name = cluster or env.get(ENV_CLUSTER) or None
         if cluster_name is not None:
             check_name(cluster_name, "cluster name")
+        shards = sharded if sharded else _flag(env.get(ENV_SHARDED, ""), ENV_SHARDED)
+        if shards and cluster_name is None:
+            raise ConfigError("the sharded topology needs a cluster: name it with --cluster (OPIK_STORE_CLUSTER)")
         topology = Topology(
             cluster=cluster_name,
             replica_path=replica_path or env.get(ENV_REPLICA_PATH) or DEFAULT_REPLICA_PATH,
             replica_name=replica_name or env.get(ENV_REPLICA_NAME) or DEFAULT_REPLICA_NAME,
+            sharded=shards,
         )
+        if shards and "{shard}" not in topology.replica_path:
+            raise ConfigError(
+                f"replica path {topology.replica_path!r} must contain {{shard}} on the sharded topology: the "
+                "shard-local tables of different shards must not share one replication path"
+            )
         if "{table}" not in topology.replica_path and "{uuid}" not in topology.replica_path:
             raise ConfigError(
                 f"replica path {topology.replica_path!r} must contain {{table}} (or {{uuid}}): "
@@ -183,6 +229,16 @@ class StoreConfig:
             lock_lease=lease,
             retries=attempts,
         )
+
+
+def _flag(raw: str, what: str) -> bool:
+    """A boolean environment value: 1/true/yes/on or 0/false/no/off/empty (any case); anything else is refused."""
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"", "0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{what} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
 
 
 def _number(explicit: float | None, from_env: str | None, default: float, what: str, minimum: float) -> float:

@@ -69,6 +69,7 @@ class Store:
         replica_name: str | None = None,
         settings: Mapping[str, str] | None = None,
         migrations_dir: str | None = None,
+        sharded: bool | None = None,
         lock_timeout: float | None = None,
         lock_lease: float | None = None,
         retries: int | None = None,
@@ -84,6 +85,7 @@ class Store:
             lock_timeout=lock_timeout,
             lock_lease=lock_lease,
             retries=retries,
+            sharded=sharded,
         )
         return cls(config, RevisionSet(migrations_dir))
 

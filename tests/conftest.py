@@ -2,8 +2,23 @@
 
 chdb runs one engine per process bound to one directory, so the suite opens a
 single engine (with macros for replicated-engine checks and the system logs
-the tests read) and gives each test its own database in it. Stores built by
+the tests read) and gives each test its own database in it.
+
+Clusters of the test engine: ``unreachable`` names replicas on ports 1 and 2
+(nothing answers); ``self`` and ``self_twice`` name this engine itself, once
+and twice. chdb listens on no port, but with ``tcp_port`` set a replica at
+127.0.0.1 on that port counts as local, and ``clusterAllReplicas`` runs its
+part in-process: the cluster form of a query really runs, every "replica"
+being this engine. Stores built by
 tests open and close their own connections to the same directory.
+
+Sharding: the same ``tcp_port`` makes ``localhost:SHARD_PORT`` a local
+replica too, so ClickHouse's own Distributed engine runs in-process over the
+clusters ``shards1`` (one shard) and ``shards3`` (three shards, all this
+engine: a read through them sees the one local table once per shard), and
+``shards_mixed`` (shard 1 here, shard 2 a TEST-NET address nobody answers). ``user_files_path`` is the data directory,
+so the Distributed engine's queued blocks can be read back with
+``file(..., 'Distributed')``.
 """
 
 from __future__ import annotations
@@ -24,19 +39,40 @@ from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.engine.urls import parse_url
 from opik_store.store import Store
 
+#: The engine's tcp_port (ENGINE_CONFIG): a replica at localhost on this port is this engine.
+SHARD_PORT = 59000
+_LOCAL = f"<replica><host>localhost</host><port>{SHARD_PORT}</port></replica>"
+
 ENGINE_CONFIG = """<clickhouse>
+  <user_files_path>USER_FILES</user_files_path>
   <macros><shard>01</shard><replica>replica-1</replica><cluster>opik</cluster></macros>
   <query_log>
     <database>system</database><table>query_log</table>
     <flush_interval_milliseconds>500</flush_interval_milliseconds>
   </query_log>
+  <tcp_port>59000</tcp_port>
   <remote_servers>
+    <self>
+      <shard><replica><host>127.0.0.1</host><port>59000</port></replica></shard>
+    </self>
+    <self_twice>
+      <shard>
+        <replica><host>127.0.0.1</host><port>59000</port></replica>
+        <replica><host>localhost</host><port>59000</port></replica>
+      </shard>
+    </self_twice>
     <unreachable>
       <shard>
         <replica><host>127.0.0.1</host><port>1</port></replica>
         <replica><host>127.0.0.1</host><port>2</port></replica>
       </shard>
     </unreachable>
+    <shards1><shard>LOCAL</shard></shards1>
+    <shards3><shard>LOCAL</shard><shard>LOCAL</shard><shard>LOCAL</shard></shards3>
+    <shards_mixed>
+      <shard>LOCAL</shard>
+      <shard><replica><host>192.0.2.1</host><port>SHARD_PORT</port></replica></shard>
+    </shards_mixed>
   </remote_servers>
   <opentelemetry_span_log>
     <engine>engine MergeTree partition by toYYYYMM(finish_date) order by (finish_date, finish_time_us)</engine>
@@ -55,7 +91,11 @@ ENGINE_CONFIG = """<clickhouse>
 def engine_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("engine")
     config = root / "config.xml"
-    config.write_text(ENGINE_CONFIG)
+    config.write_text(
+        ENGINE_CONFIG.replace("LOCAL", _LOCAL)
+        .replace("SHARD_PORT", str(SHARD_PORT))
+        .replace("USER_FILES", f"{root / 'data'}/")
+    )
     return f"chdb://{root / 'data'}?config-file={config}"
 
 

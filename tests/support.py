@@ -45,3 +45,27 @@ def create_from_ddl(engine: EmbeddedAdapter, database: str) -> None:
 
     for table in TABLES:
         engine.execute(render_statement(ddl(table), database, Topology()).sql)
+
+
+def in_process(sql: str, cluster: str) -> str:
+    """A sharded-topology statement as the embedded engine can run it: no ON CLUSTER (chdb refuses it, 392)
+    and the single-node engine instead of ``Replicated*`` (chdb's replicated tables stay read-only).
+    Nothing else changes: names, the Distributed engine and its sharding key are the rendered text."""
+    import re
+
+    sql = sql.replace(f" ON CLUSTER '{cluster}'", "")
+    return re.sub(r"Replicated(\w*MergeTree)\('[^']*', '[^']*'(?:, )?", r"\1(", sql)
+
+
+def create_sharded_layout(engine: EmbeddedAdapter, database: str, cluster: str) -> None:
+    """Create every ddl/ object in ``database`` as the sharded topology over ``cluster`` renders it
+    (``traces_local``/``spans_local`` under Distributed ``traces``/``spans``), run in-process."""
+    from opik_store import Topology
+    from opik_store.schema.ddl import TABLES, ddl
+    from opik_store.schema.render import render_statements
+
+    topology = Topology(cluster=cluster, sharded=True)
+    engine.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    for table in TABLES:
+        for rendered in render_statements(ddl(table), database, topology):
+            engine.execute(in_process(rendered.sql, cluster))

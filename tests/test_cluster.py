@@ -57,10 +57,18 @@ OLD_SERVER = "18.16.1"
 DDL_TIMEOUT = "60"
 
 
-def _store(node: Node, database: str, cluster: str, migrations: Path | None = None, lease: float = 4.0) -> Store:
+def _store(
+    node: Node, database: str, cluster: str, migrations: Path | None = None, lease: float = 4.0, sharded: bool = False
+) -> Store:
     """A cluster-mode store on ``node`` that may connect to the old test server (and only to it)."""
     config = StoreConfig.from_env(
-        url=node.url, database=database, cluster=cluster, lock_lease=lease, lock_timeout=60, environ={}
+        url=node.url,
+        database=database,
+        cluster=cluster,
+        lock_lease=lease,
+        lock_timeout=60,
+        environ={},
+        sharded=sharded,
     )
     config = replace(config, ddl_settings={"distributed_ddl_task_timeout": DDL_TIMEOUT})
     return Store(config, RevisionSet(migrations) if migrations else None, old_server_for_tests=OLD_SERVER)
@@ -394,11 +402,19 @@ def test_preflight_and_per_host_work_name_a_dead_replica(cluster_2x1: Cluster, d
     assert f"127.0.0.1:{b.tcp}" in outcomes[1].host.label
 
 
-def test_two_shards_get_their_own_replica_groups(cluster_2x2: Cluster, db: str, tmp_path: Path) -> None:
-    """The 2 shards x 2 replicas harness: ON CLUSTER reaches all four nodes, each shard's replicas register under its
-    own shard path, and the per-host fan-out lists every host."""
+def test_two_shards_refused_unsharded_and_cluster_wide_tables_span_every_node(
+    cluster_2x2: Cluster, db: str, tmp_path: Path
+) -> None:
+    """The 2 shards x 2 replicas harness: pre-flight refuses the replicated topology on it (nothing created); with
+    the sharded topology, ON CLUSTER reaches all four nodes and a table that is not sharded (the ledger, a
+    revision's plain table) is ONE replica group of every node of every shard, under the ``all`` path."""
     first = cluster_2x2.nodes[0]
-    with _store(first, db, "opik_sharded", _migrations(tmp_path, 1)) as store:
+    folder = _migrations(tmp_path, 1)
+    with _store(first, db, "opik_sharded", folder) as store:
+        with pytest.raises(PreflightError, match="2 shards"):
+            store.migrate()
+        assert not store.database_exists()
+    with _store(first, db, "opik_sharded", folder, sharded=True) as store:
         assert store.migrate().revisions == ["0001"]
         assert [(h.shard, h.replica) for h in cluster_hosts(store.adapter, "opik_sharded")] == [
             (1, 1),
@@ -407,14 +423,12 @@ def test_two_shards_get_their_own_replica_groups(cluster_2x2: Cluster, db: str, 
             (2, 2),
         ]
     for node in cluster_2x2.nodes:
-        assert _q(node, f"SELECT engine FROM system.tables WHERE database = '{db}' AND name = 'events_1'") == [
-            ("ReplicatedMergeTree",)
-        ]
-    for shard in ("01", "02"):
-        assert _zk_children(first, f"/clickhouse/tables/{shard}/{db}/events_1/replicas") == {
-            f"replica-{int(shard)}-1",
-            f"replica-{int(shard)}-2",
-        }
+        engines = dict(_q(node, f"SELECT name, engine FROM system.tables WHERE database = '{db}'"))
+        assert engines["events_1"] == engines["opik_store_ledger"] == "ReplicatedMergeTree", (node.name, engines)
+    everyone = {f"{s:02d}-replica-{s}-{r}" for s in (1, 2) for r in (1, 2)}
+    for table in ("events_1", "opik_store_ledger"):
+        assert _zk_children(first, f"/clickhouse/tables/all/{db}/{table}/replicas") == everyone
+    _wait_for("the ledger on every node", lambda: all(len(_ledger_rows(n, db)) == 2 for n in cluster_2x2.nodes))
 
 
 def test_only_the_named_old_server_passes_the_version_gate(cluster_2x1: Cluster) -> None:

@@ -8,7 +8,10 @@ version reads with ``ORDER BY ... DESC, last_updated_at DESC LIMIT 1 BY id``
 and with ``FINAL``, ``id_at`` week windows, and deletes as a new version with
 ``is_deleted = 1``. They run against the single-node tables; the cluster
 rendering differs only in engine and ON CLUSTER (tests/test_render.py), which
-DML never names.
+DML never names. Each test also runs against the sharded layout: the same
+statements through the Distributed ``traces``/``spans`` over shard-local
+tables (ClickHouse's Distributed engine, over a one-shard cluster that is this
+engine; see conftest.py), as rendered for ``--sharded``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support import create_sharded_layout
 from test_retention import uuid7
 
 from opik_store import Store
@@ -45,9 +49,15 @@ SPAN_COLUMNS = (
 )
 
 
-@pytest.fixture
-def tables(store: Store, engine: EmbeddedAdapter, database: str) -> str:
-    store.migrate()
+@pytest.fixture(params=["single", "sharded"])
+def tables(request: pytest.FixtureRequest, store: Store, engine: EmbeddedAdapter, database: str) -> str:
+    if request.param == "single":
+        store.migrate()
+    else:
+        create_sharded_layout(engine, database, "shards1")
+        engines = dict(engine.query(f"SELECT name, engine FROM system.tables WHERE database = '{database}'").rows)
+        assert engines["traces"] == engines["spans"] == "Distributed"
+        assert engines["traces_local"] == engines["spans_local"] == "ReplacingMergeTree"
     return database
 
 

@@ -72,6 +72,7 @@ class Options:
     cluster: str | None = None
     replica_path: str | None = None
     replica_name: str | None = None
+    sharded: bool = False
     settings: tuple[str, ...] = field(default_factory=tuple)
     migrations_dir: str | None = None
     lock_timeout: float | None = None
@@ -88,6 +89,7 @@ class Options:
             cluster=self.cluster,
             replica_path=self.replica_path,
             replica_name=self.replica_name,
+            sharded=self.sharded or None,
             settings=parse_settings(self.settings),
             migrations_dir=self.migrations_dir,
             lock_timeout=self.lock_timeout,
@@ -159,6 +161,15 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
         ("--replica-name",), "replica_name", "Replica name [default: {replica}].", envvar="OPIK_STORE_REPLICA_NAME"
     ),
     GlobalOption(
+        ("--sharded",),
+        "sharded",
+        "Sharded topology (with --cluster): traces and spans become shard-local tables (traces_local, spans_local) "
+        "under Distributed ones, and the ledger, lock and rules one cluster-wide set. Needed on a cluster with "
+        "more than one shard.",
+        envvar="OPIK_STORE_SHARDED",
+        is_flag=True,
+    ),
+    GlobalOption(
         ("--setting",),
         "settings",
         "ClickHouse setting for DDL statements (repeatable), over the defaults alter_sync/mutations_sync "
@@ -222,6 +233,9 @@ def _set_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value:
             opts.verbose = True
             _log_details()
+    elif isinstance(param, click.Option) and param.is_flag:
+        if value:  # a flag's absence on one side never undoes it on the other
+            setattr(opts, param.name, True)
     elif value is not None:
         setattr(opts, param.name, value)
     return value

@@ -79,13 +79,15 @@ def migrate(
     up-to-date database applies nothing and says so. Refused, changing
     nothing: destructive revisions without --allow-destructive, edited applied
     revisions without --allow-changed; in cluster mode, a cluster with an
-    unreachable replica or a read-only table.
+    unreachable replica or a read-only table, and a cluster of several shards
+    without --sharded.
 
     \b
     Examples:
       opik-store migrate
       opik-store migrate --dry-run
       opik-store migrate --sql --cluster opik > schema.sql    # no server needed
+      opik-store migrate --sql --cluster opik --sharded > sharded.sql   # shard-local + Distributed tables
       opik-store migrate --sql --from 0001 --to heads   # what an upgrade from 0001 runs
     """
     if start is not None and not as_sql:

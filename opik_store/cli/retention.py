@@ -171,6 +171,8 @@ def retention_backfill(
         if as_json:
             emit_json({**report.__dict__, "partitions": [p.__dict__ for p in report.partitions]})
             return
+        if report.shard_note:
+            click.echo(report.shard_note)
         verb = "would move" if dry_run else "moved"
         click.echo(
             f"class {report.days} days; {verb} {sum(p.rows for p in report.partitions)} rows "

@@ -104,7 +104,7 @@ class HealthConfig:
     query_critical_seconds: float = 30  # p99
     parts_warn: int = 300  # active parts in one partition
     parts_critical: int = 1000  # the server delays inserts here (parts_to_delay_insert) and fails at 3000
-    stuck_minutes: int = 60  # a merge or mutation running longer than this is stuck
+    stuck_minutes: float = 60  # a merge or mutation running longer than this is stuck (fractions allowed)
     disk_free_warn_percent: float = 20
     disk_free_critical_percent: float = 10
     system_log_warn_bytes: int = 1 << 30  # a log table without a TTL larger than this
@@ -128,7 +128,7 @@ _HEALTH_PERCENT = {
     "cpu_warn_percent", "cpu_critical_percent", "insert_drop_warn_percent", "insert_drop_critical_percent",
     "disk_free_warn_percent", "disk_free_critical_percent",
 }  # fmt: skip
-_HEALTH_WHOLE = {"window_minutes", "trailing_minutes", "parts_warn", "parts_critical", "stuck_minutes",
+_HEALTH_WHOLE = {"window_minutes", "trailing_minutes", "parts_warn", "parts_critical",
                  "system_log_warn_bytes", "replica_queue_warn", "history_days"}  # fmt: skip
 
 

@@ -30,6 +30,19 @@ The rules this module keeps (see ddl/README.md for the schema and its proofs):
 * **Ingestion never depends on the retention machinery.** The lookup is a
   Join table inside the database: no dictionary source, no login, no load to
   fail or wait for. An empty or partial lookup yields the safe class 0.
+* **Sharded topology: data is moved on the shard that holds it.** Parts,
+  partitions, TTL and mutations belong to the shard-local tables
+  (``traces_local``, ``spans_local``). ``backfill`` copies and deletes in the
+  shard-local tables of the shard it is connected to, and never runs its
+  DELETE ON CLUSTER: part names repeat across shards, so a DELETE bound to
+  one shard's parts would remove rows another shard never copied. Run it
+  against a node of every shard (the report names the shard). ``plan`` and
+  ``--expire-now`` read the parts of every shard (``cluster()``) and drop a
+  partition on every shard only once all of them are past their TTL. The
+  lookup is read at insert on the node that stores the row (a Distributed
+  table forwards blocks without their MATERIALIZED columns, and the shard
+  computes the class), so every node of every shard needs it refreshed;
+  ``apply`` and ``backfill`` refresh the node they are connected to.
 """
 
 from __future__ import annotations
@@ -49,6 +62,7 @@ from opik_store.maintenance.config_file import RetentionConfig
 from opik_store.schema.ddl import TABLES, ddl
 from opik_store.schema.render import render_statement
 from opik_store.schema.shapes import expected_shapes, read_shapes
+from opik_store.schema.sharding import storage_table
 
 #: Tables whose rows carry retention_days and are partitioned by (retention_days, week).
 RETAINED_TABLES = ("traces", "spans")
@@ -180,6 +194,19 @@ class BackfillReport:
     partitions: list[BackfillPartition] = field(default_factory=list)
     remaining: int = 0  # partitions left for a later run (max_partitions)
     dry_run: bool = False
+    #: Sharded topology: the shard(s) this run moved rows on, and every shard of the cluster (else both empty).
+    shards: list[int] = field(default_factory=list)
+    all_shards: list[int] = field(default_factory=list)
+
+    @property
+    def shard_note(self) -> str:
+        """What an operator must still do on a sharded cluster ('' elsewhere)."""
+        if not self.all_shards:
+            return ""
+        others = [s for s in self.all_shards if s not in self.shards]
+        here = ", ".join(map(str, self.shards)) or "none (this node is not in the cluster)"
+        rest = f"; run it against a node of shard(s) {', '.join(map(str, others))} too" if others else ""
+        return f"sharded: rows moved on shard {here} of {len(self.all_shards)} only{rest}"
 
 
 class Retention:
@@ -193,6 +220,29 @@ class Retention:
 
     def _render(self, sql: str) -> str:
         return render_statement(sql, self.config.database, self.config.topology).sql
+
+    def _stored(self, table: str) -> str:
+        """The quoted table that holds ``table``'s rows here (shard-local on the sharded topology)."""
+        return f"{self.db}.{quote_identifier(storage_table(table, self.config.topology))}"
+
+    def _parts_source(self) -> str:
+        """``system.parts`` of this node, or of one replica of every shard on the sharded topology."""
+        topology = self.config.topology
+        if topology.is_sharded and topology.cluster:
+            return f"cluster({quote_string(topology.cluster)}, system.parts)"
+        return "system.parts"
+
+    def local_shards(self) -> tuple[list[int], list[int]]:
+        """(this node's shard numbers, every shard number) of the cluster; both empty off the sharded topology."""
+        topology = self.config.topology
+        if not topology.is_sharded:
+            return [], []
+        rows = self.adapter.query(
+            "SELECT shard_num, max(is_local) FROM system.clusters WHERE cluster = {c:String} GROUP BY shard_num "
+            "ORDER BY shard_num",
+            {"c": topology.cluster},
+        ).rows
+        return [int(s) for s, here in rows if int(here)], [int(s) for s, _ in rows]
 
     def _periods(self) -> str:
         """Rules with re-issued ones collapsed: per (key, effective_from) the newest created_at wins."""
@@ -249,15 +299,18 @@ class Retention:
         return datetime.fromtimestamp(int(ts), UTC), str(tz)
 
     def partitions(self) -> list[PartitionExpiry]:
+        """Partitions of the retained tables (summed over every shard on the sharded topology)."""
+        stored = {storage_table(t, self.config.topology): t for t in RETAINED_TABLES}
         rows = self.adapter.query(
             "SELECT table, partition_id, any(partition), sum(rows), sum(bytes_on_disk), "
             "toUnixTimestamp(max(delete_ttl_info_max)) "
-            "FROM system.parts WHERE database = {db:String} AND active AND table IN ('traces', 'spans') "
+            f"FROM {self._parts_source()} WHERE database = {{db:String}} AND active AND table IN {{t:Array(String)}} "
             "GROUP BY table, partition_id ORDER BY table, partition_id",
-            {"db": self.config.database},
+            {"db": self.config.database, "t": list(stored)},
         ).rows
         out = []
-        for table, pid, partition, count, size, ttl_max in rows:
+        for stored_table, pid, partition, count, size, ttl_max in rows:
+            table = stored[str(stored_table)]
             match = _PARTITION.match(str(partition))
             if not match:
                 continue  # not the store's partitioning (a table created by other tooling): not ours to judge
@@ -270,10 +323,11 @@ class Retention:
         """ALTERs that bring each retained table's TTL and ttl_only_drop_parts back to the design."""
         settings = dict(self.config.ddl_settings)
         expected = expected_shapes(self.adapter, [ddl(t) for t in TABLES], settings)
-        live = read_shapes(self.adapter, self.config.database, RETAINED_TABLES)
+        stored = {t: storage_table(t, self.config.topology) for t in RETAINED_TABLES}
+        live = read_shapes(self.adapter, self.config.database, stored.values())
         out = []
         for table in RETAINED_TABLES:
-            want, have = expected[table], live.get(table)
+            want, have = expected[table], live.get(stored[table])
             if have is None:
                 raise ConfigError(f"table {table} does not exist in {self.config.database!r}: run `opik-store migrate`")
             if want.ttl != have.ttl:  # a table the server cannot describe (full disk) raised in read_shapes
@@ -380,6 +434,7 @@ class Retention:
                 f"no retention rule for the {what}: assign a class with `opik-store retention apply` first"
             )
         report = BackfillReport(workspace, project, current[key], dry_run=dry_run)
+        report.shards, report.all_shards = self.local_shards()
         if not dry_run:
             self._reissue(workspace, project, current[key])
         found: list[BackfillPartition] = []
@@ -387,7 +442,7 @@ class Retention:
         for table in RETAINED_TABLES:
             rows = self.adapter.query(
                 f"SELECT _partition_id, count(), sum(length(input) + length(output) + length(metadata)) "
-                f"FROM {self.db}.{quote_identifier(table)} WHERE {where} GROUP BY _partition_id ORDER BY _partition_id",
+                f"FROM {self._stored(table)} WHERE {where} GROUP BY _partition_id ORDER BY _partition_id",
                 params,
             ).rows
             found += [BackfillPartition(table, pid, int(n), int(b)) for pid, n, b in rows]
@@ -452,8 +507,12 @@ class Retention:
         those parts in between, nothing is deleted and the next run moves the
         rows again: the copies are the same versions in the same new partition,
         so they collapse. Interrupted between the two steps, the same holds.
+        On the sharded topology both steps act on this shard's local table and
+        the DELETE is not sent ON CLUSTER (it replicates to this shard's
+        replicas only): other shards have parts of the same names holding rows
+        this run never copied.
         """
-        table = f"{self.db}.{quote_identifier(part.table)}"
+        table = self._stored(part.table)
         params = {**params, "pid": part.partition_id}
         parts = [
             str(r[0])
@@ -470,8 +529,9 @@ class Retention:
             f"INSERT INTO {table} SELECT * FROM {table} WHERE _partition_id = {{pid:String}} AND {bound}", params
         )
         partition = quote_string(part.partition_id)
+        on_cluster = "" if self.config.topology.is_sharded else self.config.topology.on_cluster
         self.adapter.execute(
-            f"ALTER TABLE {table}{self.config.topology.on_cluster} DELETE IN PARTITION ID {partition} WHERE {bound}",
+            f"ALTER TABLE {table}{on_cluster} DELETE IN PARTITION ID {partition} WHERE {bound}",
             params,
             settings={**self.config.ddl_settings, "mutations_sync": "2", "allow_nondeterministic_mutations": "1"},
         )

@@ -6,7 +6,15 @@ Checked before the lock is taken and before any DDL, in cluster mode only:
 2. every replica answers: ``clusterAllReplicas`` (which uses the cluster's own
    credentials) must return one row per replica listed in ``system.clusters``;
 3. no replicated table on any replica is read-only or has lost its Keeper
-   session (``system.replicas``).
+   session (``system.replicas``);
+4. the cluster's shape is one the configured topology supports: a cluster
+   with more than one shard needs the sharded topology (``--sharded``).
+   Without it every shard would hold its own unrelated copy of every table:
+   trace data split by whichever node a writer reached, and one ledger, lock
+   and rules table per shard, so runs through different shards would not
+   exclude each other. And a database already laid out for the other
+   topology (``traces`` a Distributed table, or not) is refused rather than
+   half converted.
 
 A server without ``clusterAllReplicas`` (before 20.x: the 18.16 of the
 cluster tests) is asked the same two questions host by host, connecting to
@@ -30,8 +38,8 @@ class PreflightError(OpikStoreError):
     """The cluster is not fit for DDL right now; nothing was changed."""
 
 
-def check_cluster(adapter: Adapter, cluster: str) -> None:
-    """Raise PreflightError listing every problem found."""
+def check_cluster(adapter: Adapter, cluster: str, sharded: bool = False) -> None:
+    """Raise PreflightError listing every problem found; ``sharded``: the sharded topology is configured."""
     replicas = adapter.query(
         "SELECT shard_num, replica_num, host_name, port FROM system.clusters WHERE cluster = {c:String} "
         "ORDER BY shard_num, replica_num",
@@ -42,6 +50,7 @@ def check_cluster(adapter: Adapter, cluster: str) -> None:
             f"cluster {cluster!r} is not defined on this server (system.clusters); check <remote_servers> "
             "or the --cluster name. Nothing was changed."
         )
+    check_shards(len({s for s, _, _, _ in replicas}), cluster, sharded)
     listing = ", ".join(f"{host}:{port} (shard {s}, replica {r})" for s, r, host, port in replicas)
     literal = quote_string(cluster)
     if not _has_cluster_all_replicas(adapter):
@@ -97,3 +106,46 @@ def _check_host_by_host(adapter: Adapter, cluster: str) -> None:
     if readonly:
         listing = ", ".join(readonly)
         raise PreflightError(f"read-only replicated tables (Keeper trouble?): {listing}. Nothing was changed.")
+
+
+def check_shards(shards: int, cluster: str, sharded: bool) -> None:
+    """Refuse a cluster of more than one shard unless the sharded topology is configured (rule 4)."""
+    if shards > 1 and not sharded:
+        raise PreflightError(
+            f"cluster {cluster!r} has {shards} shards, and the replicated topology does not support more than one: "
+            "every shard would keep its own copy of every table, with trace data split by whichever node a writer "
+            "reached and one ledger, lock and retention rules table per shard (runs through different shards would "
+            "not exclude each other). Use the sharded topology (--sharded or OPIK_STORE_SHARDED=1): shard-local "
+            "tables under Distributed traces and spans, one cluster-wide ledger, lock and rules. Nothing was changed."
+        )
+
+
+def check_layout(adapter: Adapter, database: str, sharded: bool) -> None:
+    """Refuse a database laid out for the other topology: ``traces``/``spans`` Distributed, or not.
+
+    Switching an existing database between the sharded and the unsharded
+    layout means moving its data; opik-store does not do that, so it refuses
+    before changing anything instead of creating half of the other layout.
+    """
+    rows = adapter.query(
+        "SELECT name, engine FROM system.tables WHERE database = {db:String} "
+        "AND name IN ('traces', 'spans', 'traces_local', 'spans_local') ORDER BY name",
+        {"db": database},
+    ).rows
+    engines = {str(n): str(e) for n, e in rows}
+    wrong = [
+        (name, engine)
+        for name, engine in engines.items()
+        if name in {"traces", "spans"}
+        and (engine != "Distributed" if sharded else engine == "Distributed" and f"{name}_local" in engines)
+    ]
+    if wrong:
+        found = ", ".join(f"{n} ({e})" for n, e in wrong)
+        if sharded:
+            why = "the sharded topology needs them to be Distributed tables over traces_local and spans_local"
+        else:
+            why = "it is laid out for the sharded topology: pass --sharded (OPIK_STORE_SHARDED=1)"
+        raise PreflightError(
+            f"database {database!r} holds {found}, and {why}. Converting a database between layouts is not "
+            "supported. Nothing was changed."
+        )

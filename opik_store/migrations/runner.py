@@ -14,6 +14,12 @@ Rules:
   A revision whose newest row is ``started`` was interrupted; the next run
   applies it again, or, if it holds a statement that must not run twice,
   stops and says exactly what to check.
+* In cluster mode, a CREATE TABLE of a revision being applied or reverted
+  (and the ledger's own CREATE) that fails with REPLICA_ALREADY_EXISTS (Keeper
+  holds that node's replica from a create interrupted after registering, or
+  from a node that lost its disk) drops that leftover replica and runs again,
+  once; ClickHouse refuses while the replica is active (replicas.py states
+  the rule).
 * Refusals happen before anything changes: a ledger naming revisions this
   code does not know; an applied revision whose statements were edited since
   (unless allow_changed); a destructive revision (unless allow_destructive);
@@ -37,6 +43,7 @@ from opik_store.migrations.ledger import (
     APPLIED,
     DOWNGRADE,
     FAILED,
+    LEDGER_TABLE,
     REVERTED,
     STARTED,
     UPGRADE,
@@ -45,11 +52,13 @@ from opik_store.migrations.ledger import (
     create_database_sql,
 )
 from opik_store.migrations.lock import MigrationLock
-from opik_store.migrations.preflight import check_cluster
+from opik_store.migrations.preflight import check_cluster, check_layout
+from opik_store.migrations.replicas import drop_stale_replica, stale_replica
 from opik_store.migrations.revisions import Revision, RevisionSet
 from opik_store.schema.lint import ColumnModel
-from opik_store.schema.render import Rendered, render_statement
-from opik_store.schema.shapes import Difference, compare, expected_shapes, read_shapes
+from opik_store.schema.render import Rendered, render_statement, render_statements
+from opik_store.schema.shapes import Difference, compare_topology, expected_shapes, read_shapes
+from opik_store.schema.sharding import storage_table
 
 Progress = Callable[[str], None]
 #: Called after each statement with (revision id, 1-based statement index); tests inject faults here.
@@ -127,7 +136,7 @@ def render_revision(
     """Render a revision's statements for the configured database and topology."""
     sources = revision.upgrade_statements() if direction == UPGRADE else revision.downgrade_statements()
     try:
-        rendered = [render_statement(s, config.database, config.topology) for s in sources]
+        rendered = [r for s in sources for r in render_statements(s, config.database, config.topology)]
     except OpikStoreError as exc:
         raise RevisionError(f"revision {revision.id} ({revision.path.name}): {exc}") from None
     if hazards is None:
@@ -238,6 +247,25 @@ class Migrator:
             on_retry=self.say,
         )
 
+    def run_statement(self, statement: Rendered) -> None:
+        """Run one rendered statement of a revision being applied or reverted.
+
+        Transient errors are retried (idempotent statements only). In cluster
+        mode a CREATE TABLE that fails with REPLICA_ALREADY_EXISTS drops the
+        leftover replica the error names and runs once more (replicas.py);
+        every other error, and ClickHouse's refusal to drop an active replica,
+        is raised as the server's ServerError.
+        """
+        try:
+            self._run(statement.sql, retry=statement.idempotent)
+        except ServerError as exc:
+            stale = stale_replica(exc) if statement.kind == "create_table" and self.config.topology.cluster else None
+            if stale is None:
+                raise
+            self.say(f"  {stale.describe()} is left from an interrupted create: dropping it and creating again")
+            self.say(f"  {drop_stale_replica(self.adapter, stale)}")
+            self._run(statement.sql, retry=statement.idempotent)
+
     @property
     def hazards(self) -> dict[str, tuple[str, ...]]:
         if self._hazards is None:
@@ -262,8 +290,10 @@ class Migrator:
         lock = self.lock()
         lock.acquire(self.config.lock_timeout)
         try:
-            ledger = [] if self.ledger.exists() else self.ledger.setup_statements()[1:]
-            for sql in ledger + self.ledger.upgrade_statements():
+            if not self.ledger.exists():
+                for sql in self.ledger.setup_statements()[1:]:  # the ledger's CREATE: the same leftover-replica rule
+                    self.run_statement(Rendered(sql=sql, kind="create_table", table=LEDGER_TABLE))
+            for sql in self.ledger.upgrade_statements():  # a ledger from before ``seq``
                 self._run(sql)
             yield lock
         finally:
@@ -272,7 +302,8 @@ class Migrator:
     def _prepare(self) -> None:
         """Pre-flight (cluster mode) and the database: both safe to run without the lock."""
         if self.config.topology.cluster:
-            check_cluster(self.adapter, self.config.topology.cluster)
+            check_cluster(self.adapter, self.config.topology.cluster, sharded=self.config.topology.is_sharded)
+        check_layout(self.adapter, self.config.database, self.config.topology.is_sharded)
         self._run(create_database_sql(self.config.database, self.config.topology))
 
     def _applied(self, latest: dict[str, LedgerEntry]) -> list[str]:
@@ -467,7 +498,7 @@ class Migrator:
             lock.check()
             self.say(f"  [{index}/{total}] {' '.join(statement.sql.split())[:100]}")
             try:
-                self._run(statement.sql, retry=statement.idempotent)
+                self.run_statement(statement)
             except ServerError as exc:
                 self.ledger.record(rev.id, FAILED, step.direction, step.checksums, started, error=str(exc))
                 raise MigrationError(rev.id, index, total, statement.sql, exc) from None
@@ -479,8 +510,10 @@ class Migrator:
     def differences(self, sources: list[str]) -> list[Difference]:
         """How the live tables differ from what ``sources`` (single-node statements) create on this server."""
         expected = expected_shapes(self.adapter, sources, dict(self.config.ddl_settings))
-        live = read_shapes(self.adapter, self.config.database, expected)
-        return compare(expected, live, self.config.topology.is_cluster)
+        topology = self.config.topology
+        names = set(expected) | {storage_table(n, topology) for n in expected}
+        live = read_shapes(self.adapter, self.config.database, names)
+        return compare_topology(expected, live, topology, self.config.database)
 
     def stamp(self, target: str, force: bool = False) -> tuple[Report, list[Difference]]:
         """Record ``target`` and its ancestors as applied without running them.

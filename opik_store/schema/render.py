@@ -13,7 +13,12 @@ statement to run:
 * in cluster mode, ``ON CLUSTER '<name>'`` follows the table name(s), MergeTree
   family engines become their ``Replicated*`` form with the configured path
   and replica name (the author's engine arguments are kept), and DROP gets
-  ``SYNC`` so a re-created table never meets its own stale replica path.
+  ``SYNC`` so a re-created table never meets its own stale replica path;
+* on the sharded topology (:func:`render_statements`), a statement on a
+  sharded table (``schema/sharding.py``) becomes its shard-local form, plus the
+  Distributed table's part where it has one (CREATE, DROP, column changes), and
+  every other table is rendered cluster-wide: its Keeper path has no
+  ``{shard}`` and its replica name is unique across shards.
 
 The statement is parsed with sqlglot (ClickHouse dialect) to classify and
 validate it, and the changes are spliced into the author's text at token
@@ -33,7 +38,8 @@ from opik_store.config import Topology
 from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import RenderError
 from opik_store.schema.lint import statement_hazards
-from opik_store.schema.parse import LEADS, matching_paren, parse_statement, top_level_words, word
+from opik_store.schema.parse import LEADS, Parsed, excerpt, matching_paren, parse_statement, top_level_words, word
+from opik_store.schema.sharding import SHARDED_TABLES, is_sharded_table, local_name
 
 #: ALTER actions made idempotent, and the guard each one takes.
 _ALTER_GUARDS = {
@@ -74,18 +80,152 @@ class Rendered:
         return bool(self.hazards)
 
 
-def render_statement(source: str, database: str, topology: Topology, guard: bool = True, sync: bool = True) -> Rendered:
-    """Render ``source`` (one single-node statement) for ``database``/``topology``.
+def render_statement(
+    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True, sync: bool = True
+) -> Rendered:
+    """Render ``source`` (one single-node statement) for ``database``/``topology`` as ONE statement.
 
     With ``guard`` (the default) the statement is made idempotent; with
     ``guard=False`` a CREATE still fails when its table exists, which the
-    migration lock relies on. ``sync=False`` leaves ``SYNC`` off a cluster
-    DROP: only for tables whose name is never created again (lock
+    migration lock relies on. With ``on_cluster=False`` a cluster topology
+    renders what one node runs by itself: the same statement (Replicated
+    engine, SYNC) without the ``ON CLUSTER`` clause. It exists for running the
+    cluster DDL node by node where there is no distributed DDL queue (the
+    embedded engine refuses ON CLUSTER, code 392: see tests/test_keeper.py);
+    the runner always renders ON CLUSTER. ``sync=False`` leaves ``SYNC`` off a
+    cluster DROP: only for tables whose name is never created again (lock
     generations), and understood by servers older than 20.x. Raises RenderError naming the problem when the
     statement is not one of the supported kinds, is already qualified or
-    clustered, or does not parse.
+    clustered, or does not parse, and when the topology needs more than one
+    statement for it (a CREATE, DROP or column change of a sharded table:
+    use :func:`render_statements`). On the sharded topology a data-only
+    statement on a sharded table (TTL, settings, partitions, mutations)
+    renders for its shard-local table.
+    """
+    rendered = render_statements(source, database, topology, guard, on_cluster, sync)
+    if len(rendered) != 1:
+        raise RenderError(
+            f"on the sharded topology this statement becomes {len(rendered)} statements (shard-local and "
+            f"Distributed); render it with render_statements: {excerpt(source)}"
+        )
+    return rendered[0]
+
+
+def render_statements(
+    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True, sync: bool = True
+) -> list[Rendered]:
+    """Render ``source`` for ``database``/``topology``: one statement, or several on the sharded topology.
+
+    On the sharded topology, for a table of ``SHARDED_TABLES``:
+
+    * CREATE TABLE ``t`` -> the author's CREATE as ``t_local`` (Replicated, on
+      the replica path with ``{shard}``), then ``CREATE TABLE t AS t_local
+      ENGINE = Distributed(cluster, database, t_local, <sharding key>)``;
+    * DROP TABLE ``t`` -> the Distributed table, then ``t_local``;
+    * ALTER TABLE ``t`` with column actions (ADD, DROP, MODIFY, RENAME,
+      COMMENT COLUMN) -> ``t_local`` then ``t`` (``t`` then ``t_local`` when
+      a column is dropped); an ALTER mixing those with other actions is
+      refused (write two statements); any other ALTER, and TRUNCATE -> ``t_local`` only;
+    * RENAME and EXCHANGE are refused, and so is ``CREATE TABLE t AS other``.
+
+    Every other table (and every table off the sharded topology) renders as
+    :func:`render_statement` describes, cluster-wide on the sharded topology.
     """
     parsed = parse_statement(source)
+    names = [parsed.tokens[n].text for n in parsed.names]
+    sharded = [name for name in names if is_sharded_table(name, topology)]
+    if not sharded:
+        path, replica = topology.cluster_wide_path, topology.cluster_wide_replica
+        return [_render(parsed, database, topology, guard, {}, path, replica, on_cluster, sync)]
+    table = parsed.table
+    if parsed.kind not in {"create_table", "drop_table", "alter_table", "truncate_table"} or len(parsed.names) > 1:
+        raise RenderError(
+            f"{parsed.lead[0]} {parsed.lead[1]} of the sharded table {sharded[0]} is not supported on the sharded "
+            f"topology (its rows live in {local_name(sharded[0])} on every shard): {excerpt(source)}"
+        )
+    local = {table: local_name(table)}
+    path, replica = topology.replica_path, topology.replica_name
+    if parsed.kind == "truncate_table":
+        return [_render(parsed, database, topology, guard, local, path, replica, on_cluster, sync)]
+    if parsed.kind == "create_table":
+        shard_local = _render(parsed, database, topology, guard, local, path, replica, on_cluster, sync)
+        return [shard_local, _distributed(table, database, topology, guard, shard_local.hazards, on_cluster)]
+    if parsed.kind == "drop_table":
+        dist = _render(parsed, database, topology, guard, {}, path, replica, on_cluster, sync)
+        return [dist, _render(parsed, database, topology, guard, local, path, replica, on_cluster, sync)]
+    columns, dropping = _column_actions(parsed)
+    shard_local = _render(parsed, database, topology, guard, local, path, replica, on_cluster, sync)
+    if not columns:
+        return [shard_local]
+    dist = _render(parsed, database, topology, guard, {}, path, replica, on_cluster, sync)
+    return [dist, shard_local] if dropping else [shard_local, dist]
+
+
+#: ALTER actions on columns that a Distributed table mirrors (CLEAR and MATERIALIZE touch data only).
+_MIRRORED = frozenset({"ADD", "DROP", "MODIFY", "RENAME", "COMMENT"})
+_ALTER_VERBS = frozenset(
+    {"ADD", "DROP", "MODIFY", "RENAME", "CLEAR", "COMMENT", "MATERIALIZE", "DELETE", "UPDATE", "ATTACH", "DETACH",
+     "FREEZE", "UNFREEZE", "MOVE", "REPLACE", "FETCH", "APPLY", "REMOVE", "RESET"}
+)  # fmt: skip
+
+
+def _column_actions(parsed: Parsed) -> tuple[bool, bool]:
+    """(whether the ALTER changes columns the Distributed table must mirror, whether it drops one).
+
+    RenderError when it mixes such column actions with other actions: each
+    kind goes to different tables on the sharded topology.
+    """
+    tokens = parsed.tokens
+    kinds: list[bool] = []
+    dropping = False
+    expect_action = True
+    for j, current, following in top_level_words(tokens, parsed.names[0] + 1):
+        if expect_action and current in _ALTER_VERBS:
+            mirrored = current in _MIRRORED and following == "COLUMN"
+            kinds.append(mirrored)
+            dropping = dropping or (mirrored and current == "DROP")
+            expect_action = False
+        if tokens[j].text == ",":
+            expect_action = True
+    if any(kinds) and not all(kinds):
+        raise RenderError(
+            "on the sharded topology an ALTER must change columns only, or leave columns alone: column changes "
+            "reach the Distributed table and its shard-local table, other actions the shard-local table only. "
+            f"Write them as two statements: {excerpt(parsed.source)}"
+        )
+    return bool(kinds) and all(kinds), dropping
+
+
+def _distributed(
+    table: str, database: str, topology: Topology, guard: bool, hazards: tuple[str, ...], on_cluster: bool = True
+) -> Rendered:
+    """``CREATE TABLE t AS t_local ENGINE = Distributed(...)``: the sharded table under the author's name."""
+    assert topology.cluster is not None
+    db = quote_identifier(database, "database name")
+    args = ", ".join(
+        [quote_string(topology.cluster), quote_string(database), quote_string(local_name(table)), SHARDED_TABLES[table]]
+    )
+    sql = (
+        f"CREATE TABLE {'IF NOT EXISTS ' if guard else ''}{db}.{quote_identifier(table, 'table name')}"
+        f"{topology.on_cluster if on_cluster else ''} AS {db}.{quote_identifier(local_name(table), 'table name')} "
+        f"ENGINE = Distributed({args})"
+    )
+    return Rendered(sql=sql, kind="create_table", table=table, hazards=hazards)
+
+
+def _render(
+    parsed: Parsed,
+    database: str,
+    topology: Topology,
+    guard: bool,
+    rename: dict[str, str],
+    replica_path: str,
+    replica_name: str,
+    on_cluster: bool = True,
+    sync: bool = True,
+) -> Rendered:
+    """One rendered statement; ``rename`` maps the author's table names to the ones to run against."""
+    source = parsed.source
     tokens, kind = parsed.tokens, parsed.kind
     edits: list[tuple[int, int, str]] = []  # (start, end_exclusive, replacement)
     first = tokens[parsed.names[0]]
@@ -95,8 +235,9 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
     db = quote_identifier(database, "database name")
     for n in parsed.names:
         tok = tokens[n]
-        edits.append((tok.start, tok.end + 1, f"{db}.{quote_identifier(tok.text, 'table name')}"))
-    if topology.cluster:
+        name = rename.get(tok.text, tok.text)
+        edits.append((tok.start, tok.end + 1, f"{db}.{quote_identifier(name, 'table name')}"))
+    if topology.cluster and on_cluster:
         after = tokens[parsed.cluster_after]
         edits.append((after.end + 1, after.end + 1, topology.on_cluster))
     if kind == "alter_table" and guard:
@@ -105,7 +246,7 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
             if action_guard and word(tokens, j + 2) != "IF" and j + 2 < len(tokens):
                 edits.append((tokens[j + 2].start, tokens[j + 2].start, action_guard + " "))
     if kind == "create_table" and topology.cluster:
-        _replicate_engine(source, tokens, topology, edits, copies_source=len(parsed.names) > 1)
+        _replicate_engine(source, tokens, (replica_path, replica_name), edits, copies_source=len(parsed.names) > 1)
     _qualify_lookups(tokens, database, edits)
     if kind == "create_view":
         _qualify_sources(tokens, parsed.names[0] + 1, database, edits)
@@ -116,7 +257,7 @@ def render_statement(source: str, database: str, topology: Topology, guard: bool
     return Rendered(
         sql=sql,
         kind=kind,
-        table=parsed.table,
+        table=rename.get(parsed.table, parsed.table),
         hazards=statement_hazards(parsed),
         idempotent=kind != "exchange_tables",
     )
@@ -165,7 +306,7 @@ def _qualify_sources(tokens: list[Token], start: int, database: str, edits: list
 
 
 def _replicate_engine(
-    source: str, tokens: list[Token], topology: Topology, edits: list[tuple[int, int, str]], copies_source: bool
+    source: str, tokens: list[Token], replica: tuple[str, str], edits: list[tuple[int, int, str]], copies_source: bool
 ) -> None:
     for j, current, _ in top_level_words(tokens, 0):
         if current != "ENGINE":
@@ -182,7 +323,7 @@ def _replicate_engine(
             close = matching_paren(tokens, k + 1)
             args = source[tokens[k + 1].end + 1 : tokens[close].start].strip()
             end = tokens[close].end + 1
-        replicated = [quote_string(topology.replica_path), quote_string(topology.replica_name)]
+        replicated = [quote_string(replica[0]), quote_string(replica[1])]
         if args:
             replicated.append(args)
         edits.append((name_tok.start, end, f"Replicated{engine}({', '.join(replicated)})"))

@@ -23,6 +23,7 @@ from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier, split_top_level, top_level
 from opik_store.errors import ServerError
 from opik_store.schema.render import render_statement
+from opik_store.schema.sharding import SHARDED_TABLES, is_sharded_table, local_name, storage_table
 
 INTERNAL_PREFIX = "opik_store_"
 _CLAUSES = ("PARTITION BY", "PRIMARY KEY", "ORDER BY", "SAMPLE BY", "TTL", "SETTINGS")
@@ -170,7 +171,7 @@ def compare(expected: dict[str, TableShape], live: dict[str, TableShape], cluste
         if have is None:
             diffs.append(Difference(name, "table", "present", "missing"))
             continue
-        if have.replicated != cluster:
+        if have.replicated != (cluster and want.engine.endswith("MergeTree")):  # Join, Memory: never replicated
             diffs.append(
                 Difference(name, "replication", "Replicated engine" if cluster else "plain engine",
                            ("Replicated" if have.replicated else "") + have.engine)
@@ -215,3 +216,27 @@ def _column(col: tuple[str, str, str, str, str] | None) -> str:
 
 def _index(idx: tuple[str, str, str, int] | None) -> str:
     return "" if idx is None else f"{idx[2]} TYPE {idx[1]} GRANULARITY {idx[3]}"
+
+
+def compare_topology(
+    expected: dict[str, TableShape], live: dict[str, TableShape], topology: Topology, database: str
+) -> list[Difference]:
+    """:func:`compare` for ``topology``; ``live`` holds every live table by its own name.
+
+    On the sharded topology a sharded table's shape is judged on its
+    shard-local table (on the node connected to), and the table of the
+    author's name must be a Distributed table over it, with the documented
+    sharding key and the same columns.
+    """
+    stored = {name: storage_table(name, topology) for name in expected}
+    diffs = compare(expected, {n: live[s] for n, s in stored.items() if s in live}, topology.is_cluster)
+    for name in sorted(n for n in expected if is_sharded_table(n, topology)):
+        have = live.get(name)
+        args = f"'{topology.cluster}', '{database}', '{local_name(name)}', {SHARDED_TABLES[name]}"
+        if have is None:
+            diffs.append(Difference(name, "table", f"Distributed({args})", "missing"))
+            continue
+        if (have.engine, have.engine_args) != ("Distributed", args):
+            diffs.append(Difference(name, "engine", f"Distributed({args})", f"{have.engine}({have.engine_args})"))
+        diffs.extend(_compare_columns(name, expected[name], have))
+    return diffs
