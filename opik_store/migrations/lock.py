@@ -78,6 +78,11 @@ ORDER BY at
 """
 
 
+def lock_ddl(name: str, creator: str = "") -> str:
+    """The single-node CREATE of lock generation ``name``; ``creator`` (a run id) is its creator column's default."""
+    return LOCK_DDL.format(name=name, creator=quote_string(creator))
+
+
 class LockTimeout(OpikStoreError):
     """Another run held the lock for longer than the caller was willing to wait."""
 
@@ -349,7 +354,7 @@ class MigrationLock:
 
     def _try_create(self, generation: int) -> bool:
         check_free_space(self.adapter)
-        ddl = LOCK_DDL.format(name=f"{self.prefix}{generation}", creator=quote_string(self.run_id))
+        ddl = lock_ddl(f"{self.prefix}{generation}", self.run_id)
         sql = render_statement(ddl, self.config.database, self.config.topology, guard=False).sql
         try:
             self.adapter.execute(sql, settings=self._ddl_settings())
