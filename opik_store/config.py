@@ -46,6 +46,38 @@ CLUSTER_DDL_SETTINGS: dict[str, str] = {
 }
 
 
+#: How the store's own control rows (ledger, lock heartbeats, job runs, retention rules) are written, on
+#: every topology. See :func:`control_write_settings`.
+CONTROL_WRITE_SETTINGS: dict[str, str] = {"insert_quorum": "0"}
+
+
+def control_write_settings() -> dict[str, str]:
+    """The quorum policy for control rows: acknowledged by the node written to, replicated asynchronously.
+
+    Why not a quorum: the reference cluster has 2 replicas, where any quorum
+    above 1 (``'auto'``, a majority) means both, so one replica down would stop
+    every migration and cost a live lock its lease; and a quorum insert started
+    just before a replica dies waits for it until ``insert_quorum_timeout``.
+    What keeps the mechanisms correct instead:
+
+    * mutual exclusion comes from DDL ordered by Keeper (the lock's
+      generation CREATE), never from rows;
+    * a writer reads its own rows back from the node it wrote to (one
+      connection), so its own view is never stale;
+    * a reader on another replica may lag by the replication delay: a lease
+      can then look older than it is (a take-over that fencing stops before the
+      old holder's next statement), and a revision's newest ledger row can be a
+      moment behind (its statements are idempotent and run again);
+    * a row acknowledged on a replica that dies before it replicates is lost
+      with that replica's disk only; the restarted replica replicates it.
+
+    ``insert_quorum`` is set to 0 explicitly so a server profile's quorum does
+    not apply to these rows. The policy is the same on one node (where it
+    changes nothing), so there is one code path.
+    """
+    return dict(CONTROL_WRITE_SETTINGS)
+
+
 #: The one value ``{shard}`` takes in the Keeper path of a cluster-wide table (sharded topology).
 CLUSTER_WIDE_SHARD = "all"
 

@@ -42,9 +42,20 @@ from opik_store.schema.shapes import Difference
 class Store:
     """The ClickHouse storage of an Opik deployment: one database on one server or cluster."""
 
-    def __init__(self, config: StoreConfig, revisions: RevisionSet | None = None) -> None:
+    def __init__(
+        self, config: StoreConfig, revisions: RevisionSet | None = None, *, old_server_for_tests: str | None = None
+    ) -> None:
+        """``old_server_for_tests`` is for the cluster mechanism tests only, never for a deployment.
+
+        It names the exact version string (e.g. ``"18.16.1"``) of a server older
+        than ``MIN_VERSION`` that this store may connect to, so those tests can
+        drive the lock, ledger and job mechanisms on the old multi-node servers
+        that can be run on a test machine. Any other version is still refused;
+        no CLI flag or environment variable sets it.
+        """
         self.config = config
         self.revisions = revisions or RevisionSet()
+        self.old_server_for_tests = old_server_for_tests
         self._adapter: Adapter | None = None
         self._server: ServerInfo | None = None
 
@@ -86,7 +97,8 @@ class Store:
             adapter = open_adapter(self.config.connection)
             try:
                 info = server_info(adapter)
-                check_version(info.version)
+                if info.version != self.old_server_for_tests:
+                    check_version(info.version)
                 check_settings(adapter, self.config.ddl_settings)
             except OpikStoreError:
                 adapter.close()

@@ -29,6 +29,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cluster_harness import cluster_2x1 as cluster_2x1
+from cluster_harness import cluster_2x1_session as cluster_2x1_session
+from cluster_harness import cluster_2x2 as cluster_2x2
+from cluster_harness import cluster_2x2_session as cluster_2x2_session
+from cluster_harness import cluster_zookeeper as cluster_zookeeper
 
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.engine.urls import parse_url

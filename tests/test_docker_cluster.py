@@ -237,7 +237,7 @@ def opik_store(
 def ledger_rows(node: Node, database: str) -> list[tuple[Any, ...]]:
     return node.query(
         f"SELECT revision, state, direction, run_id FROM `{database}`.opik_store_ledger "
-        "ORDER BY recorded_at, revision SETTINGS select_sequential_consistency = 1"
+        "ORDER BY seq"  # the server-assigned order (recorded_at is whole seconds); no quorum, so no sequential read
     )
 
 

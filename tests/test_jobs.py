@@ -46,6 +46,29 @@ def test_run_builtin_jobs_and_read_their_history(engine_url: str, database: str)
     assert unknown.exit_code == 2 and "unknown job 'vacuum'" in unknown.output
 
 
+def test_a_run_with_nothing_to_do_takes_no_lease_and_issues_no_ddl(engine_url: str, database: str) -> None:
+    """The probe decides without the lease: a no-op run records 'nothing to do' and creates no table (so on a
+    cluster no distributed DDL: counted on real nodes in test_cluster.py); health never takes a lease."""
+    runner = JobRunner(_factory(engine_url, database), FileConfig())
+    with Store.from_url(engine_url, database=database) as store:
+        store.migrate()
+        first = runner.run("apply-retention")
+        assert first.state == "succeeded" and "added 1 rule(s)" in first.summary
+        tables = _tables(store, database)
+        second = runner.run("apply-retention")
+        assert (second.state, second.summary) == ("succeeded", "nothing to do")
+        assert _tables(store, database) == tables, "a no-op run created or dropped a table"
+        assert runner.run("health").state == "succeeded"
+        assert not [t for t in _tables(store, database) if t.startswith("opik_store_joblock_health")]
+        states = [(r.job, r.state) for r in runner.history(store)]
+    assert states[-3:] == [("apply-retention", "succeeded"), ("health", "started"), ("health", "succeeded")]
+
+
+def _tables(store: Store, database: str) -> set[str]:
+    rows = store.adapter.query("SELECT name FROM system.tables WHERE database = {d:String}", {"d": database}).rows
+    return {str(r[0]) for r in rows} - {"opik_store_health"}
+
+
 def _factory(engine_url: str, database: str) -> Callable[[], Store]:
     return lambda: Store.from_url(engine_url, database=database)
 

@@ -44,7 +44,7 @@ from zookeeper import ZooKeeper, running_zookeeper
 
 from opik_store.config import Topology
 from opik_store.migrations.ledger import LEDGER_DDL
-from opik_store.migrations.lock import LOCK_DDL, LOCK_PREFIX
+from opik_store.migrations.lock import LOCK_PREFIX, lock_ddl
 from opik_store.migrations.replicas import StaleReplica, stale_replica
 from opik_store.migrations.revisions import RevisionSet
 from opik_store.scheduling.jobs import HEALTH_DDL, RUNS_DDL
@@ -83,7 +83,7 @@ def keeper(zookeeper: ZooKeeper) -> Iterator[KazooClient]:
     client.close()
 
 
-OWN = [LEDGER_DDL, LOCK_DDL.format(name=f"{LOCK_PREFIX}1"), RUNS_DDL, HEALTH_DDL]
+OWN = [LEDGER_DDL, lock_ddl(f"{LOCK_PREFIX}1"), RUNS_DDL, HEALTH_DDL]
 
 
 def head_sources() -> list[str]:

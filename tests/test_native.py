@@ -6,13 +6,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from native_server import TEST_PASSWORD, free_port, local_server, server_binary
 
-from opik_store import ServerError, Store, UnsupportedServerError
+from opik_store import ConfigError, ServerError, Store, UnsupportedServerError
 from opik_store.cli import main
 from opik_store.engine.native import NativeAdapter
 from opik_store.engine.server import parse_version
@@ -66,12 +67,33 @@ def test_server_errors_carry_clickhouse_codes(native: NativeAdapter) -> None:
     assert info.value.code == 62  # SYNTAX_ERROR
 
 
-def test_bound_parameters(native: NativeAdapter) -> None:
-    version = native.query("SELECT version()").scalar()
-    if parse_version(version)[:2] < (19, 16):
-        pytest.skip(f"server {version} predates query parameters; checked on the embedded engine instead")
-    value = "it's; `x` \\ {y}"
-    assert native.query("SELECT {v:String}", {"v": value}).scalar() == value
+HOSTILE = [
+    "it's; `x` \\ {y}",
+    "{v:String}",
+    "') , ('injected",
+    "%(v)s %s %% \\' --",
+    "line\nbreak\ttab\0nul /* c */",
+    "\u00e9\u4e2d\U0001f600",
+]
+
+
+def test_bound_parameters_stay_data(native: NativeAdapter) -> None:
+    """Hostile values come back byte for byte, whichever side binds them (an 18.16 server binds client-side)."""
+    version = parse_version(native.query("SELECT version()").scalar())
+    assert native.binds_client_side == (version[:2] < (22, 8)), "the adapter misjudged who binds parameters"
+    for value in HOSTILE:
+        assert native.query("SELECT {v:String}", {"v": value}).scalar() == value, value
+        assert native.query("SELECT '{v:String}', {v:String}", {"v": value}).rows == [("{v:String}", value)]
+    typed = native.query(
+        "SELECT {n:UInt32} + 1, {u:UUID}, {a:Array(String)}, {z:Nullable(UInt64)}, {t:DateTime('UTC')}",
+        {"n": 41, "u": "6b1e4c1a-0000-4000-8000-000000000001", "a": ["a'b", "{c:String}"], "z": None,
+         "t": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)},
+    ).rows[0]  # fmt: skip
+    assert typed[0] == 42 and str(typed[1]) == "6b1e4c1a-0000-4000-8000-000000000001"
+    assert typed[2] == ["a'b", "{c:String}"] and typed[3] is None
+    assert typed[4] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with pytest.raises(ConfigError if native.binds_client_side else ServerError):
+        native.query("SELECT {missing:String}", {"other": "x"})
 
 
 def test_wrong_password_is_reported_without_it(native_url: str) -> None:

@@ -141,7 +141,7 @@ def test_no_plaintext_password_anywhere(access_file: Path, engine_url: str) -> N
 def test_every_rendered_statement_parses(access_file: Path, engine: EmbeddedAdapter, cluster: str | None) -> None:
     planner = AccessPlanner(load_access(access_file), "opik", cluster)
     statements = [s for c in planner.plan(LiveAccess()) for s in c.statements]
-    assert any(s.startswith("CREATE SETTINGS PROFILE `opik_analyst`") for s in statements)
+    assert any(s.startswith("CREATE SETTINGS PROFILE IF NOT EXISTS `opik_analyst`") for s in statements)
     assert any(s.startswith("CREATE QUOTA OR REPLACE `opik_analyst`") and "TO `opik_analyst`" in s for s in statements)
     assert "GRANT SELECT ON `opik`.* TO `opik_backend`" in " ".join(statements).replace(" ON CLUSTER 'opik'", "")
     for sql in statements:
@@ -156,8 +156,8 @@ def test_hostile_values_stay_inside_their_quotes(engine: EmbeddedAdapter) -> Non
     formatted = engine.query("SELECT formatQuery({q:String})", {"q": change.statements[0]}).scalar()
     # one statement, one string literal: the quote and the comment marker do not escape it
     assert (
-        formatted
-        == "CREATE SETTINGS PROFILE `p` SETTINGS log_comment = 'x\\'); DROP USER default; --</log_comment><a>'"
+        formatted == "CREATE SETTINGS PROFILE IF NOT EXISTS `p` SETTINGS "
+        "log_comment = 'x\\'); DROP USER default; --</log_comment><a>'"
     )
     root = ET.fromstring(render_users_xml(model, "opik"))
     assert root.find("profiles/p/log_comment").text == "x'); DROP USER default; --</log_comment><a>"  # type: ignore[union-attr]
@@ -336,6 +336,31 @@ def test_invalid_file_applies_nothing(tmp_path: Path, engine_url: str) -> None:
     bad.write_text("[roles.opik_backend]\nprofile = 'ghost'\n")
     result = CliRunner().invoke(main, ["--url", engine_url, "profiles", "apply", "--profiles", str(bad)])
     assert result.exit_code == 2 and "unknown profile 'ghost'" in result.output
+
+
+def test_every_statement_is_safe_to_repeat_on_a_node_that_has_its_effect(access_file: Path) -> None:
+    """Replicated access storage runs each ON CLUSTER statement against an entity another node already created:
+    creates must be IF NOT EXISTS (or, for quotas, OR REPLACE), drops IF EXISTS; the rest set target states."""
+    planner = AccessPlanner(load_access(access_file), "opik", "opik")
+    statements = [s for c in planner.plan(LiveAccess(), prune=True) for s in c.statements]
+    creates = [s for s in statements if s.startswith("CREATE")]
+    assert creates and all(" IF NOT EXISTS " in s or s.startswith("CREATE QUOTA OR REPLACE ") for s in creates)
+    assert all(" IF EXISTS " in s for s in statements if s.startswith("DROP"))
+    assert not [s for s in statements if s.split()[0] not in {"CREATE", "ALTER", "GRANT", "REVOKE", "DROP"}]
+
+
+def test_a_change_any_node_needs_is_planned_once(access_file: Path) -> None:
+    """Local access storage: nodes differ. Planning against every node's live state yields each needed change once."""
+    from opik_store.access.sql import LiveProfile, plan_everywhere
+
+    planner = AccessPlanner(load_access(access_file), "opik", "opik")
+    empty = LiveAccess()
+    full = planner.plan(empty)
+    node1 = LiveAccess(profiles={"opik_analyst": LiveProfile("opik_analyst", "local_directory", {}, ())})
+    both = plan_everywhere(planner, [node1, empty])
+    assert {c.statements for c in both} == {c.statements for c in planner.plan(node1)} | {c.statements for c in full}
+    assert len({c.statements for c in both}) == len(both), "no change twice"
+    assert any(c.what == "create" and c.name == "opik_analyst" for c in both), "node 2 lacks it: created there"
 
 
 def test_topology_is_used_for_on_cluster(access_file: Path) -> None:

@@ -35,7 +35,7 @@ from opik_store.cli.app import main
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.maintenance.retention import Retention
 from opik_store.migrations.ledger import LEDGER_DDL, setup_statements
-from opik_store.migrations.lock import JOB_LOCK_PREFIX, LOCK_DDL
+from opik_store.migrations.lock import JOB_LOCK_PREFIX, lock_ddl
 from opik_store.migrations.preflight import PreflightError, check_layout, check_shards
 from opik_store.migrations.revisions import RevisionSet
 from opik_store.migrations.runner import render_revision
@@ -55,7 +55,7 @@ def _config(url: str = "chdb://:memory:", database: str = "opik", cluster: str =
 
 def every_sharded_create() -> list[Rendered]:
     """Every CREATE TABLE opik-store runs on the sharded topology: setup, revisions, lock, job tables."""
-    internal = [LOCK_DDL.format(name="opik_store_lock_1"), LOCK_DDL.format(name=f"{JOB_LOCK_PREFIX}health_1")]
+    internal = [lock_ddl("opik_store_lock_1"), lock_ddl(f"{JOB_LOCK_PREFIX}health_1")]
     out = [render_statement(s, "opik", SHARDED) for s in [*internal, LEDGER_DDL, RUNS_DDL, HEALTH_DDL]]
     assert setup_statements("opik", SHARDED)[1] == out[len(internal)].sql  # the ledger as setup creates it
     for revision in RevisionSet().ordered:

@@ -17,7 +17,18 @@ Rules:
 * Identifiers are backquoted; values are single-quoted literals. The only
   secret, a password, appears only as its sha256 hex digest, never in plain
   text.
-* Statements carry ``ON CLUSTER`` in cluster mode.
+* Statements carry ``ON CLUSTER`` in cluster mode, and every one is
+  idempotent on a node that already has its effect, so the same list is
+  correct with local access storage (each node has its own entities) and
+  with replicated access storage (an entity created through one node appears
+  on all, and the other nodes' turn of an ON CLUSTER statement must not
+  fail): creates are ``IF NOT EXISTS`` (never ``OR REPLACE``, which would
+  drop grants other entities hold on the one replaced), quotas ``OR
+  REPLACE`` (a quota holds no grants), ALTER sets a whole target state,
+  GRANT/REVOKE are idempotent, drops are ``IF EXISTS``.
+* On a cluster the live side is read from every node (:func:`plan_everywhere`
+  takes one ``LiveAccess`` per node): with local access storage nodes can
+  differ, and a change any node needs is planned once.
 """
 
 from __future__ import annotations
@@ -236,7 +247,7 @@ class AccessPlanner:
             settings = self.profile_settings(profile)
             ident = quote_identifier(name)
             if have is None:
-                sql = f"CREATE SETTINGS PROFILE {ident}{self.on_cluster} SETTINGS {settings}"
+                sql = f"CREATE SETTINGS PROFILE IF NOT EXISTS {ident}{self.on_cluster} SETTINGS {settings}"
                 out.append(Change("profile", name, "create", "missing", (sql,), xml))
                 continue
             wanted = {k: _norm(v) for k, v in profile.settings.items()}
@@ -279,7 +290,7 @@ class AccessPlanner:
             have = live.roles.get(name)
             profile = f" SETTINGS PROFILE {quote_string(role.profile)}" if role.profile else ""
             if have is None:
-                statements = [f"CREATE ROLE {ident}{self.on_cluster}{profile}"]
+                statements = [f"CREATE ROLE IF NOT EXISTS {ident}{self.on_cluster}{profile}"]
                 statements += [self._grant("GRANT", g, "TO", ident) for g in role.effective_grants]
                 out.append(Change("role", name, "create", "missing", tuple(statements)))
                 continue
@@ -307,7 +318,7 @@ class AccessPlanner:
             auth = f"IDENTIFIED WITH sha256_hash BY {quote_string(user.password_sha256)}"
             roles = ", ".join(quote_identifier(r) for r in user.roles)
             if have is None:
-                statements = [f"CREATE USER {ident}{self.on_cluster} {auth} HOST {hosts}"]
+                statements = [f"CREATE USER IF NOT EXISTS {ident}{self.on_cluster} {auth} HOST {hosts}"]
                 if user.roles:
                     statements.append(f"GRANT{self.on_cluster} {roles} TO {ident}")
                     statements.append(f"ALTER USER {ident}{self.on_cluster} DEFAULT ROLE {roles}")
@@ -406,3 +417,23 @@ def _spec_text(spec: tuple[str | None, ...] | None) -> str:
     if mode:
         text += f" {mode}"
     return text.strip()
+
+
+def plan_everywhere(
+    planner: AccessPlanner, lives: list[LiveAccess], prune: bool = False, rotate_passwords: bool = False
+) -> list[Change]:
+    """The changes any of ``lives`` (one per node) needs, each once, in first-seen order.
+
+    Correct because every statement is idempotent on a node that does not
+    need it (see the module rules): applying the union ON CLUSTER brings
+    every node to the file's state.
+    """
+    out: list[Change] = []
+    seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
+    for live in lives:
+        for change in planner.plan(live, prune=prune, rotate_passwords=rotate_passwords):
+            key = (change.kind, change.name, change.what, change.statements)
+            if key not in seen:
+                seen.add(key)
+                out.append(change)
+    return out

@@ -92,11 +92,31 @@ def profiles_check(opts: Options, profiles_path: str | None, as_json: bool) -> N
 
 
 def _plan(opts: Options, profiles_path: str | None, prune: bool, rotate: bool, store: Store) -> list[Any]:
-    from opik_store.access.sql import AccessPlanner, read_live
+    """Plan against the live entities of every node: each host of the cluster, or the one node.
+
+    The embedded engine is one node whatever ``--cluster`` says (it renders ON
+    CLUSTER statements but has no other node to read).
+    """
+    from opik_store.access.sql import AccessPlanner, plan_everywhere, read_live
+    from opik_store.engine.hosts import cluster_hosts, on_every_host
+    from opik_store.errors import OpikStoreError
 
     model = _checked_model(profiles_path, store)
-    planner = AccessPlanner(model, store.config.database, store.config.topology.cluster)
-    return planner.plan(read_live(store.adapter, store.config.database), prune=prune, rotate_passwords=rotate)
+    cluster = store.config.topology.cluster
+    planner = AccessPlanner(model, store.config.database, cluster)
+    database = store.config.database
+    if cluster is None or store.config.connection.kind != "native":
+        lives = [read_live(store.adapter, database)]
+    else:
+        outcomes = on_every_host(
+            store.config.connection, cluster_hosts(store.adapter, cluster), lambda conn: read_live(conn, database)
+        )
+        failed = [o for o in outcomes if o.error]
+        if failed or not outcomes:
+            named = "; ".join(f"{o.host.label}: {o.error}" for o in failed) or f"cluster {cluster!r} lists no host"
+            raise OpikStoreError(f"cannot read the access entities of every node ({named}); nothing was changed")
+        lives = [o.result for o in outcomes if o.result is not None]
+    return plan_everywhere(planner, lives, prune=prune, rotate_passwords=rotate)
 
 
 def _print_changes(changes: list[Any], as_json: bool) -> None:

@@ -11,8 +11,9 @@ from opik_store.cli.common import (
     progress,
     write_or_print,
 )
+from opik_store.errors import OpikStoreError
 from opik_store.maintenance.config_file import load_config
-from opik_store.maintenance.system_tables import KNOWN_LOGS, SystemTables, render_config
+from opik_store.maintenance.system_tables import KNOWN_LOGS, PruneReport, SystemTables, prune_every_node, render_config
 
 
 @click.group("system-tables")
@@ -89,7 +90,10 @@ def system_tables_prune(
     """Remove log rows older than --keep-days days, and set a TTL (until restart).
 
     Whole partitions older than the cutoff are dropped; the partition that
-    straddles it gets a delete bounded to that partition.
+    straddles it gets a delete bounded to that partition. With --cluster,
+    every host the cluster lists is pruned (one connection each, with the
+    same credentials); a host that cannot be reached fails the command after
+    the others are done.
 
     \b
     Example:
@@ -99,12 +103,31 @@ def system_tables_prune(
     keep = keep_days if keep_days is not None else settings.keep_days
     chosen = list(names) or (list(settings.tables) if settings.tables else None)
     with opts.store() as store:
-        report = SystemTables(store.adapter, progress(as_json)).prune(
-            keep, chosen, include_rotated, not no_ttl, dry_run
+        cluster = store.config.topology.cluster
+        outcomes = prune_every_node(
+            store.adapter, cluster, keep, chosen, include_rotated, not no_ttl, dry_run, progress(as_json)
         )
+    failed = [o for o in outcomes if o.error]
+    if failed:  # raised before any output, so --json still prints exactly one document
+        done = ", ".join(o.host.label for o in outcomes if not o.error) or "none"
+        raise OpikStoreError(f"not pruned: {'; '.join(f'{o.host.label}: {o.error}' for o in failed)} (pruned: {done})")
     if as_json:
-        emit_json(report.as_json())
-        return
+        if cluster is None and outcomes[0].result is not None:
+            emit_json(outcomes[0].result.as_json())
+        else:
+            emit_json({"cluster": cluster, "hosts": [
+                {"host": o.host.label, "report": o.result.as_json() if o.result else None, "error": o.error or None}
+                for o in outcomes
+            ]})  # fmt: skip
+    else:
+        for outcome in outcomes:
+            if cluster is not None:
+                click.echo(f"{outcome.host.label}:")
+            if outcome.result is not None:
+                _print_prune(outcome.result, dry_run)
+
+
+def _print_prune(report: PruneReport, dry_run: bool) -> None:
     verb = "would" if dry_run else "did"
     click.echo(f"keeping {report.keep_days} days (rows before {report.cutoff}); {verb}:")
     for a in report.actions:

@@ -248,8 +248,8 @@ def encode_param(value: Any) -> str:
         return "1" if value else "0"
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, datetime):  # whole seconds without a fraction, so a DateTime parameter parses them too
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f" if value.microsecond else "%Y-%m-%d %H:%M:%S")
     if isinstance(value, str):
         return value.translate(_ESCAPES)
     if isinstance(value, list | tuple):  # Array(...) / Tuple(...): parsed as a literal, not TSV

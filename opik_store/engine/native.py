@@ -4,7 +4,11 @@ Rules this adapter keeps:
 
 * Query parameters are sent to the server (``server_side_params``) and bound
   there, in ClickHouse's ``{name:Type}`` syntax -- the same SQL as the embedded
-  engine runs.
+  engine runs. A server whose protocol revision predates parameters (before
+  54459, i.e. before 22.x; the 18.16 of the cluster tests) gets the same SQL
+  bound client-side by ``engine.binding`` with the driver's own escaping
+  (``binds_client_side`` says which); such servers are refused by the version
+  gate anyway unless a test lets them through.
 * Settings are sent with each query, so nothing leaks between statements.
 * Errors carry the server's code; text is scrubbed of the password.
 * ``insert_arrow`` sends the batch as native-protocol columns (one INSERT);
@@ -18,9 +22,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opik_store.engine.adapter import Rows
+from opik_store.engine.binding import bind
 from opik_store.engine.quoting import quote_identifier
 from opik_store.engine.urls import ConnectionSpec
-from opik_store.errors import ServerError
+from opik_store.errors import ConfigError, ServerError
 
 if TYPE_CHECKING:
     import pyarrow
@@ -44,14 +49,35 @@ class NativeAdapter:
             connect_timeout=connect_timeout,
             settings={"server_side_params": True},
         )
+        self.binds_client_side = False
         # Connect now so that a wrong host/password is reported here.
         self.query("SELECT 1")
+        from clickhouse_driver import defines
+
+        revision = int(self._client.connection.server_info.used_revision)
+        # True when the server cannot bind ``{name:Type}`` itself and this adapter binds them (engine.binding).
+        self.binds_client_side = revision < defines.DBMS_MIN_PROTOCOL_VERSION_WITH_PARAMETERS
+
+    def _bound(self, sql: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
+        """The SQL and parameters to send: unchanged, or bound here for a server that cannot bind them."""
+        if not params:
+            return sql, None
+        if not self.binds_client_side:
+            return sql, dict(params)
+        from clickhouse_driver.util.escape import escape_param
+
+        context = self._client.connection.context
+        try:
+            return bind(sql, params, lambda value: escape_param(value, context)), None
+        except ValueError as exc:
+            raise ConfigError(f"cannot bind query parameters: {exc}") from None
 
     def _call(self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, str] | None) -> Any:
+        sql, bound = self._bound(sql, params)
         return self._guard(
             lambda: self._client.execute(
                 sql,
-                dict(params) if params else None,
+                bound,
                 with_column_types=True,
                 settings=dict(settings or {}),
             )
@@ -91,10 +117,9 @@ class NativeAdapter:
         self, sql: str, params: Mapping[str, Any] | None = None, settings: Mapping[str, str] | None = None
     ) -> Iterator[Rows]:
         """Yield the result in blocks of at most 10,000 rows as the server sends them."""
+        sql, bound = self._bound(sql, params)
         it = self._guard(
-            lambda: self._client.execute_iter(
-                sql, dict(params) if params else None, with_column_types=True, settings=dict(settings or {})
-            )
+            lambda: self._client.execute_iter(sql, bound, with_column_types=True, settings=dict(settings or {}))
         )
         names: tuple[str, ...] = ()
         block: list[tuple[Any, ...]] = []

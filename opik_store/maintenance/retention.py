@@ -54,7 +54,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from opik_store.config import StoreConfig
+from opik_store.config import StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import ConfigError
@@ -409,7 +409,8 @@ class Retention:
         return done
 
     def _write_settings(self) -> dict[str, str]:
-        return {"insert_quorum": "auto"} if self.config.topology.is_cluster else {}
+        """Rule rows follow the control-row quorum policy (config.control_write_settings)."""
+        return control_write_settings()
 
     # -- past data ---------------------------------------------------------------
     def backfill(

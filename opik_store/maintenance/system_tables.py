@@ -16,6 +16,11 @@ Rules this module keeps:
   or its log config changes: the server then renames the table to ``X_0`` and
   recreates it from config. ``prune`` says so every time it sets one. Durable
   retention is the ``config.d`` file from :func:`render_config`.
+* On a cluster, log tables are per node (never replicated), so
+  :func:`prune_every_node` prunes each host ``system.clusters`` lists, one
+  connection each (an ALTER on a node's own system table cannot travel
+  through ``clusterAllReplicas``); a host that cannot be reached is reported
+  by name and the others are still pruned.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from opik_store.engine.adapter import Adapter
+from opik_store.engine.hosts import ClusterHost, HostOutcome, cluster_hosts, on_every_host
 from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import ConfigError
 from opik_store.schema.shapes import split_engine_full
@@ -318,3 +324,34 @@ def render_config(keep_days: int, tables: Iterable[str] | None = None) -> str:
         lines.append(f"    </{name}>")
     lines.append("</clickhouse>")
     return "\n".join(lines) + "\n"
+
+
+def prune_every_node(
+    adapter: Adapter,
+    cluster: str | None,
+    keep_days: int,
+    names: Iterable[str] | None = None,
+    include_rotated: bool = False,
+    set_ttl: bool = True,
+    dry_run: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> list[HostOutcome[PruneReport]]:
+    """:meth:`SystemTables.prune` on every host of ``cluster`` (on the connected node when ``cluster`` is None).
+
+    Bad arguments (``keep_days`` below 1, names that are not log tables) are
+    refused before any host changes: they are checked on the connected node
+    with a dry run first.
+    """
+    chosen = list(names) if names else None
+    SystemTables(adapter).prune(keep_days, chosen, include_rotated, set_ttl, dry_run=True)
+
+    def work(conn: Adapter) -> PruneReport:
+        return SystemTables(conn, say).prune(keep_days, chosen, include_rotated, set_ttl, dry_run)
+
+    if cluster is None:
+        here = ClusterHost(1, 1, adapter.spec.host or adapter.spec.path, adapter.spec.port)
+        return [HostOutcome(here, result=work(adapter))]
+    hosts = cluster_hosts(adapter, cluster)
+    if not hosts:
+        raise ConfigError(f"cluster {cluster!r} is not defined on this server (system.clusters): nothing was pruned")
+    return on_every_host(adapter.spec, hosts, work)

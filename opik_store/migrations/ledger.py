@@ -7,13 +7,22 @@ Rules:
   every other table), so every node reads the same history.
 * Rows are only ever INSERTed -- never UPDATEd or DELETEd (those are
   asynchronous mutations on ClickHouse). A revision's state is its newest row.
-* ``recorded_at`` strictly increases within a process, so two rows written in
-  one run never tie; runs never write concurrently (the migration lock).
+* Ordering comes from the server, never from a client clock: each row's
+  ``seq`` is the ledger's largest ``seq`` plus one and its times are the
+  server's ``now()``, both evaluated by the server in the ``INSERT ...
+  SELECT``. Runs never write concurrently (the migration lock), so ``seq``
+  strictly increases; rows are read in ``seq`` order.
 * ``checksum`` covers the exact SQL run; ``source_checksum`` covers the
   revision's statements as written, which is what ``status`` compares to find
   an edited revision (the rendered SQL also changes with the topology).
-* In cluster mode rows are written with a quorum and read with sequential
-  consistency, so a reader on any replica sees every acknowledged row.
+* Column types are ones every server can hold, down to the 18.16 of the
+  cluster tests (``DateTime('UTC')``, whole seconds), so one table definition
+  serves every server. A ledger created before ``seq`` existed (with
+  ``DateTime64`` times) is read as it is and gets the column added by the next
+  run that writes; its times then convert on insert.
+* Rows are written under the control-row quorum policy
+  (:func:`opik_store.config.control_write_settings`) and read back by the
+  writer from the node it wrote to.
 """
 
 from __future__ import annotations
@@ -21,11 +30,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from opik_store.config import Topology
+from opik_store.config import Topology, control_write_settings
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier
 from opik_store.schema.render import render_statement
@@ -46,32 +55,36 @@ CREATE TABLE {LEDGER_TABLE}
     run_id       UUID,
     host         String,
     pid          UInt32,
-    started_at   DateTime64(6, 'UTC'),
-    finished_at  Nullable(DateTime64(6, 'UTC')),
+    started_at   DateTime('UTC'),
+    finished_at  Nullable(DateTime('UTC')),
     duration_ms  Nullable(UInt64),
     error        String,
     note         String,
-    recorded_at  DateTime64(6, 'UTC')
+    recorded_at  DateTime('UTC'),
+    seq          UInt64
 )
 ENGINE = MergeTree
-ORDER BY (revision, recorded_at)
+ORDER BY (revision, seq)
 """
 
-_COLUMNS = (
-    ("revision", "String"),
-    ("state", "String"),
-    ("direction", "String"),
-    ("checksum", "String"),
-    ("source_checksum", "String"),
-    ("run_id", "UUID"),
-    ("host", "String"),
-    ("pid", "UInt32"),
-    ("started_at", "DateTime64(6, 'UTC')"),
-    ("finished_at", "Nullable(DateTime64(6, 'UTC'))"),
-    ("duration_ms", "Nullable(UInt64)"),
-    ("error", "String"),
-    ("note", "String"),
-    ("recorded_at", "DateTime64(6, 'UTC')"),
+#: Added to a ledger created before ``seq`` existed (checked in system.columns first: 18.16 has no IF NOT EXISTS).
+ADD_SEQ = f"ALTER TABLE {LEDGER_TABLE} ADD COLUMN seq UInt64"
+
+_READ = (
+    "revision",
+    "state",
+    "direction",
+    "checksum",
+    "source_checksum",
+    "run_id",
+    "host",
+    "pid",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "error",
+    "note",
+    "recorded_at",
 )
 
 
@@ -92,7 +105,7 @@ class LedgerEntry:
     duration_ms: int | None = None
     error: str = ""
     note: str = ""
-    recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    recorded_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.__dict__)
@@ -100,10 +113,6 @@ class LedgerEntry:
             value = out[key]
             out[key] = value.isoformat() if value else None
         return out
-
-
-def _fmt_time(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def create_database_sql(database: str, topology: Topology) -> str:
@@ -126,14 +135,18 @@ class Ledger:
         self.run_id = str(uuid.uuid4())
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self._last = datetime.min.replace(tzinfo=UTC)
         self._table = f"{quote_identifier(database, 'database name')}.{quote_identifier(LEDGER_TABLE)}"
-        cluster = topology.is_cluster
-        self._write_settings = {"insert_quorum": "auto", "insert_quorum_parallel": "0"} if cluster else {}
-        self._read_settings = {"select_sequential_consistency": "1"} if cluster else {}
+        self._write_settings = control_write_settings()
 
     def setup_statements(self) -> list[str]:
         return setup_statements(self.database, self.topology)
+
+    def _columns(self) -> set[str]:
+        rows = self.adapter.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {name:String}",
+            {"db": self.database, "name": LEDGER_TABLE},
+        ).rows
+        return {str(r[0]) for r in rows}
 
     def exists(self) -> bool:
         rows = self.adapter.query(
@@ -142,12 +155,12 @@ class Ledger:
         )
         return bool(rows.scalar())
 
-    def _next_time(self) -> datetime:
-        now = datetime.now(UTC)
-        if now <= self._last:
-            now = self._last + timedelta(microseconds=1)
-        self._last = now
-        return now
+    def upgrade_statements(self) -> list[str]:
+        """What brings an existing ledger to the current shape (empty when it has it: no DDL on a no-op)."""
+        columns = self._columns()
+        if not columns or "seq" in columns:
+            return []
+        return [render_statement(ADD_SEQ, self.database, self.topology, guard=False).sql]
 
     def record(
         self,
@@ -158,53 +171,51 @@ class Ledger:
         started_at: datetime,
         error: str = "",
         note: str = "",
-    ) -> LedgerEntry:
-        """Append one row; finished rows get their end time and duration.
+    ) -> None:
+        """Append one row; the server stamps it (``seq``, ``recorded_at``, and the end time of a finished row).
 
-        ``checksums`` is (rendered SQL checksum, source statements checksum).
+        ``checksums`` is (rendered SQL checksum, source statements checksum);
+        ``started_at`` is a time from :meth:`now` (the server's clock).
         """
-        recorded = self._next_time()
-        finished = None if state == STARTED else recorded
-        entry = LedgerEntry(
-            revision=revision,
-            state=state,
-            direction=direction,
-            checksum=checksums[0],
-            source_checksum=checksums[1],
-            run_id=self.run_id,
-            host=self.host,
-            pid=self.pid,
-            started_at=started_at,
-            finished_at=finished,
-            duration_ms=None if finished is None else int((finished - started_at).total_seconds() * 1000),
-            error=error,
-            note=note,
-            recorded_at=recorded,
-        )
-        values = {
-            **entry.__dict__,
-            "started_at": _fmt_time(entry.started_at),
-            "finished_at": _fmt_time(entry.finished_at),
-            "recorded_at": _fmt_time(entry.recorded_at),
-        }
-        select = ", ".join(f"{{{name}:{ctype}}}" for name, ctype in _COLUMNS)
-        names = ", ".join(name for name, _ in _COLUMNS)
+        finished = state != STARTED
         self.adapter.execute(
-            f"INSERT INTO {self._table} ({names}) SELECT {select}", values, settings=self._write_settings
+            f"INSERT INTO {self._table} (revision, state, direction, checksum, source_checksum, run_id, host, pid, "
+            "started_at, finished_at, duration_ms, error, note, recorded_at, seq) "
+            "SELECT {revision:String}, {state:String}, {direction:String}, {checksum:String}, {source:String}, "
+            "{run_id:UUID}, {host:String}, {pid:UInt32}, {started:DateTime('UTC')}, "
+            "if({finished:UInt8}, now(), NULL), "
+            "if({finished:UInt8}, 1000 * toUInt64(greatest(toInt64(toUInt32(now())) - "
+            "toInt64(toUInt32({started:DateTime('UTC')})), 0)), NULL), {error:String}, {note:String}, now(), "
+            f"(SELECT max(seq) FROM {self._table}) + 1",
+            {
+                "revision": revision,
+                "state": state,
+                "direction": direction,
+                "checksum": checksums[0],
+                "source": checksums[1],
+                "run_id": self.run_id,
+                "host": self.host,
+                "pid": self.pid,
+                "started": started_at,
+                "finished": int(finished),
+                "error": error,
+                "note": note,
+            },
+            settings=self._write_settings,
         )
-        return entry
 
     def now(self) -> datetime:
-        return self._next_time()
+        """The server's clock (whole seconds, UTC): the start time of a step."""
+        value: datetime = self.adapter.query("SELECT toDateTime(now(), 'UTC')").scalar()
+        return value
 
     def entries(self) -> list[LedgerEntry]:
-        """Every row, oldest first."""
-        if not self.exists():
+        """Every row, oldest first (in ``seq`` order; a ledger from before ``seq`` in time order)."""
+        columns = self._columns()
+        if not columns:
             return []
-        names = ", ".join(name for name, _ in _COLUMNS)
-        rows = self.adapter.query(
-            f"SELECT {names} FROM {self._table} ORDER BY recorded_at, revision", settings=self._read_settings
-        )
+        order = "seq, recorded_at, revision" if "seq" in columns else "recorded_at, revision"
+        rows = self.adapter.query(f"SELECT {', '.join(_READ)} FROM {self._table} ORDER BY {order}")
         out = []
         for row in rows.dicts():
             row["state"], row["direction"], row["run_id"] = str(row["state"]), str(row["direction"]), str(row["run_id"])

@@ -12,18 +12,32 @@ Mechanism — generation tables. The lock's state is a series of tables
   winner. ClickHouse has no conditional INSERT/UPDATE, so no row-based scheme
   gets mutual exclusion without a settle delay; DDL does.
 * **Lease** = heartbeat rows the holder inserts into its generation table
-  (``at`` is filled by the server's ``now64()``, so host clocks never
-  compare). A separate connection heartbeats every ``lease/4`` seconds while
-  statements run. In cluster mode rows are written with a quorum and read with
-  sequential consistency, so a replica never reports a live lease as stale.
+  (``at`` is filled by the server's ``now()``, and ages are computed by the
+  server, so host clocks never compare). A separate connection heartbeats
+  every ``lease/4`` seconds while statements run. Times are whole seconds
+  (``DateTime``, which every server down to 18.16 holds), so an age is exact
+  to a second: a dead holder's lease ends up to a second late, never early.
+  Rows follow the control-row quorum policy
+  (:func:`opik_store.config.control_write_settings`): a replica down does not
+  stop the heartbeats; a replica that lags can only make a lease look older,
+  which fencing makes safe.
 * **Take-over**: a generation that is released, or whose newest heartbeat is
   older than the lease, is free: the next run creates N+1 (same atomic
   CREATE). A generation table with no rows yet counts from its creation time.
 * **Fencing**: before every statement the holder checks that no newer
   generation exists and that its heartbeats still succeed; otherwise it stops
   with LockLost instead of racing the new holder.
+* **A replica down** does not stop a cluster acquisition: the generation
+  CREATE waits at most ``LOCK_DDL_TIMEOUT`` for the hosts; on a timeout
+  (TIMEOUT_EXCEEDED, 159) the creator is read from the table on this node
+  (its ``creator`` column's default is the creating run's id, and every host
+  runs the queued CREATEs in Keeper's order, so every host has the same
+  creator). The host that was down runs the queued CREATE when it is back.
+  Old generations' DROPs that time out the same way are left to the queue.
 * **Release** inserts a ``released`` row; older generations are dropped by the
-  next holder (the last two are kept for ``unlock``/history).
+  next holder (the last two are kept for ``unlock``/history), without
+  ``SYNC``: a generation's name is never reused, so its Keeper path cannot
+  collide even while a modern server delays the drop.
 """
 
 from __future__ import annotations
@@ -39,10 +53,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from opik_store.config import StoreConfig
+from opik_store.config import StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
-from opik_store.engine.quoting import quote_identifier
+from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import DiskFullError, OpikStoreError, ServerError
 from opik_store.schema.render import render_statement
 
@@ -56,11 +70,17 @@ CREATE TABLE {name}
     host    String,
     pid     UInt32,
     event   Enum8('acquired' = 1, 'heartbeat' = 2, 'released' = 3),
-    at      DateTime64(6, 'UTC') DEFAULT now64(6)
+    at      DateTime('UTC') DEFAULT now(),
+    creator String DEFAULT {creator}
 )
 ENGINE = MergeTree
 ORDER BY at
 """
+
+
+def lock_ddl(name: str, creator: str = "") -> str:
+    """The single-node CREATE of lock generation ``name``; ``creator`` (a run id) is its creator column's default."""
+    return LOCK_DDL.format(name=name, creator=quote_string(creator))
 
 
 class LockTimeout(OpikStoreError):
@@ -124,6 +144,10 @@ def process_alive(pid: int) -> bool:
         return True
 
 
+#: Seconds a lock generation's CREATE/DROP ON CLUSTER waits for every host before the outcome is read on
+#: this node instead (a replica down must not hold a lock acquisition for distributed_ddl_task_timeout).
+LOCK_DDL_TIMEOUT = 10
+
 #: Races for one lock generation lost in a row before try_acquire gives up.
 MAX_CREATE_RACES = 20
 
@@ -133,15 +157,23 @@ MIN_FREE_BYTES = 64 * 1024 * 1024
 
 
 def check_free_space(adapter: Adapter, minimum: int = MIN_FREE_BYTES) -> None:
-    """DiskFullError naming the disk when one of the server's disks has less than ``minimum`` bytes free."""
-    low = [
-        (str(name), int(free))
-        for name, free in adapter.query(
+    """DiskFullError naming the disk when one of the server's disks has less than ``minimum`` bytes free.
+
+    A server without ``system.disks`` (before 19.15: below the version gate,
+    reached only by the cluster mechanism tests' 18.16) cannot report free
+    space, and there the check does nothing: UNKNOWN_TABLE (60) on that one
+    table is the only error let through.
+    """
+    try:
+        found = adapter.query(
             "SELECT name, free_space FROM system.disks WHERE name = 'default' OR NOT has("
             "(SELECT groupArray(name) FROM system.disks), 'default')"
         ).rows
-        if int(free) < minimum
-    ]
+    except ServerError as exc:
+        if exc.code == 60 and "system.disks" in str(exc):
+            return
+        raise
+    low = [(str(name), int(free)) for name, free in found if int(free) < minimum]
     if low:
         detail = ", ".join(f"disk {name}: {free:,} bytes free" for name, free in low)
         raise DiskFullError(
@@ -173,9 +205,7 @@ class MigrationLock:
         self.pid = os.getpid()
         self.generation = 0
         self._db = quote_identifier(config.database, "database name")
-        cluster = config.topology.is_cluster
-        self._write = {"insert_quorum": "auto", "insert_quorum_parallel": "0"} if cluster else {}
-        self._read = {"select_sequential_consistency": "1"} if cluster else {}
+        self._write = control_write_settings()
         self._stop = threading.Event()
         self._beat_error: Exception | None = None
         self._last_beat = 0.0
@@ -203,13 +233,14 @@ class MigrationLock:
         row = self.adapter.query(
             f"SELECT argMinIf(run_id, at, event = 'acquired'), argMinIf(host, at, event = 'acquired'), "
             f"argMinIf(pid, at, event = 'acquired'), minIf(at, event = 'acquired'), count(), "
-            f"countIf(event = 'released'), dateDiff('millisecond', max(at), now64(6)) FROM {self._table(generation)}",
-            settings=self._read,
+            f"countIf(event = 'released'), 1000 * (toInt64(toUInt32(now())) - toInt64(toUInt32(max(at)))) "
+            f"FROM {self._table(generation)}"
         ).rows[0]
         run_id, host, pid, since, rows, released, age = row
         if not rows:  # created, 'acquired' not yet written (or the creator died in between)
             created = self.adapter.query(
-                "SELECT dateDiff('millisecond', metadata_modification_time, now()) FROM system.tables "
+                "SELECT 1000 * (toInt64(toUInt32(now())) - toInt64(toUInt32(metadata_modification_time))) "
+                "FROM system.tables "
                 "WHERE database = {db:String} AND name = {n:String}",
                 {"db": self.config.database, "n": f"{self.prefix}{generation}"},
             ).scalar()
@@ -219,14 +250,17 @@ class MigrationLock:
     def is_free(self, holder: Holder | None) -> bool:
         """Released, held by a process of this host that no longer exists, or silent for longer than the lease.
 
-        A generation with no rows yet is judged by its creation time, which
-        the server reports in whole seconds: it gets at least 2 s of grace.
+        Ages are whole seconds on the server's clock (each end truncated), so
+        a reported age can exceed the true one by up to a second: a holder is
+        free only once its reported age exceeds the lease plus that second,
+        never early. A generation with no rows yet is judged by its creation
+        time and gets at least 2 s of grace on top.
         """
         if holder is None or holder.released:
             return True
         if self.dead_here(holder):
             return True  # killed on this very host: no need to wait out its lease
-        grace = self.lease if holder.run_id else max(self.lease, 2.0) + 1.0
+        grace = self.lease + 1.0 if holder.run_id else max(self.lease, 2.0) + 2.0
         return holder.age_ms > grace * 1000
 
     def dead_here(self, holder: Holder) -> bool:
@@ -287,16 +321,52 @@ class MigrationLock:
                 announced = True
             time.sleep(min(max(self.lease / 10, 0.05), 1.0, remaining))
 
+    def _ddl_settings(self) -> dict[str, str]:
+        settings = dict(self.config.ddl_settings)
+        if self.config.topology.is_cluster:
+            configured = int(float(settings.get("distributed_ddl_task_timeout", LOCK_DDL_TIMEOUT)))
+            settings["distributed_ddl_task_timeout"] = str(min(configured, LOCK_DDL_TIMEOUT))
+        return settings
+
+    def creator(self, generation: int) -> str | None:
+        """The run id that created ``generation`` as this node has it (None: no such table here yet)."""
+        value = self.adapter.query(
+            "SELECT default_expression FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+            "AND name = 'creator'",
+            {"db": self.config.database, "t": f"{self.prefix}{generation}"},
+        ).scalar()
+        return None if value is None else str(value)
+
+    def _created_here_after_timeout(self, generation: int) -> bool:
+        """After a CREATE ON CLUSTER timed out: whether this run created ``generation`` (read on this node).
+
+        Waits up to the lease for this node to run the queued CREATE; raises LockTimeout if it never does.
+        """
+        deadline = time.monotonic() + max(self.lease, 1.0)
+        while (creator := self.creator(generation)) is None:
+            if time.monotonic() > deadline:
+                raise LockTimeout(
+                    f"lock generation {generation} of database {self.config.database!r} was queued ON CLUSTER but "
+                    "this node has not created it; check the distributed DDL queue, then retry"
+                )
+            time.sleep(0.2)
+        return creator == quote_string(self.run_id)
+
     def _try_create(self, generation: int) -> bool:
         check_free_space(self.adapter)
-        ddl = LOCK_DDL.format(name=f"{self.prefix}{generation}")
+        ddl = lock_ddl(f"{self.prefix}{generation}", self.run_id)
         sql = render_statement(ddl, self.config.database, self.config.topology, guard=False).sql
         try:
-            self.adapter.execute(sql, settings=self.config.ddl_settings)
+            self.adapter.execute(sql, settings=self._ddl_settings())
         except ServerError as exc:
             if exc.code == 57:  # TABLE_ALREADY_EXISTS: another run won this generation
                 return False
-            raise
+            if not (exc.code == 159 and self.config.topology.is_cluster):
+                raise
+            # TIMEOUT_EXCEEDED: a host did not answer in time; it runs the queued CREATE when it is back
+            if not self._created_here_after_timeout(generation):
+                return False
+            self.say(f"lock generation {generation} created on the hosts that answered: {exc}")
         self.generation = generation
         self._insert(self.adapter, "acquired")
         self._last_beat = time.monotonic()
@@ -313,11 +383,17 @@ class MigrationLock:
         )
 
     def _drop_old_generations(self) -> None:
+        """Drop generations older than the previous one; a DROP a down host has not confirmed stays queued."""
         for old in self.generations():
             if old < self.generation - 1:
                 name = f"{self.prefix}{old}"
-                sql = render_statement(f"DROP TABLE {name}", self.config.database, self.config.topology).sql
-                self.adapter.execute(sql, settings=self.config.ddl_settings)
+                sql = render_statement(f"DROP TABLE {name}", self.config.database, self.config.topology, sync=False).sql
+                try:
+                    self.adapter.execute(sql, settings=self._ddl_settings())
+                except ServerError as exc:
+                    if not (exc.code == 159 and self.config.topology.is_cluster):
+                        raise
+                    self.say(f"old lock generation {old} dropped on the hosts that answered: {exc}")
 
     # -- holding -------------------------------------------------------------
     def _start_heartbeat(self) -> None:

@@ -16,6 +16,11 @@ Checked before the lock is taken and before any DDL, in cluster mode only:
    topology (``traces`` a Distributed table, or not) is refused rather than
    half converted.
 
+A server without ``clusterAllReplicas`` (before 20.x: the 18.16 of the
+cluster tests) is asked the same two questions host by host, connecting to
+each host of ``system.clusters`` with the store's own credentials
+(``engine.hosts``).
+
 ON CLUSTER DDL against a cluster with a dead or read-only replica queues work
 that cannot finish, and a half-applied migration is exactly what this tool
 exists to prevent. So a failed check refuses with the list of what is wrong.
@@ -24,6 +29,7 @@ exists to prevent. So a failed check refuses with the list of what is wrong.
 from __future__ import annotations
 
 from opik_store.engine.adapter import Adapter
+from opik_store.engine.hosts import cluster_hosts, on_every_host
 from opik_store.engine.quoting import quote_string
 from opik_store.errors import OpikStoreError, ServerError
 
@@ -47,6 +53,9 @@ def check_cluster(adapter: Adapter, cluster: str, sharded: bool = False) -> None
     check_shards(len({s for s, _, _, _ in replicas}), cluster, sharded)
     listing = ", ".join(f"{host}:{port} (shard {s}, replica {r})" for s, r, host, port in replicas)
     literal = quote_string(cluster)
+    if not _has_cluster_all_replicas(adapter):
+        _check_host_by_host(adapter, cluster)
+        return
     try:
         answered = adapter.query(
             f"SELECT count() FROM clusterAllReplicas({literal}, system.one)",
@@ -74,6 +83,29 @@ def check_cluster(adapter: Adapter, cluster: str, sharded: bool = False) -> None
     if readonly:
         tables = ", ".join(f"{h}: {d}.{t}" for h, d, t, _, _ in readonly)
         raise PreflightError(f"read-only replicated tables (Keeper trouble?): {tables}. Nothing was changed.")
+
+
+def _has_cluster_all_replicas(adapter: Adapter) -> bool:
+    return bool(adapter.query("SELECT count() FROM system.table_functions WHERE name = 'clusterAllReplicas'").scalar())
+
+
+_READONLY = "SELECT database, table FROM system.replicas WHERE is_readonly OR is_session_expired ORDER BY 1, 2"
+
+
+def _check_host_by_host(adapter: Adapter, cluster: str) -> None:
+    """Checks 2 and 3 with one connection per host (servers without clusterAllReplicas)."""
+    outcomes = on_every_host(adapter.spec, cluster_hosts(adapter, cluster), lambda a: a.query(_READONLY).rows)
+    down = [o for o in outcomes if o.error]
+    if down:
+        named = "; ".join(f"{o.host.label}: {o.error}" for o in down)
+        raise PreflightError(
+            f"cluster {cluster!r}: {len(down)} of {len(outcomes)} replicas did not answer ({named}). "
+            "Nothing was changed."
+        )
+    readonly = [f"{o.host.label}: {d}.{t}" for o in outcomes for d, t in (o.result or [])]
+    if readonly:
+        listing = ", ".join(readonly)
+        raise PreflightError(f"read-only replicated tables (Keeper trouble?): {listing}. Nothing was changed.")
 
 
 def check_shards(shards: int, cluster: str, sharded: bool) -> None:

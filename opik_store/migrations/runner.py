@@ -290,8 +290,11 @@ class Migrator:
         lock = self.lock()
         lock.acquire(self.config.lock_timeout)
         try:
-            for sql in self.ledger.setup_statements()[1:]:  # the ledger's CREATE: the same leftover-replica rule
-                self.run_statement(Rendered(sql=sql, kind="create_table", table=LEDGER_TABLE))
+            if not self.ledger.exists():
+                for sql in self.ledger.setup_statements()[1:]:  # the ledger's CREATE: the same leftover-replica rule
+                    self.run_statement(Rendered(sql=sql, kind="create_table", table=LEDGER_TABLE))
+            for sql in self.ledger.upgrade_statements():  # a ledger from before ``seq``
+                self._run(sql)
             yield lock
         finally:
             lock.release()

@@ -81,7 +81,7 @@ class Rendered:
 
 
 def render_statement(
-    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True
+    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True, sync: bool = True
 ) -> Rendered:
     """Render ``source`` (one single-node statement) for ``database``/``topology`` as ONE statement.
 
@@ -92,7 +92,9 @@ def render_statement(
     engine, SYNC) without the ``ON CLUSTER`` clause. It exists for running the
     cluster DDL node by node where there is no distributed DDL queue (the
     embedded engine refuses ON CLUSTER, code 392: see tests/test_keeper.py);
-    the runner always renders ON CLUSTER. Raises RenderError naming the problem when the
+    the runner always renders ON CLUSTER. ``sync=False`` leaves ``SYNC`` off a
+    cluster DROP: only for tables whose name is never created again (lock
+    generations), and understood by servers older than 20.x. Raises RenderError naming the problem when the
     statement is not one of the supported kinds, is already qualified or
     clustered, or does not parse, and when the topology needs more than one
     statement for it (a CREATE, DROP or column change of a sharded table:
@@ -100,7 +102,7 @@ def render_statement(
     statement on a sharded table (TTL, settings, partitions, mutations)
     renders for its shard-local table.
     """
-    rendered = render_statements(source, database, topology, guard, on_cluster)
+    rendered = render_statements(source, database, topology, guard, on_cluster, sync)
     if len(rendered) != 1:
         raise RenderError(
             f"on the sharded topology this statement becomes {len(rendered)} statements (shard-local and "
@@ -110,7 +112,7 @@ def render_statement(
 
 
 def render_statements(
-    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True
+    source: str, database: str, topology: Topology, guard: bool = True, on_cluster: bool = True, sync: bool = True
 ) -> list[Rendered]:
     """Render ``source`` for ``database``/``topology``: one statement, or several on the sharded topology.
 
@@ -134,7 +136,7 @@ def render_statements(
     sharded = [name for name in names if is_sharded_table(name, topology)]
     if not sharded:
         path, replica = topology.cluster_wide_path, topology.cluster_wide_replica
-        return [_render(parsed, database, topology, guard, {}, path, replica, on_cluster)]
+        return [_render(parsed, database, topology, guard, {}, path, replica, on_cluster, sync)]
     table = parsed.table
     if parsed.kind not in {"create_table", "drop_table", "alter_table", "truncate_table"} or len(parsed.names) > 1:
         raise RenderError(
@@ -144,18 +146,18 @@ def render_statements(
     local = {table: local_name(table)}
     path, replica = topology.replica_path, topology.replica_name
     if parsed.kind == "truncate_table":
-        return [_render(parsed, database, topology, guard, local, path, replica, on_cluster)]
+        return [_render(parsed, database, topology, guard, local, path, replica, on_cluster, sync)]
     if parsed.kind == "create_table":
-        shard_local = _render(parsed, database, topology, guard, local, path, replica, on_cluster)
+        shard_local = _render(parsed, database, topology, guard, local, path, replica, on_cluster, sync)
         return [shard_local, _distributed(table, database, topology, guard, shard_local.hazards, on_cluster)]
     if parsed.kind == "drop_table":
-        dist = _render(parsed, database, topology, guard, {}, path, replica, on_cluster)
-        return [dist, _render(parsed, database, topology, guard, local, path, replica, on_cluster)]
+        dist = _render(parsed, database, topology, guard, {}, path, replica, on_cluster, sync)
+        return [dist, _render(parsed, database, topology, guard, local, path, replica, on_cluster, sync)]
     columns, dropping = _column_actions(parsed)
-    shard_local = _render(parsed, database, topology, guard, local, path, replica, on_cluster)
+    shard_local = _render(parsed, database, topology, guard, local, path, replica, on_cluster, sync)
     if not columns:
         return [shard_local]
-    dist = _render(parsed, database, topology, guard, {}, path, replica, on_cluster)
+    dist = _render(parsed, database, topology, guard, {}, path, replica, on_cluster, sync)
     return [dist, shard_local] if dropping else [shard_local, dist]
 
 
@@ -220,6 +222,7 @@ def _render(
     replica_path: str,
     replica_name: str,
     on_cluster: bool = True,
+    sync: bool = True,
 ) -> Rendered:
     """One rendered statement; ``rename`` maps the author's table names to the ones to run against."""
     source = parsed.source
@@ -247,7 +250,7 @@ def _render(
     _qualify_lookups(tokens, database, edits)
     if kind == "create_view":
         _qualify_sources(tokens, parsed.names[0] + 1, database, edits)
-    if kind == "drop_table" and topology.cluster and tokens[-1].text.upper() != "SYNC":
+    if kind == "drop_table" and topology.cluster and sync and tokens[-1].text.upper() != "SYNC":
         edits.append((tokens[-1].end + 1, tokens[-1].end + 1, " SYNC"))
 
     sql = _apply(source, edits, tokens[0].start, tokens[-1].end + 1)

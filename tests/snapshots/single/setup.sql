@@ -10,12 +10,13 @@ CREATE TABLE IF NOT EXISTS `opik`.`opik_store_ledger`
     run_id       UUID,
     host         String,
     pid          UInt32,
-    started_at   DateTime64(6, 'UTC'),
-    finished_at  Nullable(DateTime64(6, 'UTC')),
+    started_at   DateTime('UTC'),
+    finished_at  Nullable(DateTime('UTC')),
     duration_ms  Nullable(UInt64),
     error        String,
     note         String,
-    recorded_at  DateTime64(6, 'UTC')
+    recorded_at  DateTime('UTC'),
+    seq          UInt64
 )
 ENGINE = MergeTree
-ORDER BY (revision, recorded_at);
+ORDER BY (revision, seq);

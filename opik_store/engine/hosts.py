@@ -1,0 +1,91 @@
+"""Every host of a cluster, one connection each: for work that must happen on every node.
+
+Some work cannot travel through a distributed query: ``ALTER`` on a node's
+own ``system`` log tables, or anything on a server without
+``clusterAllReplicas`` (before 20.x). For those, the caller connects to each
+host the cluster lists.
+
+Rules:
+
+* The host list is the server's own ``system.clusters`` (every shard, every
+  replica), read on the node the store is connected to, in shard/replica
+  order.
+* Each host is reached with the store's own connection settings (user,
+  password, TLS); only host and port change. So the store's user must exist
+  on every node with the same password -- as ON CLUSTER DDL also needs.
+* :func:`on_every_host` runs the work on every host and reports each host's
+  outcome; one unreachable host does not stop the others, and its error
+  (password scrubbed) is reported by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
+
+from opik_store.engine.adapter import Adapter
+from opik_store.engine.connect import open_adapter
+from opik_store.engine.urls import ConnectionSpec
+from opik_store.errors import OpikStoreError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClusterHost:
+    """One replica of one shard, as ``system.clusters`` lists it."""
+
+    shard: int
+    replica: int
+    host: str
+    port: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port} (shard {self.shard}, replica {self.replica})"
+
+
+@dataclass(frozen=True)
+class HostOutcome(Generic[T]):
+    """What the work returned on one host, or why it could not run there."""
+
+    host: ClusterHost
+    result: T | None = None
+    error: str = ""
+
+
+def cluster_hosts(adapter: Adapter, cluster: str) -> list[ClusterHost]:
+    """Every host of ``cluster`` from ``system.clusters`` (empty when the server does not define it)."""
+    rows = adapter.query(
+        "SELECT shard_num, replica_num, host_name, port FROM system.clusters WHERE cluster = {c:String} "
+        "ORDER BY shard_num, replica_num",
+        {"c": cluster},
+    ).rows
+    return [ClusterHost(int(s), int(r), str(h), int(p)) for s, r, h, p in rows]
+
+
+def host_spec(spec: ConnectionSpec, host: ClusterHost) -> ConnectionSpec:
+    """``spec`` (a native connection) pointed at ``host``: same user, password and TLS."""
+    if spec.kind != "native":
+        raise OpikStoreError(f"cannot reach cluster host {host.label} from {spec.display}: needs a server URL")
+    return replace(spec, host=host.host, port=host.port)
+
+
+def on_every_host(spec: ConnectionSpec, hosts: list[ClusterHost], work: Callable[[Adapter], T]) -> list[HostOutcome[T]]:
+    """Run ``work`` on a fresh connection to each host in turn; every host gets its outcome."""
+    outcomes: list[HostOutcome[T]] = []
+    for host in hosts:
+        target = host_spec(spec, host)
+        try:
+            adapter = open_adapter(target)
+        except OpikStoreError as exc:
+            outcomes.append(HostOutcome(host, error=spec.scrub(str(exc))))
+            continue
+        try:
+            outcomes.append(HostOutcome(host, result=work(adapter)))
+        except OpikStoreError as exc:
+            outcomes.append(HostOutcome(host, error=spec.scrub(str(exc))))
+        finally:
+            adapter.close()
+    return outcomes
