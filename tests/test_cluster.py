@@ -457,3 +457,24 @@ def test_missing_binaries_fail_unless_explicitly_skipped(monkeypatch: pytest.Mon
     monkeypatch.setenv(cluster_harness.SKIP_ENV, "1")
     with pytest.raises(pytest.skip.Exception, match="clickhouse-server"):
         cluster_harness.require_cluster_binaries()
+
+
+def test_retention_lookup_refresh_goes_to_every_host_and_names_each_failure(cluster_2x1: Cluster, db: str) -> None:
+    """`retention apply` on a cluster of servers refreshes the (per-node) lookup host by host.
+
+    18.16 cannot hold the rules table (revision 0001: Date32, DateTime64), so what is proven here is the fan-out
+    and its failure rule: each host is asked on its own connection, and a reached-but-failing host and an
+    unreachable one are both named (``apply`` raises RetentionLookupError with them after the rest). The refresh on
+    modern replicas is in test_docker_cluster.py (it needs the runner inside the Docker network).
+    """
+    a, b = cluster_2x1.nodes
+    b.kill()
+    with _store(a, db, "opik") as store:
+        store.adapter.execute(f"CREATE DATABASE IF NOT EXISTS {db}")  # on a only: b is down
+        done, unreached = store.retention().refresh_lookup_everywhere([("acme", "")])
+    assert done == []
+    assert [u.split(": ", 1)[0] for u in unreached] == [
+        f"127.0.0.1:{a.tcp} (shard 1, replica 1)",
+        f"127.0.0.1:{b.tcp} (shard 1, replica 2)",
+    ], unreached
+    assert "retention_rules" in unreached[0], unreached  # a answered: it has no rules table (18.16 cannot hold it)

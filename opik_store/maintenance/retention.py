@@ -41,8 +41,17 @@ The rules this module keeps (see ddl/README.md for the schema and its proofs):
   partition on every shard only once all of them are past their TTL. The
   lookup is read at insert on the node that stores the row (a Distributed
   table forwards blocks without their MATERIALIZED columns, and the shard
-  computes the class), so every node of every shard needs it refreshed;
-  ``apply`` and ``backfill`` refresh the node they are connected to.
+  computes the class), so every node of every shard needs it refreshed.
+* **Every node's lookup follows the rules.** The ``retention`` Join table is
+  per node (never replicated); the rules table is replicated. On a cluster
+  of servers, ``stale_lookup`` (and so ``plan``) reports a key stale on any
+  host, and ``apply`` refreshes each host from its own replica of the rules
+  after ``SYSTEM SYNC REPLICA``, one connection per host (the hosts
+  ``system.clusters`` lists). A host that cannot be reached is named in a
+  RetentionLookupError raised after everything else ``apply`` does, so the
+  job run fails and the next one retries; the rule margin (rules take effect
+  the day after tomorrow) leaves a day for that. The embedded engine has one
+  node: its lookup is refreshed in place.
 """
 
 from __future__ import annotations
@@ -56,8 +65,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opik_store.config import StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
+from opik_store.engine.hosts import cluster_hosts, on_every_host
 from opik_store.engine.quoting import quote_identifier, quote_string
-from opik_store.errors import ConfigError
+from opik_store.errors import ConfigError, OpikStoreError
 from opik_store.maintenance.config_file import RetentionConfig
 from opik_store.schema.ddl import TABLES, ddl
 from opik_store.schema.render import render_statement
@@ -209,6 +219,10 @@ class BackfillReport:
         return f"sharded: rows moved on shard {here} of {len(self.all_shards)} only{rest}"
 
 
+class RetentionLookupError(OpikStoreError):
+    """The lookup of some cluster hosts could not be refreshed (each named, with its error)."""
+
+
 class Retention:
     """Retention operations on one database."""
 
@@ -267,8 +281,27 @@ class Retention:
             f"FROM ({self._periods()}) GROUP BY workspace_id, project_id)"
         )
 
+    def _every_host(self) -> bool:
+        """Whether the lookup lives on several servers (a cluster reached over the network)."""
+        return bool(self.config.topology.cluster) and self.adapter.spec.kind == "native"
+
     def stale_lookup(self) -> list[tuple[str, str]]:
-        """Keys whose row in the ``retention`` lookup is missing or differs from the rules."""
+        """Keys whose row in the ``retention`` lookup is missing or differs from the rules (on any host)."""
+        if not self._every_host():
+            return self._stale_here()
+        keys: set[tuple[str, str]] = set()
+        for outcome in self._on_every_host(lambda here: here._stale_here()):
+            if outcome.error:
+                self.say(f"lookup on {outcome.host.label}: not checked: {outcome.error}")
+            keys.update(outcome.result or [])
+        return sorted(keys)
+
+    def _on_every_host(self, work: Callable[[Retention], Any]) -> list[Any]:
+        assert self.config.topology.cluster is not None
+        hosts = cluster_hosts(self.adapter, self.config.topology.cluster)
+        return on_every_host(self.adapter.spec, hosts, lambda conn: work(Retention(conn, self.config, self.say)))
+
+    def _stale_here(self) -> list[tuple[str, str]]:
         rows = self.adapter.query(
             f"SELECT r.workspace_id, r.project_id FROM ({self._history_sql()}) AS r "
             "WHERE (r.froms, r.days) != (joinGet({t:String}, 'froms', r.workspace_id, r.project_id), "
@@ -386,14 +419,43 @@ class Retention:
             self.add_rule(change.workspace, change.project, change.days, effective, "opik-store retention apply")
             done.append(f"rule: {change.describe()}")
         keys = sorted({(c.workspace, c.project) for c in plan.changes} | set(plan.stale_lookup))
-        if keys:
-            done.append(self.refresh_lookup(keys))
+        refreshed, unreached = self.refresh_lookup_everywhere(keys) if keys else ([], [])
+        done += refreshed
         for sql in plan.ttl_statements:
             self.adapter.execute(sql, settings={**self.config.ddl_settings, "materialize_ttl_after_modify": "0"})
             done.append(sql)
         if expire_now:
             done += self.expire_now()
+        if unreached:
+            raise RetentionLookupError(
+                f"the retention lookup was not refreshed on {len(unreached)} host(s): {'; '.join(unreached)}. "
+                f"Everything else was done ({len(done)} step(s)); run `retention apply` again once they answer."
+            )
         return done
+
+    def refresh_lookup_everywhere(self, keys: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+        """(what was done, "host: error" for each host not refreshed): every host on a cluster of servers.
+
+        On a cluster each host syncs its replica of the rules and refreshes
+        the keys stale there (``keys`` only decides that there is work); on
+        one node the ``keys`` are refreshed in place.
+        """
+        if not self._every_host():
+            return [self.refresh_lookup(keys)], []
+        done: list[str] = []
+        unreached: list[str] = []
+        for outcome in self._on_every_host(lambda here: here._sync_and_refresh()):
+            if outcome.error:
+                unreached.append(f"{outcome.host.label}: {outcome.error}")
+            else:
+                done.append(f"{outcome.result} on {outcome.host.label}")
+        return done, unreached
+
+    def _sync_and_refresh(self) -> str:
+        """On one host: wait for its replica of the rules to catch up, then refresh the keys stale there."""
+        self.adapter.execute(f"SYSTEM SYNC REPLICA {self.db}.{quote_identifier('retention_rules')}")
+        stale = self._stale_here()
+        return self.refresh_lookup(stale) if stale else "lookup: up to date"
 
     def expire_now(self) -> list[str]:
         """Drop every partition whose rows have all expired, re-reading the parts right before each drop."""
