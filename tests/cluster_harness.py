@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 from native_server import free_port, server_binary
+from processes import stop_process
 from zookeeper import ZooKeeper, running_zookeeper, zookeeper_classpath
 
 from opik_store.engine.adapter import Adapter, Rows
@@ -171,12 +172,7 @@ class Node:
         if not self.running:
             return
         assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, timeout=20)
 
 
 @dataclass

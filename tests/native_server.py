@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from processes import stop_process
+
 TEST_USER, TEST_PASSWORD = "tester", "s3cr3t-pa55-Xy"
 
 CONFIG = """<yandex>
@@ -80,9 +82,5 @@ def local_server(root: Path) -> Iterator[str]:
             raise RuntimeError("clickhouse-server did not start listening within 30 s")
         yield f"clickhouse://{TEST_USER}:{TEST_PASSWORD}@127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from processes import stop_process
+
 ZOO_CFG = """tickTime=500
 initLimit=10
 syncLimit=5
@@ -98,10 +100,5 @@ def running_zookeeper(root: Path) -> Iterator[ZooKeeper]:
             time.sleep(0.2)
         yield ZooKeeper("127.0.0.1", port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
