@@ -44,6 +44,7 @@ from opik_store.config import StoreConfig
 from opik_store.engine.hosts import cluster_hosts, on_every_host
 from opik_store.engine.native import NativeAdapter
 from opik_store.engine.urls import parse_url
+from opik_store.errors import ConfigError
 from opik_store.maintenance.config_file import FileConfig
 from opik_store.migrations.ledger import Ledger
 from opik_store.migrations.lock import MigrationLock
@@ -478,3 +479,35 @@ def test_retention_lookup_refresh_goes_to_every_host_and_names_each_failure(clus
         f"127.0.0.1:{b.tcp} (shard 1, replica 2)",
     ], unreached
     assert "retention_rules" in unreached[0], unreached  # a answered: it has no rules table (18.16 cannot hold it)
+
+
+def test_host_map_sends_per_host_work_where_the_operator_says(
+    cluster_2x1: Cluster, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPIK_STORE_HOST_MAP reroutes a listed host (here: b's entry to a's address, so a answers twice);
+    a malformed map is refused before any host is contacted."""
+    a, b = cluster_2x1.nodes
+    with _store(a, db, "opik") as store:
+        hosts = cluster_hosts(store.adapter, "opik")
+
+        def replica(conn: Any) -> Any:
+            return conn.query("SELECT substitution FROM system.macros WHERE macro = 'replica'").scalar()
+
+        monkeypatch.setenv("OPIK_STORE_HOST_MAP", f" 127.0.0.1:{b.tcp} = localhost:{a.tcp} ")
+        outcomes = on_every_host(store.adapter.spec, hosts, replica)
+        assert [(o.host.port, o.result) for o in outcomes] == [(a.tcp, "replica-1-1"), (b.tcp, "replica-1-1")]
+        monkeypatch.setenv("OPIK_STORE_HOST_MAP", f"127.0.0.1:{b.tcp}=localhost:1")
+        outcomes = on_every_host(store.adapter.spec, hosts, replica)
+        assert outcomes[0].result == "replica-1-1"
+        assert "localhost:1" in outcomes[1].error, outcomes[1].error
+        touched: list[str] = []
+        for bad, says in (
+            ("ch1:9000", "is not name:port=host:port"),
+            ("ch1=localhost:9000", "'ch1' in 'ch1=localhost:9000' is not host:port"),
+            ("ch1:9000=localhost:99999", "is not host:port"),
+            ("ch1:9000=a:1,ch1:9000=b:2", "mapped twice"),
+        ):
+            monkeypatch.setenv("OPIK_STORE_HOST_MAP", bad)
+            with pytest.raises(ConfigError, match=says):
+                on_every_host(store.adapter.spec, hosts, lambda conn: touched.append("ran"))
+        assert touched == []

@@ -18,11 +18,11 @@ user from CLICKHOUSE_USER / CLICKHOUSE_PASSWORD /
 CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT. Every command is the installed
 ``opik-store`` script, run as an operator would, with ``--cluster opik``.
 
-Tests marked ``xfail(strict=True)`` need work done on every host: the store
-connects to each host ``system.clusters`` lists, and here those are names
-inside the Docker network that this runner cannot resolve. Run the runner
-inside that network (or map the names) and they XPASS, which fails: then the
-markers must go.
+Work done on every host (prune, the retention lookup, reading access
+entities) connects to each host ``system.clusters`` lists: here ``ch1:9000``
+and ``ch2:9000`` inside the Docker network, which this runner reaches through
+``OPIK_STORE_HOST_MAP`` (the published ports), as an operator outside the
+cluster's network would.
 
 This suite has never run on the machines it was written on (no Docker there).
 """
@@ -45,10 +45,8 @@ from support import write_revision
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.urls import parse_url
 
-UNREACHABLE_HOSTS = (
-    "the per-host work (one connection to each host system.clusters lists) is built, but those hosts are "
-    "ch1:9000 and ch2:9000 inside the Docker network, which this runner, outside it, cannot resolve"
-)
+#: OPIK_STORE_HOST_MAP entries for the running cluster: ch1:9000 / ch2:9000 -> their published ports.
+HOST_MAP: list[str] = []
 IMAGE = os.environ.get("OPIK_STORE_DOCKER_IMAGE", "clickhouse/clickhouse-server:25.3")
 #: The official Keeper image of the same release (its config is /etc/clickhouse-keeper/keeper_config.xml).
 KEEPER_IMAGE = os.environ.get("OPIK_STORE_DOCKER_KEEPER_IMAGE", IMAGE.replace("clickhouse-server", "clickhouse-keeper"))
@@ -218,6 +216,8 @@ def cluster() -> Iterator[Cluster]:
             nodes.append(Node(name, container))
         for node in nodes:
             node.wait_ready()
+        # system.clusters names ch1:9000 and ch2:9000 (inside the network); per-host work reaches them here.
+        HOST_MAP[:] = [f"{node.name}:9000={node.address[0]}:{node.address[1]}" for node in nodes]
         yield Cluster(*nodes)
     finally:
         for container in reversed(started):
@@ -234,6 +234,7 @@ def opik_store(
     """Run the installed ``opik-store`` against ``node`` in cluster mode; by default it must exit 0."""
     command = [OPIK_STORE, "--url", node.url, "--database", database, "--cluster", CLUSTER, *extra, *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    env["OPIK_STORE_HOST_MAP"] = ",".join(HOST_MAP)
     result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, env=env)
     if ok:
         assert result.returncode == 0, f"{' '.join(args)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
@@ -280,6 +281,7 @@ def test_migrate_creates_the_replicated_schema_on_both_replicas(cluster: Cluster
 def test_two_runs_on_different_replicas_apply_each_revision_once(cluster: Cluster) -> None:
     database = "opik_race"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    env["OPIK_STORE_HOST_MAP"] = ",".join(HOST_MAP)
     runs = [
         subprocess.Popen(
             [OPIK_STORE, "--url", n.url, "--database", database, "--cluster", CLUSTER, "migrate"],
@@ -301,7 +303,6 @@ def test_two_runs_on_different_replicas_apply_each_revision_once(cluster: Cluste
     assert len({r[3] for r in rows}) == 1, rows  # by one run
 
 
-@pytest.mark.xfail(strict=True, reason="profiles plan reads every host: " + UNREACHABLE_HOSTS)
 def test_profiles_apply_through_sql_with_replicated_access_storage_from_both_nodes(cluster: Cluster) -> None:
     """The issue's defect: entities created ON CLUSTER without IF NOT EXISTS / OR REPLACE fail once the
     first host's CREATE has reached the shared (replicated) storage."""
@@ -333,7 +334,6 @@ def test_retention_apply_writes_replicated_rules(cluster: Cluster, tmp_path: Pat
     assert opik_store(cluster.ch2, "retention", "plan", "--json", extra=("--config", str(config))).returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="retention apply refreshes every host's lookup: " + UNREACHABLE_HOSTS)
 def test_retention_apply_refreshes_the_lookup_on_every_node(cluster: Cluster, tmp_path: Path) -> None:
     opik_store(cluster.ch1, "migrate")
     config = tmp_path / "opik-store.toml"
@@ -368,7 +368,6 @@ def test_system_tables_prune_on_the_connected_node(cluster: Cluster) -> None:
     assert _probe_rows(cluster.ch1) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="system-tables prune reaches every host: " + UNREACHABLE_HOSTS)
 def test_system_tables_prune_reaches_every_node(cluster: Cluster) -> None:
     _plant_old_query_log_row(cluster.ch2)
     assert _probe_rows(cluster.ch2) == 1

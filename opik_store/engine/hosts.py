@@ -16,18 +16,28 @@ Rules:
 * :func:`on_every_host` runs the work on every host and reports each host's
   outcome; one unreachable host does not stop the others, and its error
   (password scrubbed) is reported by name.
+* Where the names ``system.clusters`` gives cannot be reached from where the
+  store runs (a laptop with ``kubectl port-forward``, a runner outside a
+  Docker network), ``OPIK_STORE_HOST_MAP`` maps them:
+  ``name:port=host:port`` pairs separated by commas. It is read and checked
+  before the first host is contacted (a malformed entry is a ConfigError and
+  nothing runs); a host it does not name is reached as listed. Reports name
+  the host as the cluster lists it; a connection error shows the address used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.urls import ConnectionSpec
-from opik_store.errors import OpikStoreError
+from opik_store.errors import ConfigError, OpikStoreError
+
+ENV_HOST_MAP = "OPIK_STORE_HOST_MAP"
 
 T = TypeVar("T")
 
@@ -65,18 +75,44 @@ def cluster_hosts(adapter: Adapter, cluster: str) -> list[ClusterHost]:
     return [ClusterHost(int(s), int(r), str(h), int(p)) for s, r, h, p in rows]
 
 
-def host_spec(spec: ConnectionSpec, host: ClusterHost) -> ConnectionSpec:
-    """``spec`` (a native connection) pointed at ``host``: same user, password and TLS."""
+def _address(text: str, entry: str) -> tuple[str, int]:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{ENV_HOST_MAP}: {text.strip()!r} in {entry.strip()!r} is not host:port")
+    return host, int(port)
+
+
+def host_map(environ: Mapping[str, str] | None = None) -> dict[tuple[str, int], tuple[str, int]]:
+    """``OPIK_STORE_HOST_MAP`` as {(cluster name, port): (address, port)}; ConfigError naming a bad entry."""
+    text = (os.environ if environ is None else environ).get(ENV_HOST_MAP, "")
+    mapping: dict[tuple[str, int], tuple[str, int]] = {}
+    for entry in filter(str.strip, text.split(",")):
+        source, sep, target = entry.partition("=")
+        if not sep:
+            raise ConfigError(f"{ENV_HOST_MAP}: {entry.strip()!r} is not name:port=host:port")
+        key = _address(source, entry)
+        if key in mapping:
+            raise ConfigError(f"{ENV_HOST_MAP}: {source.strip()!r} is mapped twice")
+        mapping[key] = _address(target, entry)
+    return mapping
+
+
+def host_spec(
+    spec: ConnectionSpec, host: ClusterHost, mapping: Mapping[tuple[str, int], tuple[str, int]] | None = None
+) -> ConnectionSpec:
+    """``spec`` (a native connection) pointed at ``host`` (or where ``mapping`` sends it): same user, password, TLS."""
     if spec.kind != "native":
         raise OpikStoreError(f"cannot reach cluster host {host.label} from {spec.display}: needs a server URL")
-    return replace(spec, host=host.host, port=host.port)
+    address, port = (mapping or {}).get((host.host, host.port), (host.host, host.port))
+    return replace(spec, host=address, port=port)
 
 
 def on_every_host(spec: ConnectionSpec, hosts: list[ClusterHost], work: Callable[[Adapter], T]) -> list[HostOutcome[T]]:
     """Run ``work`` on a fresh connection to each host in turn; every host gets its outcome."""
+    mapping = host_map()
     outcomes: list[HostOutcome[T]] = []
     for host in hosts:
-        target = host_spec(spec, host)
+        target = host_spec(spec, host, mapping)
         try:
             adapter = open_adapter(target)
         except OpikStoreError as exc:
