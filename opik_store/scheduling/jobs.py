@@ -47,11 +47,12 @@ from typing import Any
 
 from opik_store.config import control_write_settings
 from opik_store.engine.quoting import quote_identifier
-from opik_store.errors import ConfigError, OpikStoreError
+from opik_store.errors import ConfigError, OpikStoreError, ServerError
 from opik_store.maintenance.config_file import FileConfig
 from opik_store.maintenance.system_tables import prune_every_node
 from opik_store.migrations.ledger import create_database_sql
 from opik_store.migrations.lock import JOB_LOCK_PREFIX, MigrationLock
+from opik_store.migrations.replicas import drop_stale_replica, stale_replica
 from opik_store.schema.render import render_statement
 from opik_store.store import Store
 
@@ -113,11 +114,23 @@ def _table_exists(store: Store, name: str) -> bool:
 
 
 def _create_if_missing(store: Store, name: str, ddl: str) -> None:
-    """CREATE the database and table (ON CLUSTER on a cluster) only when the table is missing: no DDL otherwise."""
+    """CREATE the database and table (ON CLUSTER on a cluster) only when the table is missing: no DDL otherwise.
+
+    On a cluster, a replica Keeper still holds from an interrupted create (REPLICA_ALREADY_EXISTS) is dropped
+    and the CREATE runs once more, by the migration runner's rule (migrations/replicas.py).
+    """
     if _table_exists(store, name):
         return
     store.adapter.execute(create_database_sql(store.config.database, store.config.topology))
-    store.adapter.execute(render_statement(ddl, store.config.database, store.config.topology).sql)
+    sql = render_statement(ddl, store.config.database, store.config.topology).sql
+    try:
+        store.adapter.execute(sql)
+    except ServerError as exc:
+        stale = stale_replica(exc) if store.config.topology.cluster else None
+        if stale is None:
+            raise
+        drop_stale_replica(store.adapter, stale)
+        store.adapter.execute(sql)
 
 
 def apply_retention(store: Store, config: FileConfig, dry_run: bool) -> str:
