@@ -138,6 +138,30 @@ class Topology:
         return f"cluster {self.cluster!r}" if self.cluster else "single node"
 
 
+#: distributed_ddl_output_mode values under which an ON CLUSTER statement that fails on a host raises.
+RAISING_DDL_OUTPUT_MODES = frozenset({"throw", "none"})
+
+
+def _check_ddl_semantics(settings: Mapping[str, str]) -> None:
+    """Refuse DDL settings that would let the store record DDL as done before (or although) it failed.
+
+    ``distributed_ddl_task_timeout = 0`` makes ON CLUSTER statements return at once (the ledger would
+    say "applied" before any node ran them; the lock's CREATE race would go unseen); output modes that do
+    not raise hide a host's failure the same way.
+    """
+    timeout = settings.get("distributed_ddl_task_timeout")
+    if timeout is not None and timeout.strip() in {"0", "0.0"}:
+        raise ConfigError(
+            "distributed_ddl_task_timeout=0 makes ON CLUSTER DDL asynchronous: the store would record revisions "
+            "as applied before the nodes ran them. Use a positive number of seconds (or -1 to wait without limit)."
+        )
+    mode = settings.get("distributed_ddl_output_mode")
+    if mode is not None and mode.strip().strip("'\"") not in RAISING_DDL_OUTPUT_MODES:
+        raise ConfigError(
+            f"distributed_ddl_output_mode={mode} hides a host's failure of ON CLUSTER DDL: use 'throw' (the default)"
+        )
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     """Everything needed to open a store. Build it with :meth:`from_env`."""
@@ -217,6 +241,7 @@ class StoreConfig:
         merged.update(settings or {})
         for name in merged:
             check_setting_name(name)
+        _check_ddl_semantics(merged)
         timeout = _number(lock_timeout, env.get(ENV_LOCK_TIMEOUT), DEFAULT_LOCK_TIMEOUT, "lock timeout", 0)
         lease = _number(lock_lease, env.get(ENV_LOCK_LEASE), DEFAULT_LOCK_LEASE, "lock lease", 0.2)
         attempts = int(_number(retries, env.get(ENV_RETRIES), DEFAULT_RETRIES, "retries", 1))

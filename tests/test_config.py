@@ -73,6 +73,9 @@ def test_environment_defaults_and_precedence(tmp_path: Path) -> None:
         ({"settings": {"bad name": "1"}}, "invalid setting name"),
         ({"database": "a\nb"}, "control characters"),
         ({"replica_path": "/clickhouse/tables/{shard}/x"}, "must contain"),
+        ({"cluster": "c", "settings": {"distributed_ddl_task_timeout": "0"}}, "asynchronous"),
+        ({"settings": {"distributed_ddl_output_mode": "never_throw"}}, "hides a host's failure"),
+        ({"settings": {"distributed_ddl_output_mode": "'null_status_on_timeout'"}}, "hides a host's failure"),
     ],
 )
 def test_bad_config_is_refused(kwargs: dict[str, object], message: str) -> None:

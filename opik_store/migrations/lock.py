@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from opik_store.config import StoreConfig, control_write_settings
+from opik_store.config import RAISING_DDL_OUTPUT_MODES, StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.quoting import quote_identifier, quote_string
@@ -208,6 +208,7 @@ class MigrationLock:
         self._write = control_write_settings()
         self._stop = threading.Event()
         self._beat_error: Exception | None = None
+        self._output_mode: str | None = None  # the session's distributed_ddl_output_mode ("" where unknown)
         self._last_beat = 0.0
         self._thread: threading.Thread | None = None
 
@@ -322,10 +323,21 @@ class MigrationLock:
             time.sleep(min(max(self.lease / 10, 0.05), 1.0, remaining))
 
     def _ddl_settings(self) -> dict[str, str]:
+        """The DDL settings for generation CREATE/DROP: on a cluster, a wait of 1..LOCK_DDL_TIMEOUT seconds and
+        an output mode that raises (a server profile's non-raising mode is overridden where the server has it),
+        so a lost CREATE race is always seen."""
         settings = dict(self.config.ddl_settings)
         if self.config.topology.is_cluster:
             configured = int(float(settings.get("distributed_ddl_task_timeout", LOCK_DDL_TIMEOUT)))
-            settings["distributed_ddl_task_timeout"] = str(min(configured, LOCK_DDL_TIMEOUT))
+            waited = LOCK_DDL_TIMEOUT if configured <= 0 else min(configured, LOCK_DDL_TIMEOUT)
+            settings["distributed_ddl_task_timeout"] = str(waited)
+            if self._output_mode is None:
+                mode = self.adapter.query(
+                    "SELECT value FROM system.settings WHERE name = 'distributed_ddl_output_mode'"
+                ).rows
+                self._output_mode = str(mode[0][0]) if mode else ""
+            if self._output_mode and self._output_mode not in RAISING_DDL_OUTPUT_MODES:
+                settings["distributed_ddl_output_mode"] = "throw"
         return settings
 
     def creator(self, generation: int) -> str | None:
