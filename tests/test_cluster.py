@@ -472,6 +472,8 @@ def test_retention_lookup_refresh_goes_to_every_host_and_names_each_failure(clus
     b.kill()
     with _store(a, db, "opik") as store:
         store.adapter.execute(f"CREATE DATABASE IF NOT EXISTS {db}")  # on a only: b is down
+        keys, unchecked = store.retention().lookup_state()  # what plan() reports: nobody answered, nothing hidden
+        assert keys == [] and len(unchecked) == 2, unchecked
         done, unreached = store.retention().refresh_lookup_everywhere([("acme", "")])
     assert done == []
     assert [u.split(": ", 1)[0] for u in unreached] == [

@@ -49,6 +49,8 @@ def _print_plan(plan: Any, as_json: bool) -> None:
         click.echo(f"TTL fix: {sql}")
     for w, p in plan.stale_lookup:
         click.echo(f"lookup fix: the retention lookup of workspace {w!r} project {p!r} differs from its rules")
+    for host in plan.lookup_unchecked:
+        click.echo(f"lookup not checked (apply will try again, and fail naming it if it still cannot): {host}")
     for table, rows in sorted(plan.undated_rows.items()):
         click.echo(f"{table}: {rows} row(s) whose id carries no usable time are kept (class unlimited)")
     expired = plan.expired

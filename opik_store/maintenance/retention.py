@@ -169,6 +169,7 @@ class RetentionPlan:
     timezone: str
     undated_rows: dict[str, int] = field(default_factory=dict)
     stale_lookup: list[tuple[str, str]] = field(default_factory=list)  # keys whose lookup row differs from rules
+    lookup_unchecked: list[str] = field(default_factory=list)  # "host: error" for cluster hosts not reached
 
     @property
     def expired(self) -> list[PartitionExpiry]:
@@ -182,6 +183,7 @@ class RetentionPlan:
             "unmanaged": [{"workspace": w, "project": p, "days": d} for w, p, d in self.unmanaged],
             "ttl_statements": self.ttl_statements,
             "stale_lookup": [{"workspace": w, "project": p} for w, p in self.stale_lookup],
+            "lookup_unchecked_hosts": self.lookup_unchecked,
             "undated_rows": self.undated_rows,
             "expiring": [p.as_json() for p in self.expiring],
             "expired_partitions": [p.partition_id for p in self.expired],
@@ -287,14 +289,19 @@ class Retention:
 
     def stale_lookup(self) -> list[tuple[str, str]]:
         """Keys whose row in the ``retention`` lookup is missing or differs from the rules (on any host)."""
+        return self.lookup_state()[0]
+
+    def lookup_state(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """(keys stale on any host, "host: error" for each host that could not be checked)."""
         if not self._every_host():
-            return self._stale_here()
+            return self._stale_here(), []
         keys: set[tuple[str, str]] = set()
+        unchecked: list[str] = []
         for outcome in self._on_every_host(lambda here: here._stale_here()):
             if outcome.error:
-                self.say(f"lookup on {outcome.host.label}: not checked: {outcome.error}")
+                unchecked.append(f"{outcome.host.label}: {outcome.error}")
             keys.update(outcome.result or [])
-        return sorted(keys)
+        return sorted(keys), unchecked
 
     def _on_every_host(self, work: Callable[[Retention], Any]) -> list[Any]:
         assert self.config.topology.cluster is not None
@@ -395,7 +402,8 @@ class Retention:
         for p in parts:
             if p.undated:
                 undated[p.table] = undated.get(p.table, 0) + p.rows
-        return RetentionPlan(changes, unmanaged, self.ttl_statements(), expiring, now, tz, undated, self.stale_lookup())
+        stale, unchecked = self.lookup_state()
+        return RetentionPlan(changes, unmanaged, self.ttl_statements(), expiring, now, tz, undated, stale, unchecked)
 
     def _activation_day(self) -> date:
         value = self.adapter.query(f"SELECT toDate32(now('UTC')) + {ACTIVATION_DAYS}").scalar()
@@ -419,7 +427,9 @@ class Retention:
             self.add_rule(change.workspace, change.project, change.days, effective, "opik-store retention apply")
             done.append(f"rule: {change.describe()}")
         keys = sorted({(c.workspace, c.project) for c in plan.changes} | set(plan.stale_lookup))
-        refreshed, unreached = self.refresh_lookup_everywhere(keys) if keys else ([], [])
+        # A host the plan could not check may hold a stale lookup: it is asked again (it computes its own keys).
+        work = bool(keys or plan.lookup_unchecked)
+        refreshed, unreached = self.refresh_lookup_everywhere(keys) if work else ([], [])
         done += refreshed
         for sql in plan.ttl_statements:
             self.adapter.execute(sql, settings={**self.config.ddl_settings, "materialize_ttl_after_modify": "0"})

@@ -204,9 +204,10 @@ def record_health(store: Store, config: FileConfig, dry_run: bool) -> str:
 
 
 def retention_has_work(store: Store, config: FileConfig) -> bool:
-    """Rules to add, lookup rows to refresh, TTLs to fix or partitions fully expired."""
+    """Rules to add, lookup rows to refresh (or a host whose lookup could not be checked: the run then fails
+    naming it), TTLs to fix or partitions fully expired."""
     plan = store.retention().plan(config.retention, horizon_days=0)
-    return bool(plan.changes or plan.stale_lookup or plan.ttl_statements or plan.expired)
+    return bool(plan.changes or plan.stale_lookup or plan.lookup_unchecked or plan.ttl_statements or plan.expired)
 
 
 def prune_has_work(store: Store, config: FileConfig) -> bool:
