@@ -290,7 +290,8 @@ def test_replication_on_a_single_node_and_on_a_cluster_of_unreachable_replicas(
     assert (single.status, single.value) == ("ok", "not replicated (no Replicated tables on this node)")
     check = Health(engine, cluster="unreachable").run().check("replication")
     assert check.status == "unknown" and "the server said" in check.action, check
-    assert Health(engine, cluster="unreachable").run().status in ("ok", "warn", "critical")  # unknown is not worst
+    # a check that could not look (its query failed) raises the report to at least warn; a missing source would not
+    assert Health(engine, cluster="unreachable").run().status in ("warn", "critical")
 
 
 def test_failing_mutation_disk_and_unbounded_logs(engine: EmbeddedAdapter, database: str) -> None:
@@ -596,6 +597,8 @@ def test_every_check_reads_every_replica_through_one_source(engine: EmbeddedAdap
         if check.name == "memory_cpu_ratio":
             continue
         assert check.status == "unknown" and "the server said" in check.action, check
+        assert check.failed, check
+    assert unreachable.status in ("warn", "critical")  # never "ok" when the replicas could not be read
 
 
 # -- stuck merges and mutations -------------------------------------------------------------------------------

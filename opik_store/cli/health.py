@@ -40,7 +40,8 @@ def health(opts: Options, as_json: bool, prometheus: bool, exit_zero: bool) -> N
     the configuration file (defaults: the guide's values). Log tables are
     read over a bounded window ([health] window_minutes), so a run costs the
     same however old the logs are. unknown means the server does not have
-    the source, or a query failed (the reason is printed). With --cluster
+    the source (counts as ok), or a query failed (the reason is printed;
+    counts as warn: a run that could not look is not healthy). With --cluster
     every replica is read (clusterAllReplicas) and values are per host. CPU
     and memory come from the server's asynchronous metrics; on the embedded
     engine, from the process it runs in (here: this command's own process).

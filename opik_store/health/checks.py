@@ -19,8 +19,10 @@ Rules:
 * Every health query carries ``log_comment = 'opik-store health'`` so it can
   be found in query_log, and the query-duration check leaves those out.
 * A check whose source the server does not have (a node without part_log) is
-  ``unknown``, saying why; ``unknown`` never raises the exit code. A check
-  whose query fails is ``unknown`` with the server's message.
+  ``unknown``, saying why, and does not raise the exit code. A check whose
+  query fails (on a cluster: any replica that cannot be reached) is
+  ``unknown`` with the server's message and makes the report at least
+  ``warn``: a health run that could not look must not read as healthy.
 * On the embedded engine ``run`` first asks for ``SYSTEM FLUSH LOGS`` (a
   reopened engine lists its logs only after one). Never on a server: a scrape
   every few seconds would force a new part into every log table each time, the
@@ -73,6 +75,7 @@ class Check:
     action: str
     metrics: tuple[Metric, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+    failed: bool = False  # its query failed (an unknown that raises the report to at least warn)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -92,8 +95,8 @@ class HealthReport:
 
     @property
     def status(self) -> str:
-        """The worst status of any check (``unknown`` counts as ok)."""
-        worst = max((RANK[c.status] for c in self.checks), default=0)
+        """The worst status of any check (``unknown`` counts as ok, but a failed check as warn)."""
+        worst = max((RANK["warn"] if c.failed else RANK[c.status] for c in self.checks), default=0)
         return STATUSES[max(worst, 0)]
 
     def check(self, name: str) -> Check:
@@ -205,7 +208,7 @@ class Health:
                 out.append(func())
             except OpikStoreError as exc:
                 message = " ".join(str(exc).split())[:300]
-                out.append(Check(name, "unknown", "query failed", "-", f"the server said: {message}"))
+                out.append(Check(name, "unknown", "query failed", "-", f"the server said: {message}", failed=True))
         return HealthReport(datetime.now(UTC), out)
 
     # -- CPU and memory -------------------------------------------------------------------------------------
