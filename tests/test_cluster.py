@@ -508,6 +508,12 @@ def test_host_map_sends_per_host_work_where_the_operator_says(
             ("ch1=localhost:9000", "'ch1' in 'ch1=localhost:9000' is not host:port"),
             ("ch1:9000=localhost:99999", "is not host:port"),
             ("ch1:9000=a:1,ch1:9000=b:2", "mapped twice"),
+            ("ch1:9000=b:2=c:3", "is not host:port"),
+            ("ch1:9000=b c:1", "is not host:port"),
+            (
+                f"127.0.0.1:{a.tcp}=localhost:{a.tcp},ch9:9000=localhost:1",
+                "maps ch9:9000, which the cluster does not list",
+            ),
         ):
             monkeypatch.setenv("OPIK_STORE_HOST_MAP", bad)
             with pytest.raises(ConfigError, match=says):

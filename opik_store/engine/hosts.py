@@ -21,13 +21,16 @@ Rules:
   Docker network), ``OPIK_STORE_HOST_MAP`` maps them:
   ``name:port=host:port`` pairs separated by commas. It is read and checked
   before the first host is contacted (a malformed entry is a ConfigError and
-  nothing runs); a host it does not name is reached as listed. Reports name
+  nothing runs), and so is an entry naming a host the cluster does not list
+  (a typo would otherwise do nothing); a listed host the map does not name
+  is reached as listed. Reports name
   the host as the cluster lists it; a connection error shows the address used.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
@@ -75,11 +78,15 @@ def cluster_hosts(adapter: Adapter, cluster: str) -> list[ClusterHost]:
     return [ClusterHost(int(s), int(r), str(h), int(p)) for s, r, h, p in rows]
 
 
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+
+
 def _address(text: str, entry: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host without brackets, port); ConfigError naming the entry otherwise."""
     host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not _HOST.fullmatch(host) or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{ENV_HOST_MAP}: {text.strip()!r} in {entry.strip()!r} is not host:port")
-    return host, int(port)
+    return host.strip("[]"), int(port)
 
 
 def host_map(environ: Mapping[str, str] | None = None) -> dict[tuple[str, int], tuple[str, int]]:
@@ -110,6 +117,13 @@ def host_spec(
 def on_every_host(spec: ConnectionSpec, hosts: list[ClusterHost], work: Callable[[Adapter], T]) -> list[HostOutcome[T]]:
     """Run ``work`` on a fresh connection to each host in turn; every host gets its outcome."""
     mapping = host_map()
+    listed = {(h.host, h.port) for h in hosts}
+    unknown = [f"{host}:{port}" for host, port in mapping if (host, port) not in listed]
+    if unknown:
+        raise ConfigError(
+            f"{ENV_HOST_MAP} maps {', '.join(unknown)}, which the cluster does not list "
+            f"(it lists {', '.join(h.label for h in hosts) or 'no host'}); nothing was run"
+        )
     outcomes: list[HostOutcome[T]] = []
     for host in hosts:
         target = host_spec(spec, host, mapping)
