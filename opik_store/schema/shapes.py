@@ -20,7 +20,7 @@ from typing import Any
 
 from opik_store.config import Topology
 from opik_store.engine.adapter import Adapter
-from opik_store.engine.quoting import quote_identifier, split_top_level, top_level
+from opik_store.engine.quoting import quote_identifier, quote_string, split_top_level, top_level
 from opik_store.errors import ServerError
 from opik_store.schema.render import render_statement
 from opik_store.schema.sharding import SHARDED_TABLES, is_sharded_table, local_name, storage_table
@@ -232,7 +232,8 @@ def compare_topology(
     diffs = compare(expected, {n: live[s] for n, s in stored.items() if s in live}, topology.is_cluster)
     for name in sorted(n for n in expected if is_sharded_table(n, topology)):
         have = live.get(name)
-        args = f"'{topology.cluster}', '{database}', '{local_name(name)}', {SHARDED_TABLES[name]}"
+        quoted = (quote_string(topology.cluster or ""), quote_string(database), quote_string(local_name(name)))
+        args = f"{', '.join(quoted)}, {SHARDED_TABLES[name]}"  # as the renderer writes them
         if have is None:
             diffs.append(Difference(name, "table", f"Distributed({args})", "missing"))
             continue
