@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from opik_store.cli.common import (
@@ -108,23 +110,25 @@ def system_tables_prune(
             store.adapter, cluster, keep, chosen, include_rotated, not no_ttl, dry_run, progress(as_json)
         )
     failed = [o for o in outcomes if o.error]
-    if failed:  # raised before any output, so --json still prints exactly one document
-        done = ", ".join(o.host.label for o in outcomes if not o.error) or "none"
-        raise OpikStoreError(f"not pruned: {'; '.join(f'{o.host.label}: {o.error}' for o in failed)} (pruned: {done})")
     if as_json:
         if cluster is None and outcomes[0].result is not None:
             emit_json(outcomes[0].result.as_json())
-        else:
+        else:  # one document; a host that failed carries its error, and the exit code says so
             emit_json({"cluster": cluster, "hosts": [
                 {"host": o.host.label, "report": o.result.as_json() if o.result else None, "error": o.error or None}
                 for o in outcomes
             ]})  # fmt: skip
-    else:
-        for outcome in outcomes:
-            if cluster is not None:
-                click.echo(f"{outcome.host.label}:")
-            if outcome.result is not None:
-                _print_prune(outcome.result, dry_run)
+        if failed:
+            sys.exit(1)
+        return
+    for outcome in outcomes:
+        if cluster is not None:
+            click.echo(f"{outcome.host.label}:")
+        if outcome.result is not None:
+            _print_prune(outcome.result, dry_run)
+    if failed:  # after the hosts that were pruned have been reported
+        done = ", ".join(o.host.label for o in outcomes if not o.error) or "none"
+        raise OpikStoreError(f"not pruned: {'; '.join(f'{o.host.label}: {o.error}' for o in failed)} (pruned: {done})")
 
 
 def _print_prune(report: PruneReport, dry_run: bool) -> None:
