@@ -628,6 +628,16 @@ class Relayout:
             return "(" + ", ".join(quote_identifier(n) for n in names) + ")"
         return "(" + ", ".join(m.expr(n) for n in names) + ")"
 
+    def _not_deleted(self, m: Mapping_, src: str, where: str) -> str:
+        """Into a layout without is_deleted: `` AND`` the row is not deleted, nor is its key's newest version in
+        ``src`` (an older live version of a deleted key must not come back). Empty otherwise."""
+        if not (m.src_deleted and not m.dst_deleted):
+            return ""
+        flag = quote_identifier(DELETED)
+        key = self._keys(m)
+        return (f" AND {flag} = 0 AND {key} NOT IN (SELECT {key} FROM {self.q(src)} WHERE {where} GROUP BY {key} "
+                f"HAVING argMax({flag}, {m.expr(VERSION)}) = 1)")  # fmt: skip
+
     def _insert_missing(self, window: Window, source: str) -> int:
         """Insert into the other table every version ``source`` ('original' or 'new') has in ``window`` and the
         other lacks. Into a layout without is_deleted, deleted versions are not inserted. Returns rows inserted."""
@@ -635,7 +645,7 @@ class Relayout:
         m = self.mapping(reverse=source == "new")
         src, dst = (original, new) if source == "original" else (new, original)
         where, params = window.predicate(quote_identifier(self.window_column))
-        only_live = f" AND {quote_identifier(DELETED)} = 0" if m.src_deleted and not m.dst_deleted else ""
+        only_live = self._not_deleted(m, src, where)
         cols = ", ".join(quote_identifier(c) for c in m.columns)
         before = self._count(dst, window)
         self.adapter.execute(
@@ -847,7 +857,7 @@ class Relayout:
         frozen, live = (original, new) if source == "original" else (new, original)
         m = self.mapping(reverse=source == "new")
         where, params = window.predicate(quote_identifier(self.window_column))
-        only_live = f" AND {quote_identifier(DELETED)} = 0" if m.src_deleted and not m.dst_deleted else ""
+        only_live = self._not_deleted(m, frozen, where)
         rows = self.adapter.query(
             f"SELECT cityHash64{self._version_key(m)}, cityHash64{self._keys(m)}, "
             f"{self._keys(m)} IN (SELECT {self._keys(None)} FROM {self.q(live)} WHERE {where} "

@@ -1,4 +1,8 @@
-"""Adoption on the real engine: both of Opik's layouts, with data, writes during the copy, kills, rollback."""
+"""Adoption on the real engine: both of Opik's layouts, with data, writes during the copy, kills, rollback.
+
+Named to run after test_health.py: its slow-query assertion reads the shared engine's query_log over the
+last 15 minutes, and these tests leave slow statements there (synchronous lightweight deletes, waits on an
+EXCHANGE)."""
 
 from __future__ import annotations
 
@@ -198,3 +202,25 @@ def test_cli_plan_run_finish_and_refusal(engine_url: str, engine: EmbeddedAdapte
     assert_matches(engine, database, writer)
     again = CliRunner().invoke(main, [*base, "adopt", "plan"])
     assert again.exit_code == 0 and "nothing to do" in again.stdout, again.output
+
+
+def test_verify_catches_a_changed_row_and_finish_refuses(engine: EmbeddedAdapter, opik: Store, database: str) -> None:
+    """Not vacuous: one row of the new table altered in place (same version, other content) fails verification,
+    and finish refuses, dropping nothing."""
+    create_layout(engine, database, "original")
+    Writer(engine, database, "original").seed_rows(40)
+    adoption = opik.adoption(Limits(window_rows=30))
+    adoption.run()
+    assert all(c.ok for cs in adoption.verify().values() for c in cs)
+    victim = engine.query(f"SELECT id FROM `{database}`.traces WHERE substring(id, 15, 1) = '7' LIMIT 1").scalar()
+    engine.execute(
+        f"ALTER TABLE `{database}`.traces UPDATE name = 'tampered' WHERE id = {{i:String}}",
+        {"i": victim},
+        settings={"mutations_sync": "2"},
+    )
+    bad = [c for c in adoption.verify()["traces"] if not c.ok]
+    assert len(bad) == 1 and bad[0].stale == 1, bad
+    with pytest.raises(AdoptionRefused, match="verification failed"):
+        adoption.finish(yes=True)
+    assert engine.query(f"EXISTS TABLE `{database}`.traces_opik_store_backup").scalar() == 1
+    assert not opik.status().applied
