@@ -6,11 +6,17 @@ EXCHANGE)."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from adopt_fixtures import Writer, assert_matches, create_layout, has_deleted, read_back
@@ -170,8 +176,6 @@ def test_refuses_what_it_does_not_recognise(
 
 def test_cli_plan_run_finish_and_refusal(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
     """The CLI over the same API: plan as JSON, run, finish refused without --yes (exit 2, nothing dropped)."""
-    import json
-
     from click.testing import CliRunner
 
     from opik_store.cli import main
@@ -224,3 +228,30 @@ def test_verify_catches_a_changed_row_and_finish_refuses(engine: EmbeddedAdapter
         adoption.finish(yes=True)
     assert engine.query(f"EXISTS TABLE `{database}`.traces_opik_store_backup").scalar() == 1
     assert not opik.status().applied
+
+
+def test_a_run_killed_with_sigkill_resumes(tmp_path: Path) -> None:
+    """A real kill: the adopting process gets SIGKILL after a random number of windows; a new process resumes
+    (taking over the dead holder's lock) and the result holds every row as written."""
+    script = Path(__file__).with_name("adopt_process.py")
+    env = {**os.environ, "PYTHONPATH": str(script.parent)}
+    subprocess.run([sys.executable, str(script), str(tmp_path), "seed"], env=env, check=True, timeout=300)
+    windows_before_kill = random.Random(11).randint(2, 8)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "run"], env=env, stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdout is not None
+    seen = 0
+    for line in proc.stdout:
+        seen += line.startswith("window ")
+        if seen >= windows_before_kill:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before the kill: the test proves nothing"
+    assert not (tmp_path / "actual.json").exists()
+    subprocess.run([sys.executable, str(script), str(tmp_path), "run"], env=env, check=True, timeout=600,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    expected = json.loads((tmp_path / "expected.json").read_text())
+    actual = json.loads((tmp_path / "actual.json").read_text())
+    assert actual["bad"] == 0
+    assert actual["rows"] == expected

@@ -41,8 +41,15 @@ two names atomically. Rules it keeps:
   new table may hold newer writes, so it is compared on the backup's versions
   only: every version of the backup is in the new table with the same content.
 * **Swap** is one ``EXCHANGE TABLES`` (atomic; the database must be Atomic),
-  after a final catch-up pass; a catch-up pass right after it copies the
-  writes that reached the old table in between.
+  after catch-up passes until one finds nothing (or ``sync_passes``). Around
+  it, merges of the table being swapped in are stopped and its parts are
+  recorded, so that right after it the rows deleted from the old table in
+  between (present in those parts, gone from the old table) are marked
+  deleted, and the writes that reached the old table in between are copied,
+  except for keys deleted from the new table since the swap. Merges restart
+  before those copies (lightweight deletes sent meanwhile wait for them). A
+  run killed after merges restarted copies such writes even for deleted keys:
+  a write is never lost, and the run says so.
 * **Rollback** copies every version written to the new table since the swap
   back into the backup (and applies deletions made since), exchanges the
   names back, and copies the writes of the moment in between: no write made
@@ -427,7 +434,7 @@ class Relayout:
         if not self._exists(PROGRESS_TABLE):
             return []
         return self.adapter.query(
-            f"SELECT event, window, rows, checksum, detail FROM {self.q(PROGRESS_TABLE)} "
+            f"SELECT event, window, rows, checksum, detail, at FROM {self.q(PROGRESS_TABLE)} "
             "WHERE target = {t:String} ORDER BY at",
             {"t": self.table},
         ).dicts()
@@ -810,7 +817,8 @@ class Relayout:
         A gap write of a key the live table held at the EXCHANGE (in its recorded parts) is copied only if the
         key is still there once the deletes sent to the live table meanwhile have run (merges restarted,
         mutations waited for): a delete made after the swap is never undone by an older write. Idempotent; a
-        resumed run redoes it from the recorded parts."""
+        resumed run redoes it from the recorded parts, unless merges had restarted (then the parts are stale:
+        no deletions are inferred and every gap write is copied)."""
         events = self._events()
         last = max((i for i, e in enumerate(events) if e["event"] == "cutover"), default=-1)
         after = {e["event"] for e in events[last + 1 :]} if last >= 0 else set()
@@ -820,30 +828,30 @@ class Relayout:
         parts: list[str] = list(detail.get("parts", [])) if detail["forward"] == forward else []
         restarted = "merges_started" in after  # killed after merges restarted: the recorded parts are stale
         source = "original" if forward else "new"
+        original, new = self._names()
+        outgoing = original if forward else new
         try:
+            if last >= 0:
+                self._wait_for_writers(events[last]["at"])
+            self._wait_for_mutations(outgoing)
             gone = [self._gap_deletions(w, source, parts) for w in st.windows] if parts and not restarted else []
             pending = [(w, self._gap_writes(w, source, parts)) for w in st.windows]
         finally:
             self._merges(self.table, stop=False)
             self._record("merges_started")
         self._wait_for_mutations(self.table)
+        if restarted and any(v for _, (v, _) in pending):
+            self.say(
+                f"{self.table}: the previous run stopped after merges restarted: versions written during the "
+                "EXCHANGE are copied even for keys deleted since (no write is lost; check such deletes)"
+            )
         for w, (versions, existed) in pending:
-            if restarted:  # cannot tell a key deleted since the swap from a new one: never bring a key back
-                existed = versions and self._all_keys(w, source)
+            if restarted:  # a key deleted since the swap cannot be told from a new one: keep the write
+                existed = []
             if versions:
                 self._insert_gap_writes(w, source, versions, existed)
         for lost in gone:
             lost()
-
-    def _all_keys(self, window: Window, source: str) -> list[int]:
-        """Hashes of every key of ``window`` in ``source`` (treated as held by the live table at the swap)."""
-        original, new = self._names()
-        frozen = original if source == "original" else new
-        m = self.mapping(reverse=source == "new")
-        where, params = window.predicate(quote_identifier(self.window_column))
-        rows = self.adapter.query(f"SELECT DISTINCT cityHash64{self._keys(m)} FROM {self.q(frozen)} WHERE {where}",
-                                  params).rows  # fmt: skip
-        return [int(r[0]) for r in rows]
 
     def _keys(self, m: Mapping_ | None) -> str:
         if m is None:
@@ -883,6 +891,24 @@ class Relayout:
             settings=self.limits.settings,
         )
         self.say(f"{self.table}: copied {len(versions)} version(s) written during the EXCHANGE")
+
+    def _wait_for_writers(self, since: Any, timeout: float = 120.0) -> None:
+        """Wait (bounded) until the writes to this table's name that started before ``since`` (the cutover) have
+        finished: an INSERT or DELETE already running at the EXCHANGE completes into the outgoing table, and
+        the catch-up after it must see its rows."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            left = self.adapter.query(
+                "SELECT count() FROM system.processes WHERE query_kind IN ('Insert', 'Delete', 'Alter') "
+                "AND position(query, {t:String}) > 0 "
+                "AND elapsed >= dateDiff('microsecond', {at:DateTime64(6, 'UTC')}, now64(6)) / 1e6",
+                {"t": self.table, "at": since},
+            ).scalar()
+            if not left:
+                return
+            time.sleep(0.1)
+        raise RelayoutError(f"writes to {self.db}.{self.table} that began before the EXCHANGE did not finish within "
+                            f"{timeout:.0f} s; run the same command again to finish the cutover")  # fmt: skip
 
     def _wait_for_mutations(self, table: str, timeout: float = 120.0) -> None:
         """Wait (bounded) until the deletes others sent to ``table`` while its merges were stopped have run."""
