@@ -840,6 +840,8 @@ class Relayout:
             self._merges(self.table, stop=False)
             self._record("merges_started")
         self._wait_for_mutations(self.table)
+        if last >= 0:
+            pending = [(w, (v, e + self._deleted_since(events[last]["at"], w, source, v))) for w, (v, e) in pending]
         if restarted and any(v for _, (v, _) in pending):
             self.say(
                 f"{self.table}: the previous run stopped after merges restarted: versions written during the "
@@ -891,6 +893,31 @@ class Relayout:
             settings=self.limits.settings,
         )
         self.say(f"{self.table}: copied {len(versions)} version(s) written during the EXCHANGE")
+
+    def _deleted_since(self, since: Any, window: Window, source: str, versions: list[int]) -> list[int]:
+        """Key hashes among the gap writes ``versions`` whose id a delete sent to the live table since the
+        cutover names (Opik deletes by id): such a key is treated as held at the swap, so its gap write is
+        copied only if the key is still there. A key written just before the swap and deleted just after it
+        stays deleted."""
+        if not versions:
+            return []
+        original, new = self._names()
+        frozen, live = (original, new) if source == "original" else (new, original)
+        commands = [str(r[0]) for r in self.adapter.query(
+            "SELECT command FROM system.mutations WHERE database = {d:String} AND table = {t:String} "
+            "AND create_time >= toStartOfSecond({at:DateTime64(6, 'UTC')}) - 1",
+            {"d": self.db, "t": live, "at": since},
+        ).rows]  # fmt: skip
+        if not commands:
+            return []
+        m = self.mapping(reverse=source == "new")
+        where, params = window.predicate(quote_identifier(self.window_column))
+        rows = self.adapter.query(
+            f"SELECT DISTINCT toString(id), cityHash64{self._keys(m)} FROM {self.q(frozen)} WHERE {where} "
+            f"AND cityHash64{self._version_key(m)} IN {{vs:Array(UInt64)}}",
+            {**params, "vs": versions},
+        ).rows
+        return [int(r[1]) for r in rows if any(str(r[0]).rstrip(chr(0)) in c for c in commands)]
 
     def _wait_for_writers(self, since: Any, timeout: float = 120.0) -> None:
         """Wait (bounded) until the writes to this table's name that started before ``since`` (the cutover) have
