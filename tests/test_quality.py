@@ -1,4 +1,4 @@
-"""The code stays ruff-clean and mypy-clean (strict), and the wheel carries its data."""
+"""The code stays ruff-clean, ruff-formatted and mypy-clean (strict), and the wheel carries its data."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ def _tool(name: str) -> str:
 def test_ruff_clean() -> None:
     result = subprocess.run(
         [_tool("ruff"), "check", "opik_store", "tests", "migrations", "bench"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_clean() -> None:
+    result = subprocess.run(
+        [_tool("ruff"), "format", "--check", "opik_store", "tests", "migrations", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
