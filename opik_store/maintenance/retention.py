@@ -568,7 +568,12 @@ class Retention:
         days_from = {UNDATED} | {s[0] if isinstance(s[0], date) else date.fromisoformat(str(s[0])) for s in starts}
         for day in sorted(days_from):
             self.add_rule(workspace, project, days, day, "opik-store retention backfill")
-        self.refresh_lookup([(workspace, project)])
+        _, unreached = self.refresh_lookup_everywhere([(workspace, project)])
+        if unreached:  # a node with the old lookup would write new versions into the old class: move nothing yet
+            raise RetentionLookupError(
+                f"the rules were re-issued but the lookup was not refreshed on {'; '.join(unreached)}; nothing was "
+                "moved. Run the backfill again once those hosts answer."
+            )
 
     def _move(self, part: BackfillPartition, where: str, params: dict[str, Any]) -> None:
         """Re-insert the partition's mismatched rows (the class is recomputed), then delete the originals.

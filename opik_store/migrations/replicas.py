@@ -30,6 +30,7 @@ not record as done, and to the ledger's own CREATE):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from opik_store.engine.adapter import Adapter
@@ -81,3 +82,17 @@ def drop_stale_replica(adapter: Adapter, stale: StaleReplica) -> str:
     sql = f"SYSTEM DROP REPLICA {replica} FROM {target}"
     adapter.execute(sql)
     return sql
+
+
+def run_create(adapter: Adapter, run: Callable[[], None], cluster: bool, say: Callable[[str], None]) -> None:
+    """Run a CREATE TABLE (``run``); in cluster mode, on REPLICA_ALREADY_EXISTS drop the leftover replica the
+    error names (the rule above) and run it once more. Every other error, and a refused drop, is raised."""
+    try:
+        run()
+    except ServerError as exc:
+        stale = stale_replica(exc) if cluster else None
+        if stale is None:
+            raise
+        say(f"  {stale.describe()} is left from an interrupted create: dropping it and creating again")
+        say(f"  {drop_stale_replica(adapter, stale)}")
+        run()

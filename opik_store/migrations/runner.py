@@ -53,7 +53,7 @@ from opik_store.migrations.ledger import (
 )
 from opik_store.migrations.lock import MigrationLock
 from opik_store.migrations.preflight import check_cluster, check_layout
-from opik_store.migrations.replicas import drop_stale_replica, stale_replica
+from opik_store.migrations.replicas import run_create
 from opik_store.migrations.revisions import Revision, RevisionSet
 from opik_store.schema.lint import ColumnModel
 from opik_store.schema.render import Rendered, render_statement, render_statements
@@ -256,15 +256,8 @@ class Migrator:
         every other error, and ClickHouse's refusal to drop an active replica,
         is raised as the server's ServerError.
         """
-        try:
-            self._run(statement.sql, retry=statement.idempotent)
-        except ServerError as exc:
-            stale = stale_replica(exc) if statement.kind == "create_table" and self.config.topology.cluster else None
-            if stale is None:
-                raise
-            self.say(f"  {stale.describe()} is left from an interrupted create: dropping it and creating again")
-            self.say(f"  {drop_stale_replica(self.adapter, stale)}")
-            self._run(statement.sql, retry=statement.idempotent)
+        cluster = statement.kind == "create_table" and self.config.topology.is_cluster
+        run_create(self.adapter, lambda: self._run(statement.sql, retry=statement.idempotent), cluster, self.say)
 
     @property
     def hazards(self) -> dict[str, tuple[str, ...]]:

@@ -47,12 +47,12 @@ from typing import Any
 
 from opik_store.config import control_write_settings
 from opik_store.engine.quoting import quote_identifier
-from opik_store.errors import ConfigError, OpikStoreError, ServerError
+from opik_store.errors import ConfigError, OpikStoreError
 from opik_store.maintenance.config_file import FileConfig
 from opik_store.maintenance.system_tables import prune_every_node
 from opik_store.migrations.ledger import create_database_sql
 from opik_store.migrations.lock import JOB_LOCK_PREFIX, MigrationLock
-from opik_store.migrations.replicas import drop_stale_replica, stale_replica
+from opik_store.migrations.replicas import run_create
 from opik_store.schema.render import render_statement
 from opik_store.store import Store
 
@@ -123,14 +123,7 @@ def _create_if_missing(store: Store, name: str, ddl: str) -> None:
         return
     store.adapter.execute(create_database_sql(store.config.database, store.config.topology))
     sql = render_statement(ddl, store.config.database, store.config.topology).sql
-    try:
-        store.adapter.execute(sql)
-    except ServerError as exc:
-        stale = stale_replica(exc) if store.config.topology.cluster else None
-        if stale is None:
-            raise
-        drop_stale_replica(store.adapter, stale)
-        store.adapter.execute(sql)
+    run_create(store.adapter, lambda: store.adapter.execute(sql), store.config.topology.is_cluster, lambda _m: None)
 
 
 def apply_retention(store: Store, config: FileConfig, dry_run: bool) -> str:
