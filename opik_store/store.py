@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from opik_store.adopt import Adoption
 from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
@@ -23,6 +24,7 @@ from opik_store.maintenance.config_file import HealthConfig
 from opik_store.maintenance.retention import Retention
 from opik_store.migrations.ledger import UPGRADE, LedgerEntry, setup_statements
 from opik_store.migrations.lock import Holder
+from opik_store.migrations.relayout import Limits, StepHook, WindowHook
 from opik_store.migrations.revisions import RevisionSet
 from opik_store.migrations.runner import (
     Migrator,
@@ -246,6 +248,19 @@ class Store:
     def retention(self, progress: Progress | None = None) -> Retention:
         """Retention operations (plan/apply/backfill) on this database."""
         return Retention(self.adapter, self.config, progress)
+
+    def adoption(
+        self,
+        limits: Limits | None = None,
+        progress: Progress | None = None,
+        after_window: WindowHook | None = None,
+        after_step: StepHook | None = None,
+    ) -> Adoption:
+        """Adoption of an Opik-made database (``opik-store adopt``): plan, run, verify, finish, rollback.
+
+        ``after_window`` is called after each copied window and ``after_step`` after each step of a cutover
+        (tests raise there to kill the run at that point)."""
+        return Adoption(self.adapter, self.config, self.migrator(progress), limits, progress, after_window, after_step)
 
     def lock_holder(self) -> Holder | None:
         """The newest migration-lock generation's holder (released or not), None if never locked."""

@@ -29,6 +29,7 @@ RANKS: dict[str, int] = {
     "reads": 5,  # profile-aware reads: the profile of each purpose (access), built by store
     "health": 5,  # the health checks and their Prometheus form: read system tables (engine, maintenance)
     "tables": 5,  # SQLAlchemy Table objects from ddl/ (schema.columns); imported by backend code only
+    "adopt": 5,  # adoption of Opik-made tables: relayout and the runner's stamp (migrations), ddl (schema)
     "store": 6,
     "__init__": 7,  # the public face: re-exports Store, QueryProfiles and the errors
     "scheduling": 7,

@@ -1,7 +1,7 @@
 """The ``opik-store`` command: global options, and the command groups it is made of.
 
 The command is a thin layer over :class:`opik_store.Store`: each group lives
-in its own module (``migrate``, ``retention``, ``system_tables``, ``jobs``,
+in its own module (``migrate``, ``adopt``, ``retention``, ``system_tables``, ``jobs``,
 ``profiles``, ``health``) and shares :mod:`opik_store.cli.common`. See ``common`` for the
 exit codes.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from opik_store import __version__
-from opik_store.cli import health, jobs, migrate, profiles, retention, system_tables
+from opik_store.cli import adopt, health, jobs, migrate, profiles, retention, system_tables
 from opik_store.cli.common import JsonAwareGroup, Options, attach_global_options, quiet_driver_log
 
 
@@ -53,6 +53,7 @@ for _command in (
     migrate.check,
     migrate.stamp,
     migrate.unlock,
+    adopt.adopt,
     retention.retention,
     system_tables.system_tables,
     jobs.jobs,

@@ -39,6 +39,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 
+from opik_store.adopt import AdoptionRefused
 from opik_store.config import parse_settings
 from opik_store.errors import (
     ConfigError,
@@ -51,6 +52,7 @@ from opik_store.errors import (
 )
 from opik_store.migrations.lock import LockLost, LockTimeout
 from opik_store.migrations.preflight import PreflightError
+from opik_store.migrations.relayout import RelayoutError
 from opik_store.migrations.runner import RefusedError
 from opik_store.store import Store
 
@@ -309,7 +311,15 @@ def fail(message: str, exit_code: int, as_json: bool = False) -> None:
 
 def _exit_code(exc: OpikStoreError) -> int:
     if isinstance(
-        exc, ConfigError | DataLossError | RevisionError | UnsupportedServerError | RefusedError | PreflightError
+        exc,
+        ConfigError
+        | DataLossError
+        | RevisionError
+        | UnsupportedServerError
+        | RefusedError
+        | PreflightError
+        | AdoptionRefused
+        | RelayoutError,
     ):
         return EXIT_BAD_INPUT
     if isinstance(exc, LockTimeout):

@@ -1,0 +1,257 @@
+"""Adoption on the real engine: both of Opik's layouts, with data, writes during the copy, kills, rollback.
+
+Named to run after test_health.py: its slow-query assertion reads the shared engine's query_log over the
+last 15 minutes, and these tests leave slow statements there (synchronous lightweight deletes, waits on an
+EXCHANGE)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from adopt_fixtures import Writer, assert_matches, create_layout, has_deleted, read_back
+
+from opik_store.adopt import AdoptionRefused
+from opik_store.engine.connect import open_adapter
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.errors import DataLossError
+from opik_store.migrations.relayout import Limits, Totals, Window
+from opik_store.store import Store
+
+
+class Killed(Exception):
+    """Injected after a window: the run stops there, as a killed process would."""
+
+
+@pytest.fixture
+def opik(engine_url: str, database: str) -> Iterator[Store]:
+    with Store.from_url(engine_url, database=database) as s:
+        yield s
+
+
+def _other_table(engine: EmbeddedAdapter, db: str) -> list[tuple[object, ...]]:
+    return engine.query(f"SELECT * FROM `{db}`.feedback_scores").rows
+
+
+@pytest.mark.parametrize("layout", ["original", "successor"])
+def test_adopt_a_quiet_database_then_finish(engine: EmbeddedAdapter, opik: Store, database: str, layout: str) -> None:
+    create_layout(engine, database, layout)
+    writer = Writer(engine, database, layout)
+    writer.seed_rows(300)
+    before = {t: read_back(engine, database, t) for t in ("traces", "spans")}
+    adoption = opik.adoption(Limits(window_rows=120))
+    plan = adoption.plan()
+    assert plan.layout == layout and plan.state == "not started"
+    assert plan.rows >= 300 + 600 and len(plan.tables[0].windows) >= 4  # merges may collapse versions
+    assert "feedback_scores" not in plan.creates
+    adoption.run()
+    assert adoption.plan().state == "traces: swapped; spans: swapped"
+    assert all(c.ok for checks in adoption.verify().values() for c in checks)
+    assert_matches(engine, database, writer)
+    with pytest.raises(DataLossError):
+        adoption.finish(yes=False)
+    assert engine.query(f"EXISTS TABLE `{database}`.traces_opik_store_backup").scalar() == 1
+    adoption.finish(yes=True)
+    assert opik.check() == []
+    status = opik.status()
+    assert not status.pending and status.applied
+    assert {t: read_back(engine, database, t) for t in ("traces", "spans")} == before
+    assert engine.query(f"EXISTS TABLE `{database}`.traces_opik_store_backup").scalar() == 0
+    assert _other_table(engine, database) == [("x", 1.5)]
+    assert adoption.plan().layout == "store"
+
+
+def _writer_thread(writer: Writer) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=writer.run_until, args=(stop, 0.03), daemon=True)
+    thread.start()
+    return thread, stop
+
+
+@pytest.mark.parametrize(("layout", "end"), [("original", "rollback"), ("successor", "finish"),
+                                             ("original", "finish"), ("successor", "rollback")])  # fmt: skip
+def test_adopt_under_writes_and_kills(
+    engine_url: str, engine: EmbeddedAdapter, opik: Store, database: str, layout: str, end: str
+) -> None:
+    """A writer inserts, updates and deletes the whole time; the copy is killed after random windows and resumed;
+    after the swap the writer goes on (into the new layout); finish or rollback; every row is as last written."""
+    create_layout(engine, database, layout)
+    seed = Writer(engine, database, layout, seed=zlib.crc32(f"{layout}-{end}".encode()) % 1000)
+    seed.seed_rows(400)
+    writes = open_adapter(opik.config.connection)
+    writer = Writer(writes, database, layout, seed=seed.seed + 1, expected=seed.expected, clock=seed.clock)
+    rng = random.Random(seed.seed)
+    kills = {"left": 3}
+
+    def maybe_kill(window: Window, totals: Totals) -> None:
+        if kills["left"] and rng.random() < 0.35:
+            kills["left"] -= 1
+            raise Killed(f"killed after {window.describe()}")
+
+    step_kills = {("traces", "exchanged"), ("spans", "renamed")}
+
+    def kill_at_step(table: str, step: str) -> None:
+        if (table, step) in step_kills:
+            step_kills.discard((table, step))
+            raise Killed(f"killed after {table} {step}")
+
+    thread, stop = _writer_thread(writer)
+    try:
+        limits = Limits(window_rows=150, sync_passes=3)
+        adoption = opik.adoption(limits, after_window=maybe_kill, after_step=kill_at_step)
+        for _attempt in range(10):
+            try:
+                adoption.run()
+                break
+            except Killed:
+                continue
+        assert adoption.plan().state == "traces: swapped; spans: swapped"
+        assert not step_kills, "a planned kill did not happen"
+        writes_at_swap = writer.writes
+        deadline = time.monotonic() + 30
+        while writer.writes < writes_at_swap + 40 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the writer goes on, now into the new layout
+    finally:
+        stop.set()
+        thread.join()
+    assert writer.writes > writes_at_swap, "the writer made no write after the swap: the test proves nothing"
+    checks = adoption.verify()
+    assert all(c.ok for cs in checks.values() for c in cs), checks
+    assert_matches(engine, database, writer)
+    if end == "finish":
+        adoption.finish(yes=True)
+        assert opik.check() == []
+    else:
+        step_kills.add(("spans", "exchanged"))  # the rollback is killed once too, right after its EXCHANGE back
+        with pytest.raises(Killed):
+            adoption.rollback()
+        adoption.rollback()
+        for table in ("traces", "spans"):
+            assert has_deleted(engine, database, table) == (layout == "successor")  # the original is back
+    assert_matches(engine, database, writer)
+    assert _other_table(engine, database) == [("x", 1.5)]
+    writes.close()
+
+
+def _tables(engine: EmbeddedAdapter, db: str) -> set[str]:
+    rows = engine.query("SELECT name FROM system.tables WHERE database = {d:String}", {"d": db}).rows
+    return {str(r[0]) for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("ALTER TABLE `{db}`.traces DROP COLUMN thread_id", "lacks column(s) thread_id"),
+        ("ALTER TABLE `{db}`.spans ADD COLUMN secret String", "no column(s) secret"),
+        ("CREATE TABLE `{db}`.retention (x UInt8) ENGINE = Memory", "already exist: retention"),
+        ("DROP TABLE `{db}`.spans", "spans does not exist"),
+        ("ALTER TABLE `{db}`.traces ADD COLUMN is_deleted UInt8", "some successor columns (is_deleted)"),
+    ],
+)
+def test_refuses_what_it_does_not_recognise(
+    engine: EmbeddedAdapter, opik: Store, database: str, damage: str, reason: str
+) -> None:
+    create_layout(engine, database, "original")
+    Writer(engine, database, "original").seed_rows(20)
+    engine.execute(damage.format(db=database))
+    before = _tables(engine, database)
+    counts = {t: engine.query(f"SELECT count() FROM `{database}`.`{t}`").scalar() for t in before}
+    adoption = opik.adoption(Limits(window_rows=10))
+    for action in (adoption.plan, adoption.run):
+        with pytest.raises(AdoptionRefused, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            action()
+    assert _tables(engine, database) == before
+    assert {t: engine.query(f"SELECT count() FROM `{database}`.`{t}`").scalar() for t in before} == counts
+
+
+def test_cli_plan_run_finish_and_refusal(engine_url: str, engine: EmbeddedAdapter, database: str) -> None:
+    """The CLI over the same API: plan as JSON, run, finish refused without --yes (exit 2, nothing dropped)."""
+    from click.testing import CliRunner
+
+    from opik_store.cli import main
+
+    create_layout(engine, database, "successor")
+    writer = Writer(engine, database, "successor")
+    writer.seed_rows(60)
+    base = ["--url", engine_url, "--database", database]
+    plan = CliRunner().invoke(main, [*base, "adopt", "plan", "--window-rows", "50", "--json"])
+    assert plan.exit_code == 0, plan.output
+    doc = json.loads(plan.stdout)
+    assert doc["layout"] == "successor" and doc["rows"] > 0 and doc["tables"][0]["new_table"] == "traces_opik_store_new"
+    dry = CliRunner().invoke(main, [*base, "adopt", "run", "--dry-run", "--window-rows", "50"])
+    assert dry.exit_code == 0 and "traces_opik_store_new" not in _tables(engine, database), dry.output
+    run = CliRunner().invoke(main, [*base, "adopt", "run", "--window-rows", "50"])
+    assert run.exit_code == 0, run.output
+    assert "rows/s, ETA" in run.stderr
+    verify = CliRunner().invoke(main, [*base, "adopt", "verify"])
+    assert verify.exit_code == 0 and "DIFFERS" not in verify.stdout, verify.output
+    refused = CliRunner().invoke(main, [*base, "adopt", "finish"])
+    assert refused.exit_code == 2 and "--yes" in refused.stderr, refused.output
+    assert "traces_opik_store_backup" in _tables(engine, database)
+    done = CliRunner().invoke(main, [*base, "adopt", "finish", "--yes"])
+    assert done.exit_code == 0, done.output
+    check = CliRunner().invoke(main, [*base, "check"])
+    assert check.exit_code == 0, check.output
+    assert "traces_opik_store_backup" not in _tables(engine, database)
+    assert_matches(engine, database, writer)
+    again = CliRunner().invoke(main, [*base, "adopt", "plan"])
+    assert again.exit_code == 0 and "nothing to do" in again.stdout, again.output
+
+
+def test_verify_catches_a_changed_row_and_finish_refuses(engine: EmbeddedAdapter, opik: Store, database: str) -> None:
+    """Not vacuous: one row of the new table altered in place (same version, other content) fails verification,
+    and finish refuses, dropping nothing."""
+    create_layout(engine, database, "original")
+    Writer(engine, database, "original").seed_rows(40)
+    adoption = opik.adoption(Limits(window_rows=30))
+    adoption.run()
+    assert all(c.ok for cs in adoption.verify().values() for c in cs)
+    victim = engine.query(f"SELECT id FROM `{database}`.traces WHERE substring(id, 15, 1) = '7' LIMIT 1").scalar()
+    engine.execute(
+        f"ALTER TABLE `{database}`.traces UPDATE name = 'tampered' WHERE id = {{i:String}}",
+        {"i": victim},
+        settings={"mutations_sync": "2"},
+    )
+    bad = [c for c in adoption.verify()["traces"] if not c.ok]
+    assert len(bad) == 1 and bad[0].stale == 1, bad
+    with pytest.raises(AdoptionRefused, match="verification failed"):
+        adoption.finish(yes=True)
+    assert engine.query(f"EXISTS TABLE `{database}`.traces_opik_store_backup").scalar() == 1
+    assert not opik.status().applied
+
+
+def test_a_run_killed_with_sigkill_resumes(tmp_path: Path) -> None:
+    """A real kill: the adopting process gets SIGKILL after a random number of windows; a new process resumes
+    (taking over the dead holder's lock) and the result holds every row as written."""
+    script = Path(__file__).with_name("adopt_process.py")
+    env = {**os.environ, "PYTHONPATH": str(script.parent)}
+    subprocess.run([sys.executable, str(script), str(tmp_path), "seed"], env=env, check=True, timeout=300)
+    windows_before_kill = random.Random(11).randint(2, 8)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "run"], env=env, stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdout is not None
+    seen = 0
+    for line in proc.stdout:
+        seen += line.startswith("window ")
+        if seen >= windows_before_kill:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before the kill: the test proves nothing"
+    assert not (tmp_path / "actual.json").exists()
+    subprocess.run([sys.executable, str(script), str(tmp_path), "run"], env=env, check=True, timeout=600,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    expected = json.loads((tmp_path / "expected.json").read_text())
+    actual = json.loads((tmp_path / "actual.json").read_text())
+    assert actual["bad"] == 0
+    assert actual["rows"] == expected
