@@ -269,8 +269,7 @@ _TYPES = {
 def has_deleted(adapter: Adapter, db: str, table: str) -> bool:
     """Whether ``db.table`` has is_deleted (the successor's or the store's layout)."""
     found = adapter.query(
-        "SELECT count() FROM system.columns WHERE database = {d:String} AND table = {t:String} "
-        "AND name = 'is_deleted'",
+        "SELECT count() FROM system.columns WHERE database = {d:String} AND table = {t:String} AND name = 'is_deleted'",
         {"d": db, "t": table},
     ).scalar()
     return bool(found)

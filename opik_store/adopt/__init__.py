@@ -342,7 +342,8 @@ class Adoption:
             return actions
         if not yes:
             raise DataLossError(
-                "finish drops the backup(s) " + ", ".join(f"{n} ({r:,} rows)" for n, r, _, _ in sizes)
+                "finish drops the backup(s) "
+                + ", ".join(f"{n} ({r:,} rows)" for n, r, _, _ in sizes)
                 + ": re-run with --yes to confirm (nothing was changed)"
             )
         self.migrator.stamp("heads")

@@ -803,6 +803,7 @@ class Relayout:
             {"d": self.db, "t": incoming},
         ).rows]  # fmt: skip
         self._record("cutover", detail=json.dumps({"forward": forward, "parts": parts}))
+        self._step("exchanging")
         self._ddl(f"EXCHANGE TABLES {self.q(self.table)} AND {self.q(incoming)}{self.config.topology.on_cluster}")
         self._step("exchanged")
 
@@ -831,8 +832,7 @@ class Relayout:
         original, new = self._names()
         outgoing = original if forward else new
         try:
-            if last >= 0:
-                self._wait_for_writers(events[last]["at"])
+            self._wait_for_writers(outgoing, self.table)
             self._wait_for_mutations(outgoing)
             gone = [self._gap_deletions(w, source, parts) for w in st.windows] if parts and not restarted else []
             pending = [(w, self._gap_writes(w, source, parts)) for w in st.windows]
@@ -919,21 +919,38 @@ class Relayout:
         ).rows
         return [int(r[1]) for r in rows if any(str(r[0]).rstrip(chr(0)) in c for c in commands)]
 
-    def _wait_for_writers(self, since: Any, timeout: float = 120.0) -> None:
-        """Wait (bounded) until the writes to this table's name that started before ``since`` (the cutover) have
-        finished: an INSERT or DELETE already running at the EXCHANGE completes into the outgoing table, and
-        the catch-up after it must see its rows."""
+    def _wait_for_writers(self, outgoing: str, live: str, timeout: float = 120.0) -> None:
+        """Wait (bounded) until every write that may have resolved this table's name to ``outgoing`` before the
+        EXCHANGE has finished, so the catch-up after it sees its rows and deletions.
+
+        Called after the EXCHANGE: the writes naming the table that are running now are the only ones that can
+        have reached ``outgoing`` (any later one resolves the name to ``live``); their query ids are taken
+        once. An INSERT among them is waited for. A DELETE among them may instead be one sent to ``live``,
+        blocked because its merges (and so its mutations) are stopped until the catch-up is done; waiting for
+        it would never end. Every such DELETE holds one unfinished mutation of ``live`` created by now, so
+        the wait ends once no INSERT is left and the DELETEs still running are no more than those mutations
+        (one more running DELETE means one still working on ``outgoing``, or not yet registered)."""
+        running = self.adapter.query(
+            "SELECT query_id FROM system.processes WHERE query_kind IN ('Insert', 'Delete', 'Alter') "
+            "AND position(query, {t:String}) > 0",
+            {"t": self.table},
+        ).rows
+        ids = [str(r[0]) for r in running]
+        if not ids:
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            left = self.adapter.query(
-                "SELECT count() FROM system.processes WHERE query_kind IN ('Insert', 'Delete', 'Alter') "
-                "AND position(query, {t:String}) > 0 "
-                "AND elapsed >= dateDiff('microsecond', {at:DateTime64(6, 'UTC')}, now64(6)) / 1e6",
-                {"t": self.table, "at": since},
-            ).scalar()
-            if not left:
+            row = self.adapter.query(
+                "SELECT countIf(query_kind = 'Insert'), countIf(query_kind != 'Insert'), "
+                "(SELECT count() FROM system.mutations WHERE database = {d:String} AND table = {l:String} "
+                "AND NOT is_done) "
+                "FROM system.processes WHERE query_id IN {ids:Array(String)}",
+                {"d": self.db, "l": live, "ids": ids},
+            ).rows[0]
+            inserts, deletes, blocked = int(row[0]), int(row[1]), int(row[2])
+            if not inserts and deletes <= blocked:
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise RelayoutError(f"writes to {self.db}.{self.table} that began before the EXCHANGE did not finish within "
                             f"{timeout:.0f} s; run the same command again to finish the cutover")  # fmt: skip
 
