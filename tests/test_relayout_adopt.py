@@ -22,11 +22,14 @@ from typing import Any
 import pytest
 from adopt_fixtures import _TYPES, Writer, assert_matches, create_layout, has_deleted, read_back, uuid7
 
-from opik_store.adopt import AdoptionRefused
+from opik_store.adopt import PREREQUISITES, AdoptionRefused
+from opik_store.config import Topology
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.errors import DataLossError
 from opik_store.migrations.relayout import Limits, Totals, Window
+from opik_store.schema.ddl import ddl
+from opik_store.schema.render import render_statement
 from opik_store.store import Store
 
 
@@ -322,3 +325,30 @@ def test_writes_in_flight_at_the_exchange(engine_url: str, engine: EmbeddedAdapt
     assert_matches(engine, database, writer)
     for conn in slow:
         conn.close()
+
+
+@pytest.mark.parametrize("layout", ["original", "successor"])
+def test_quick_window_check_only_passes_identical_versions(
+    engine: EmbeddedAdapter, opik: Store, database: str, layout: str
+) -> None:
+    """The copy's cheap check (every version's count and hash sum, no grouping) passes a faithful copy and
+    gives way to the full check when one version of the new table differs; the full check then fails."""
+    create_layout(engine, database, layout)
+    Writer(engine, database, layout).seed_rows(60)
+    for name in PREREQUISITES:  # the lookup the new table's CREATE reads, as ``run`` creates it
+        engine.execute(render_statement(ddl(name), database, Topology()).sql)
+    relayout = opik.adoption(Limits(window_rows=1000)).relayout("traces")
+    st = relayout.prepare()
+    window = st.windows[0]
+    relayout._copy_window(window)
+    quick = relayout._same_versions(window)
+    assert quick is not None and quick.ok and quick.source_rows == quick.target_rows > 0
+    where, params = window.predicate("id")
+    victim = engine.query(f"SELECT id FROM `{database}`.traces_opik_store_new WHERE {where} LIMIT 1", params).scalar()
+    engine.execute(
+        f"ALTER TABLE `{database}`.traces_opik_store_new UPDATE name = 'tampered' WHERE id = {{i:String}}",
+        {"i": victim},
+        settings={"mutations_sync": "2"},
+    )
+    assert relayout._same_versions(window) is None
+    assert not relayout.verify_window(window).ok
