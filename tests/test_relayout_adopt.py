@@ -17,15 +17,19 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from adopt_fixtures import Writer, assert_matches, create_layout, has_deleted, read_back
+from adopt_fixtures import _TYPES, Writer, assert_matches, create_layout, has_deleted, read_back, uuid7
 
-from opik_store.adopt import AdoptionRefused
+from opik_store.adopt import PREREQUISITES, AdoptionRefused
+from opik_store.config import Topology
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.errors import DataLossError
 from opik_store.migrations.relayout import Limits, Totals, Window
+from opik_store.schema.ddl import ddl
+from opik_store.schema.render import render_statement
 from opik_store.store import Store
 
 
@@ -255,3 +259,96 @@ def test_a_run_killed_with_sigkill_resumes(tmp_path: Path) -> None:
     actual = json.loads((tmp_path / "actual.json").read_text())
     assert actual["bad"] == 0
     assert actual["rows"] == expected
+
+
+@pytest.mark.parametrize("end", ["finish", "rollback"])
+def test_writes_in_flight_at_the_exchange(engine_url: str, engine: EmbeddedAdapter, opik: Store, database: str,
+                                          end: str) -> None:  # fmt: skip
+    """An INSERT and a DELETE that reached the outgoing table just before an EXCHANGE and finish after it (the
+    EXCHANGE does not wait for them): the INSERT's row is in the live table and the DELETE's row stays deleted,
+    forward and on the way back."""
+    create_layout(engine, database, "original")
+    writer = Writer(engine, database, "original", seed=3)
+    writer.seed_rows(120)
+    slow = [open_adapter(opik.config.connection) for _ in range(2)]  # a connection runs one query at a time
+    threads: list[threading.Thread] = []
+    errors: list[BaseException] = []
+
+    def run(fn: Any) -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def in_flight(table: str, step: str) -> None:
+        if (table, step) != ("traces", "exchanging"):
+            return
+        live = [k[1] for k, v in writer.expected.items() if v is not None and k[0] == "traces"]
+        victim, row = live[len(threads)], writer._trace(uuid7(int(time.time() * 1000), writer.rng), "in flight")
+        cols = list(row)
+        structure = ", ".join(f"{c} {_TYPES[c]}" for c in cols)
+        insert = (f"INSERT INTO `{database}`.traces ({', '.join(cols)}) SELECT {', '.join(cols)} "
+                  "FROM format(JSONEachRow, {s:String}, {p:String}) WHERE sleep(1.5) = 0")  # fmt: skip
+        delete = f"DELETE FROM `{database}`.traces WHERE sleep(0.2) = 0 AND id = {{i:String}}"
+        for job in (
+            lambda: slow[0].execute(insert, {"s": structure, "p": json.dumps(row)}),
+            lambda: slow[1].execute(delete, {"i": victim}, settings={"lightweight_deletes_sync": "2"}),
+        ):
+            threads.append(threading.Thread(target=run, args=(job,)))
+            threads[-1].start()
+        seen: set[str] = set()
+        deadline = time.monotonic() + 10
+        while not seen >= {"Insert", "Delete"}:  # both have resolved the table's name before the EXCHANGE
+            assert time.monotonic() < deadline, ("the slow writes never started", errors)
+            kinds = opik.adapter.query(
+                "SELECT query_kind FROM system.processes WHERE position(query, {d:String}) > 0", {"d": database}
+            ).rows
+            seen |= {str(k[0]) for k in kinds}
+            time.sleep(0.005)
+        writer.expected[("traces", row["id"])] = row
+        writer.expected[("traces", victim)] = None
+
+    adoption = opik.adoption(Limits(window_rows=100), after_step=in_flight)
+    adoption.run()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(threads) == 2, "the writes were not sent at the EXCHANGE: the test proves nothing"
+    assert_matches(engine, database, writer)
+    if end == "rollback":
+        adoption.rollback()  # the same two writes are sent again at the EXCHANGE back
+        for t in threads:
+            t.join()
+        assert not errors and len(threads) == 4, errors
+    else:
+        adoption.finish(yes=True)
+    assert_matches(engine, database, writer)
+    for conn in slow:
+        conn.close()
+
+
+@pytest.mark.parametrize("layout", ["original", "successor"])
+def test_quick_window_check_only_passes_identical_versions(
+    engine: EmbeddedAdapter, opik: Store, database: str, layout: str
+) -> None:
+    """The copy's cheap check (every version's count and hash sum, no grouping) passes a faithful copy and
+    gives way to the full check when one version of the new table differs; the full check then fails."""
+    create_layout(engine, database, layout)
+    Writer(engine, database, layout).seed_rows(60)
+    for name in PREREQUISITES:  # the lookup the new table's CREATE reads, as ``run`` creates it
+        engine.execute(render_statement(ddl(name), database, Topology()).sql)
+    relayout = opik.adoption(Limits(window_rows=1000)).relayout("traces")
+    st = relayout.prepare()
+    window = st.windows[0]
+    relayout._copy_window(window)
+    quick = relayout._same_versions(window)
+    assert quick is not None and quick.ok and quick.source_rows == quick.target_rows > 0
+    where, params = window.predicate("id")
+    victim = engine.query(f"SELECT id FROM `{database}`.traces_opik_store_new WHERE {where} LIMIT 1", params).scalar()
+    engine.execute(
+        f"ALTER TABLE `{database}`.traces_opik_store_new UPDATE name = 'tampered' WHERE id = {{i:String}}",
+        {"i": victim},
+        settings={"mutations_sync": "2"},
+    )
+    assert relayout._same_versions(window) is None
+    assert not relayout.verify_window(window).ok

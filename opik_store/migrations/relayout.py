@@ -610,7 +610,11 @@ class Relayout:
                 time.sleep(wait)
 
     def _copy_window(self, window: Window) -> int:
-        """One INSERT ... SELECT of the window's rows, converted; returns the rows written."""
+        """One INSERT ... SELECT of the window's rows, converted; returns the rows written.
+
+        Every version is written as it is (``optimize_on_insert = 0``: the engine does not collapse versions
+        within the block), so a faithful copy holds exactly the original's versions and the cheap check of
+        :meth:`_same_versions` can pass; merges collapse them later as they do in the original."""
         m = self.mapping()
         original, new = self._names()
         where, params = window.predicate(quote_identifier(self.window_column))
@@ -620,7 +624,7 @@ class Relayout:
             f"INSERT INTO {self.q(new)} ({cols}) SELECT {', '.join(m.expressions)} FROM {self.q(original)} "
             f"WHERE {where}",
             params,
-            settings=self.limits.settings,
+            settings={**self.limits.settings, "optimize_on_insert": "0"},  # every version, as the original holds
         )
         return self._count(new, window) - before
 
@@ -699,7 +703,12 @@ class Relayout:
         return inserted, deleted
 
     def _settle(self, window: Window) -> Check:
-        """Verify a freshly copied window; on a difference (writes meanwhile), catch up and verify again."""
+        """Verify a freshly copied window; on a difference (writes meanwhile), catch up and verify again.
+
+        First the cheap test of :meth:`_same_versions`; only when it cannot tell, the newest-version check."""
+        quick = self._same_versions(window)
+        if quick is not None:
+            return quick
         check = self.verify_window(window)
         for _ in range(self.limits.sync_passes):
             if check.ok:
@@ -707,6 +716,31 @@ class Relayout:
             self.sync_window(window)
             check = self.verify_window(window)
         return check
+
+    def _same_versions(self, window: Window) -> Check | None:
+        """The check of a just-copied window when both tables hold exactly the same versions (count and sum of
+        the content hash of every version, no grouping): equal multisets of versions have equal newest versions.
+        ``None`` when the sides differ (writes or merges since the copy) or the copy drops deleted versions
+        (into a layout without ``is_deleted``); the caller then runs the newest-version check."""
+        original, new = self._names()
+        m = self.mapping()
+        if m.src_deleted and not m.dst_deleted:
+            return None
+        where, params = window.predicate(quote_identifier(self.window_column))
+        plain = ", ".join(quote_identifier(c) for c in m.columns)
+
+        def side(exprs: str, table: str) -> str:
+            return f"SELECT count() AS n, sumWithOverflow(cityHash64({exprs})) AS h FROM {self.q(table)} WHERE {where}"
+
+        s_rows, s_sum, t_rows, t_sum = (int(v) for v in self.adapter.query(
+            f"SELECT s.n, s.h, t.n, t.h FROM ({side(', '.join(m.expressions), original)}) AS s "
+            f"CROSS JOIN ({side(plain, new)}) AS t",
+            params,
+            self.limits.settings,
+        ).rows[0])  # fmt: skip
+        if (s_rows, s_sum) != (t_rows, t_sum):
+            return None
+        return Check(window.index, s_rows, s_sum, t_rows, t_sum)
 
     def verify_window(self, window: Window, contains: bool = False) -> Check:
         """Live rows and checksum of the newest versions of ``window`` in the original and in the new table.
@@ -803,6 +837,7 @@ class Relayout:
             {"d": self.db, "t": incoming},
         ).rows]  # fmt: skip
         self._record("cutover", detail=json.dumps({"forward": forward, "parts": parts}))
+        self._step("exchanging")
         self._ddl(f"EXCHANGE TABLES {self.q(self.table)} AND {self.q(incoming)}{self.config.topology.on_cluster}")
         self._step("exchanged")
 
@@ -831,8 +866,7 @@ class Relayout:
         original, new = self._names()
         outgoing = original if forward else new
         try:
-            if last >= 0:
-                self._wait_for_writers(events[last]["at"])
+            self._wait_for_writers(outgoing, self.table)
             self._wait_for_mutations(outgoing)
             gone = [self._gap_deletions(w, source, parts) for w in st.windows] if parts and not restarted else []
             pending = [(w, self._gap_writes(w, source, parts)) for w in st.windows]
@@ -919,21 +953,38 @@ class Relayout:
         ).rows
         return [int(r[1]) for r in rows if any(str(r[0]).rstrip(chr(0)) in c for c in commands)]
 
-    def _wait_for_writers(self, since: Any, timeout: float = 120.0) -> None:
-        """Wait (bounded) until the writes to this table's name that started before ``since`` (the cutover) have
-        finished: an INSERT or DELETE already running at the EXCHANGE completes into the outgoing table, and
-        the catch-up after it must see its rows."""
+    def _wait_for_writers(self, outgoing: str, live: str, timeout: float = 120.0) -> None:
+        """Wait (bounded) until every write that may have resolved this table's name to ``outgoing`` before the
+        EXCHANGE has finished, so the catch-up after it sees its rows and deletions.
+
+        Called after the EXCHANGE: the writes naming the table that are running now are the only ones that can
+        have reached ``outgoing`` (any later one resolves the name to ``live``); their query ids are taken
+        once. An INSERT among them is waited for. A DELETE among them may instead be one sent to ``live``,
+        blocked because its merges (and so its mutations) are stopped until the catch-up is done; waiting for
+        it would never end. Every such DELETE holds one unfinished mutation of ``live`` created by now, so
+        the wait ends once no INSERT is left and the DELETEs still running are no more than those mutations
+        (one more running DELETE means one still working on ``outgoing``, or not yet registered)."""
+        running = self.adapter.query(
+            "SELECT query_id FROM system.processes WHERE query_kind IN ('Insert', 'Delete', 'Alter') "
+            "AND position(query, {t:String}) > 0",
+            {"t": self.table},
+        ).rows
+        ids = [str(r[0]) for r in running]
+        if not ids:
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            left = self.adapter.query(
-                "SELECT count() FROM system.processes WHERE query_kind IN ('Insert', 'Delete', 'Alter') "
-                "AND position(query, {t:String}) > 0 "
-                "AND elapsed >= dateDiff('microsecond', {at:DateTime64(6, 'UTC')}, now64(6)) / 1e6",
-                {"t": self.table, "at": since},
-            ).scalar()
-            if not left:
+            row = self.adapter.query(
+                "SELECT countIf(query_kind = 'Insert'), countIf(query_kind != 'Insert'), "
+                "(SELECT count() FROM system.mutations WHERE database = {d:String} AND table = {l:String} "
+                "AND NOT is_done) "
+                "FROM system.processes WHERE query_id IN {ids:Array(String)}",
+                {"d": self.db, "l": live, "ids": ids},
+            ).rows[0]
+            inserts, deletes, blocked = int(row[0]), int(row[1]), int(row[2])
+            if not inserts and deletes <= blocked:
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise RelayoutError(f"writes to {self.db}.{self.table} that began before the EXCHANGE did not finish within "
                             f"{timeout:.0f} s; run the same command again to finish the cutover")  # fmt: skip
 
