@@ -22,6 +22,7 @@ from opik_store.health.checks import Health, HealthReport
 from opik_store.ingest.writer import BatchWriter, Mode
 from opik_store.maintenance.config_file import HealthConfig
 from opik_store.maintenance.retention import Retention
+from opik_store.migrations import relayout
 from opik_store.migrations.ledger import UPGRADE, LedgerEntry, setup_statements
 from opik_store.migrations.lock import Holder
 from opik_store.migrations.relayout import Limits, StepHook, WindowHook
@@ -261,6 +262,14 @@ class Store:
         ``after_window`` is called after each copied window and ``after_step`` after each step of a cutover
         (tests raise there to kill the run at that point)."""
         return Adoption(self.adapter, self.config, self.migrator(progress), limits, progress, after_window, after_step)
+
+    def relayout_backups(self) -> list[str]:
+        """Tables a revision's re-layout swapped whose original is still kept (``<table>_opik_store_backup``)."""
+        return relayout.kept_backups(self.adapter, self.config)
+
+    def finish_relayout(self, table: str, yes: bool = False, dry_run: bool = False) -> str:
+        """Drop the original a revision's re-layout of ``table`` kept (only with ``yes``); returns the action."""
+        return relayout.finish(self.adapter, self.config, table, yes, dry_run)
 
     def lock_holder(self) -> Holder | None:
         """The newest migration-lock generation's holder (released or not), None if never locked."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from opik_store import __version__
-from opik_store.cli import adopt, health, jobs, migrate, profiles, retention, system_tables
+from opik_store.cli import adopt, health, jobs, migrate, profiles, relayout, retention, system_tables
 from opik_store.cli.common import JsonAwareGroup, Options, attach_global_options, quiet_driver_log
 
 
@@ -54,6 +54,7 @@ for _command in (
     migrate.stamp,
     migrate.unlock,
     adopt.adopt,
+    relayout.relayout,
     retention.retention,
     system_tables.system_tables,
     jobs.jobs,

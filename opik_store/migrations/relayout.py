@@ -68,6 +68,7 @@ shard against each shard's local tables; that path is designed, not tested
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -79,7 +80,7 @@ from typing import Any
 from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier, quote_string
-from opik_store.errors import OpikStoreError
+from opik_store.errors import DataLossError, OpikStoreError
 from opik_store.schema.render import render_statement
 from opik_store.schema.shapes import expected_shapes
 
@@ -395,6 +396,11 @@ class Relayout:
         self.after_step = after_step
         self.prerequisites = prerequisites  # statements the target's CREATE needs first (a lookup it reads)
 
+    @property
+    def _target_digest(self) -> str:
+        """Names the layout this re-layout moves to, so a different one is not mistaken for it."""
+        return hashlib.sha256(" ".join(self.target_sql.split()).encode()).hexdigest()[:16]
+
     # -- names and SQL helpers ------------------------------------------------------------------
     def q(self, table: str) -> str:
         return f"{quote_identifier(self.db, 'database name')}.{quote_identifier(table, 'table name')}"
@@ -544,12 +550,30 @@ class Relayout:
             )
         return by_uuid[st.source_uuid], by_uuid[st.target_uuid]
 
+    def refuse_if_another_unfinished(self) -> None:
+        """Raise RelayoutError when a re-layout of this table into another layout has started and is not
+        finished (rolled back counts as finished only once its backup is gone: see :meth:`drop_backup`)."""
+        if not self._exists(PROGRESS_TABLE):
+            return
+        st = self.state()
+        if not st.planned or st.finished:
+            return
+        planned = [e for e in self._events() if e["event"] == "planned"][-1]
+        target = json.loads(planned["detail"]).get("target")
+        if target not in (None, self._target_digest):
+            raise RelayoutError(
+                f"an earlier re-layout of {self.db}.{self.table} into another layout is not finished (its "
+                f"original is kept as {self.backup_table}, or its copy is under way); finish it first "
+                f"(`opik-store relayout finish {self.table} --yes`). Nothing was changed."
+            )
+
     # -- the steps ----------------------------------------------------------------------------------
     def prepare(self) -> State:
         """Create the progress table and the new table, record the plan (once). Idempotent."""
         self._ddl(render_statement(PROGRESS_DDL, self.db, self.config.topology).sql)
         st = self.state()
         if st.planned and not st.finished:
+            self.refuse_if_another_unfinished()
             return st
         if self._exists(self.new_table) or self._exists(self.backup_table):
             raise RelayoutError(
@@ -566,6 +590,7 @@ class Relayout:
             "windows": [asdict(w) for w in windows],
             "source_uuid": self._uuid(self.table),
             "target_uuid": self._uuid(self.new_table),
+            "target": self._target_digest,
         }
         self._record("planned", detail=json.dumps(detail))
         self.say(f"{self.table}: created {self.new_table}; {len(windows)} windows planned")
@@ -795,8 +820,12 @@ class Relayout:
         return [self.verify_window(w, contains=st.swapped) for w in st.windows]
 
     def swap(self) -> State:
-        """Catch up until a pass finds nothing (or ``sync_passes``), then cut over (see :meth:`_cutover`)."""
+        """Catch up until a pass finds nothing (or ``sync_passes``), then cut over (see :meth:`_cutover`).
+
+        A finished earlier re-layout of the table (backup dropped) does not count: this one starts afresh."""
         st = self.state()
+        if st.finished:
+            st = self.prepare()
         if st.planned and not st.swapped and self._exists(self.new_table):
             self._merges(self.new_table, stop=False)  # a run killed before its EXCHANGE left them stopped
         if not st.swapped:
@@ -1098,3 +1127,41 @@ class Relayout:
         suffix = " SYNC" if self.config.topology.is_cluster else ""
         self._ddl(f"DROP TABLE IF EXISTS {self.q(self.backup_table)}{self.config.topology.on_cluster}{suffix}")
         self._record("finished")
+
+
+def kept_backups(adapter: Adapter, config: StoreConfig) -> list[str]:
+    """Tables whose newest re-layout has swapped and still keeps the original as ``<table>_opik_store_backup``."""
+    exists = adapter.query(
+        "SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+        {"d": config.database, "t": PROGRESS_TABLE},
+    ).scalar()
+    if not exists:
+        return []
+    q = f"{quote_identifier(config.database, 'database name')}.{quote_identifier(PROGRESS_TABLE)}"
+    tables = [str(r[0]) for r in adapter.query(f"SELECT DISTINCT target FROM {q} ORDER BY target").rows]
+    out = []
+    for table in tables:
+        st = Relayout(adapter, config, table, "", (), "id").state()
+        if st.planned and st.swapped and not st.finished:
+            out.append(table)
+    return out
+
+
+def finish(adapter: Adapter, config: StoreConfig, table: str, yes: bool, dry_run: bool = False) -> str:
+    """Drop the original a swapped re-layout of ``table`` kept; returns what it did (or would do), or "" when
+    the table keeps no original (finishing twice is a no-op).
+
+    Refuses (DataLossError) without ``yes``, and (RelayoutError) when ``table`` does not exist; nothing is
+    dropped then."""
+    job = Relayout(adapter, config, table, "", (), "id")
+    if not job._exists(table):
+        raise RelayoutError(f"{config.database}.{table} does not exist: nothing to finish")
+    if table not in kept_backups(adapter, config):
+        return ""
+    action = f"drop {job.backup_table} (the layout {table} had before its re-layout)"
+    if dry_run:
+        return action
+    if not yes:
+        raise DataLossError(f"this would {action}; it cannot be undone. Re-run with --yes to confirm.")
+    job.drop_backup()
+    return action

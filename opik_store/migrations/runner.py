@@ -52,7 +52,9 @@ from opik_store.migrations.ledger import (
     create_database_sql,
 )
 from opik_store.migrations.lock import MigrationLock
+from opik_store.migrations.operations import HEADER, parse_relayout, replayable
 from opik_store.migrations.preflight import check_cluster, check_layout
+from opik_store.migrations.relayout import Limits, Relayout, RelayoutError
 from opik_store.migrations.replicas import run_create
 from opik_store.migrations.revisions import Revision, RevisionSet
 from opik_store.schema.lint import ColumnModel
@@ -124,6 +126,10 @@ def revision_hazards(revisions: RevisionSet) -> dict[str, tuple[str, ...]]:
     for revision in revisions.ordered:
         found: list[str] = []
         for source in revision.upgrade_statements():
+            spec = parse_relayout(source)
+            if spec:
+                found.extend(model.relayout(spec.table, spec.create))
+                continue
             found.extend(render_statement(source, "lint", Topology()).hazards)
             found.extend(model.apply(source))
         out[revision.id] = tuple(found)
@@ -136,12 +142,31 @@ def render_revision(
     """Render a revision's statements for the configured database and topology."""
     sources = revision.upgrade_statements() if direction == UPGRADE else revision.downgrade_statements()
     try:
-        rendered = [r for s in sources for r in render_statements(s, config.database, config.topology)]
+        rendered = [r for s in sources for r in _render_source(s, config)]
     except OpikStoreError as exc:
         raise RevisionError(f"revision {revision.id} ({revision.path.name}): {exc}") from None
     if hazards is None:
         hazards = tuple(h for r in rendered for h in r.hazards)
     return Step(revision=revision, direction=direction, statements=rendered, sources=sources, hazards=hazards)
+
+
+def _render_source(source: str, config: StoreConfig) -> list[Rendered]:
+    """One revision statement rendered; a re-layout shows its header above the CREATE of its new table."""
+    spec = parse_relayout(source)
+    if spec is None:
+        return render_statements(source, config.database, config.topology)
+    if config.topology.is_sharded:
+        raise RevisionError(
+            f"the re-layout of {spec.table} cannot run on the sharded topology (it needs a run per shard); "
+            "nothing was changed"
+        )
+    create = render_statement(spec.create, config.database, config.topology, guard=False)
+    return [Rendered(
+        sql=f"{HEADER} {spec.table} key={','.join(spec.key)} window={spec.window_column}: copy, verify, EXCHANGE; "
+        f"the old table stays as {spec.table}_opik_store_backup\n{create.sql}",
+        kind="relayout",
+        table=spec.table,
+    )]  # fmt: skip
 
 
 @dataclass
@@ -367,6 +392,7 @@ class Migrator:
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             self._refuse_upgrade(status, steps, allow_changed, allow_destructive)
             self._refuse_foreign_tables(steps)
+            self._refuse_unfinished_relayouts(steps)
             for step in steps:
                 self._apply(step, APPLIED, lock, after_statement)
             return Report(UPGRADE, steps)
@@ -457,6 +483,16 @@ class Migrator:
                 "`opik-store check` shows they match, record them with `opik-store stamp`."
             )
 
+    def _refuse_unfinished_relayouts(self, steps: list[Step]) -> None:
+        """Refuse, changing nothing, when a step would re-lay out a table whose earlier re-layout into another
+        layout is unfinished (its original still kept as the backup): finish that one first."""
+        for step in steps:
+            for source in step.sources:
+                spec = parse_relayout(source)
+                if spec:
+                    job = Relayout(self.adapter, self.config, spec.table, spec.create, spec.key, spec.window_column)
+                    job.refuse_if_another_unfinished()
+
     # -- downgrade -------------------------------------------------------------
     def downgrade(self, target: str, allow_data_loss: bool = False, dry_run: bool = False) -> Report:
         """Revert applied revisions down to ``target`` (kept) or ``base``."""
@@ -473,6 +509,7 @@ class Migrator:
             if lossy and not allow_data_loss:
                 listing = "; ".join(f"{s.revision.id}: {', '.join(s.hazards)}" for s in lossy)
                 raise DataLossError(f"this downgrade loses data ({listing}). Re-run with --yes to confirm.")
+            self._refuse_unfinished_relayouts(steps)
             for step in steps:
                 self._apply(step, REVERTED, lock, None)
             return Report(DOWNGRADE, steps)
@@ -487,11 +524,18 @@ class Migrator:
         self.say(f"{'applying' if step.direction == UPGRADE else 'reverting'} {rev.id}: {rev.message}")
         self.ledger.record(rev.id, STARTED, step.direction, step.checksums, started)
         total = len(step.statements)
+        relayouts = iter([i for i, source in enumerate(step.sources) if parse_relayout(source)])
         for index, statement in enumerate(step.statements, start=1):
             lock.check()
             self.say(f"  [{index}/{total}] {' '.join(statement.sql.split())[:100]}")
             try:
-                self.run_statement(statement)
+                if statement.kind == "relayout":
+                    self._relayout(step, next(relayouts), lock)
+                else:
+                    self.run_statement(statement)
+            except RelayoutError as exc:
+                self.ledger.record(rev.id, FAILED, step.direction, step.checksums, started, error=str(exc))
+                raise
             except ServerError as exc:
                 self.ledger.record(rev.id, FAILED, step.direction, step.checksums, started, error=str(exc))
                 raise MigrationError(rev.id, index, total, statement.sql, exc) from None
@@ -499,10 +543,27 @@ class Migrator:
                 hook(rev.id, index)
         self.ledger.record(rev.id, done_state, step.direction, step.checksums, started)
 
+    def _relayout(self, step: Step, position: int, lock: MigrationLock) -> None:
+        """Run the re-layout at ``step.sources[position]`` to its swap (resuming one a killed run left); the
+        backup stays until ``opik-store relayout finish``.
+
+        The new table's CREATE is checked in a scratch database built from the schema just before it (the
+        revisions below this one, and this one's statements before it), so lookups it reads exist there.
+        Refused (RelayoutError) while an earlier re-layout of the same table is unfinished."""
+        spec = parse_relayout(step.sources[position])
+        assert spec is not None
+        ordered = self.revisions.ordered
+        upto = ordered.index(step.revision) + (0 if step.direction == UPGRADE else 1)
+        below = [s for r in ordered[:upto] for s in r.upgrade_statements()]
+        prior = (*replayable([*below, *step.sources[:position]]), f"DROP TABLE {spec.table}")
+        job = Relayout(self.adapter, self.config, spec.table, spec.create, spec.key, spec.window_column, Limits(),
+                       say=self.say, after_window=lambda _w, _t: lock.check(), prerequisites=prior)  # fmt: skip
+        job.swap()
+
     # -- drift and adoption ------------------------------------------------------
     def differences(self, sources: list[str]) -> list[Difference]:
         """How the live tables differ from what ``sources`` (single-node statements) create on this server."""
-        expected = expected_shapes(self.adapter, sources, dict(self.config.ddl_settings))
+        expected = expected_shapes(self.adapter, replayable(sources), dict(self.config.ddl_settings))
         topology = self.config.topology
         names = set(expected) | {storage_table(n, topology) for n in expected}
         live = read_shapes(self.adapter, self.config.database, names)

@@ -76,6 +76,18 @@ class ColumnModel:
 
     tables: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    def relayout(self, table: str, create: str) -> list[str]:
+        """Replay a re-layout of ``table`` into ``create``; return the columns it drops and the types it narrows
+        (the copy casts every kept column to its new type)."""
+        parsed = parse_statement(create)
+        new = _create_columns(parsed.tokens, parsed.names[0])
+        old = self.tables.get(table, {})
+        found = [f"re-layout drops column {table}.{name}" for name in old if name not in new]
+        found += [f"type narrowing {table}.{name}: {old[name]} -> {t}" for name, t in new.items()
+                  if old.get(name) and t and narrows(old[name], t)]  # fmt: skip
+        self.tables[table] = new
+        return found
+
     def apply(self, source: str) -> list[str]:
         """Replay one statement; return the type narrowings it makes."""
         parsed = parse_statement(source)

@@ -1,0 +1,168 @@
+"""A revision that changes a sort key: the re-layout operation run by the migration runner, on the engine.
+
+The revision returns ``relayout(CREATE, key=...)``; ``migrate`` copies traces into the new layout under the
+lock, verifies, swaps and keeps the original until ``opik-store relayout finish``; a downgrade re-lays it out
+back. Rows are compared one by one with what was written before."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from adopt_fixtures import Writer, read_back
+from click.testing import CliRunner
+from support import write_revision
+
+from opik_store.cli import main
+from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.errors import DataLossError, RevisionError
+from opik_store.migrations.operations import parse_relayout, relayout, replayable
+from opik_store.migrations.relayout import RelayoutError
+from opik_store.schema.ddl import ddl
+from opik_store.store import Store
+
+OLD = ddl("traces")
+NEW = OLD.replace("ORDER BY (workspace_id, project_id, id)", "ORDER BY (workspace_id, project_id, id_at, id)", 1)
+KEY = ("workspace_id", "project_id", "id")
+
+
+def _sorting_key(engine: EmbeddedAdapter, db: str, table: str = "traces") -> str:
+    return str(
+        engine.query(
+            "SELECT sorting_key FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+            {"d": db, "t": table},
+        ).scalar()
+        or ""
+    )
+
+
+def _exists(engine: EmbeddedAdapter, db: str, table: str) -> bool:
+    return bool(engine.query(f"EXISTS TABLE `{db}`.`{table}`").scalar())
+
+
+def _drift(store: Store) -> list[object]:
+    """Differences between the live tables and what the revisions (this folder's, 0003 included) build."""
+    migrator = store.migrator()
+    return list(migrator.differences([s for r in migrator.revisions.ordered for s in r.upgrade_statements()]))
+
+
+@pytest.fixture
+def store(migrations_copy: Path, engine_url: str, database: str) -> Iterator[Store]:
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as s:
+        yield s
+
+
+def test_the_statement_round_trips_and_refuses_bad_input() -> None:
+    source = relayout(NEW, key=KEY)
+    spec = parse_relayout(source)
+    assert spec is not None and spec.table == "traces" and spec.key == KEY and spec.window_column == "id"
+    assert parse_relayout("ALTER TABLE traces ADD COLUMN x UInt8") is None
+    assert replayable([source]) == ["DROP TABLE traces", NEW.strip()]
+    with pytest.raises(RevisionError, match="plain 'CREATE TABLE"):
+        relayout("ALTER TABLE traces MODIFY ORDER BY id", key=KEY)
+    with pytest.raises(RevisionError, match="plain column names"):
+        relayout(NEW, key=("id; DROP TABLE spans",))
+    with pytest.raises(RevisionError, match="no key"):
+        relayout(NEW, key=())
+
+
+def test_a_revision_relays_out_traces_with_its_rows_and_back(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str
+) -> None:
+    store.migrate()
+    writer = Writer(store.adapter, database, "successor", seed=9)
+    writer.seed_rows(150)
+    before = read_back(engine, database, "traces")
+    assert len(before) > 100
+    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    store.close()
+    store = Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy))  # sees 0003
+
+    base = ["--url", engine_url, "--database", database, "--migrations-dir", str(migrations_copy)]
+    dry = CliRunner().invoke(main, [*base, "migrate", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "opik-store: relayout traces" in dry.output and not _exists(engine, database, "traces_opik_store_new")
+
+    report = store.migrate()
+    assert report.revisions == ["0003"]
+    assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
+    assert read_back(engine, database, "traces") == before
+    assert _sorting_key(engine, database, "traces_opik_store_backup") == "workspace_id, project_id, id"
+    assert _drift(store) == [] and not store.status().pending
+    assert store.relayout_backups() == ["traces"]
+    listed = CliRunner().invoke(main, [*base, "relayout", "list", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["kept"][0]["table"] == "traces", listed.output
+
+    # the original is kept: a downgrade (another re-layout of traces) is refused, changing nothing
+    with pytest.raises(RelayoutError, match="not finished"):
+        store.downgrade("0002")
+    assert store.status().applied[-1] == "0003" and _exists(engine, database, "traces_opik_store_backup")
+
+    refused = CliRunner().invoke(main, [*base, "relayout", "finish", "traces"])
+    assert (
+        refused.exit_code == 2 and "--yes" in refused.output and _exists(engine, database, "traces_opik_store_backup")
+    )
+    with pytest.raises(DataLossError):
+        store.finish_relayout("traces")
+    done = CliRunner().invoke(main, [*base, "relayout", "finish", "traces", "--yes"])
+    assert done.exit_code == 0, done.output
+    assert not _exists(engine, database, "traces_opik_store_backup") and store.relayout_backups() == []
+    assert store.finish_relayout("traces", yes=True) == ""  # finishing twice changes nothing
+    with pytest.raises(RelayoutError, match="does not exist"):
+        store.finish_relayout("no_such_table", yes=True)
+
+    store.downgrade("0002")
+    assert _sorting_key(engine, database) == "workspace_id, project_id, id"
+    assert read_back(engine, database, "traces") == before
+    assert store.relayout_backups() == ["traces"]
+    store.finish_relayout("traces", yes=True)
+    assert store.check() == [] and store.status().applied[-1] == "0002"  # ddl/ is head again
+    store.close()
+
+
+def test_a_relayout_is_refused_on_the_sharded_topology(migrations_copy: Path, engine_url: str) -> None:
+    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    result = CliRunner().invoke(
+        main,
+        ["--url", engine_url, "--migrations-dir", str(migrations_copy), "--cluster", "c", "--sharded", "migrate",
+         "--sql"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "sharded topology" in result.output, result.output
+
+
+def test_migrate_resumes_a_relayout_a_killed_run_left(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str
+) -> None:
+    """The copy stops after its second window (as a killed `migrate` would); the next `migrate` resumes the
+    same re-layout from its recorded windows and finishes with every row."""
+    from opik_store.migrations.relayout import Limits, Relayout
+
+    class Killed(Exception):
+        pass
+
+    store.migrate()
+    Writer(store.adapter, database, "successor", seed=4).seed_rows(120)
+    before = read_back(engine, database, "traces")
+    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    seen: list[int] = []
+
+    def kill(window: object, _totals: object) -> None:
+        seen.append(1)
+        if len(seen) == 2:
+            raise Killed
+
+    prior = tuple(s for r in store.migrator().revisions.ordered for s in r.upgrade_statements())
+    first = Relayout(store.adapter, store.config, "traces", NEW, KEY, "id", Limits(window_rows=25),
+                     after_window=kill, prerequisites=(*prior, "DROP TABLE traces"))  # fmt: skip
+    with pytest.raises(Killed):
+        first.swap()
+    assert _sorting_key(engine, database) == "workspace_id, project_id, id"  # not swapped yet
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        lines: list[str] = []
+        assert again.migrate(progress=lines.append).revisions == ["0003"]
+        assert not any("windows planned" in line for line in lines), lines  # the recorded plan was resumed
+        assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
+        assert read_back(engine, database, "traces") == before
