@@ -352,3 +352,29 @@ def test_quick_window_check_only_passes_identical_versions(
     )
     assert relayout._same_versions(window) is None
     assert not relayout.verify_window(window).ok
+
+
+def test_rollback_refuses_values_the_original_cannot_hold(engine: EmbeddedAdapter, opik: Store, database: str) -> None:
+    """A span written after the swap with a usage count beyond Int32 (Opik's original type): rollback would
+    wrap it, so it is refused and nothing changes; once the value is gone, rollback runs."""
+    create_layout(engine, database, "original")
+    writer = Writer(engine, database, "original", seed=2)
+    writer.seed_rows(30)
+    adoption = opik.adoption(Limits(window_rows=1000))
+    adoption.run()
+    big = writer._span(uuid7(int(time.time() * 1000), writer.rng), uuid7(int(time.time() * 1000), writer.rng), "big")
+    big["usage"] = {"tokens": 3_000_000_000}
+    _TYPES_BIG = {**_TYPES, "usage": "Map(String, Int64)"}
+    cols = list(big)
+    engine.execute(
+        f"INSERT INTO `{database}`.spans ({', '.join(cols)}) SELECT {', '.join(cols)} "
+        "FROM format(JSONEachRow, {s:String}, {p:String})",
+        {"s": ", ".join(f"{c} {_TYPES_BIG[c]}" for c in cols), "p": json.dumps(big)},
+    )
+    with pytest.raises(AdoptionRefused, match=r"spans\.usage in 1 rows"):
+        adoption.rollback()
+    assert adoption.plan().state == "traces: swapped; spans: swapped"
+    assert has_deleted(engine, database, "traces") and has_deleted(engine, database, "spans")
+    engine.execute(f"DELETE FROM `{database}`.spans WHERE id = {{i:String}}", {"i": big["id"]})
+    adoption.rollback()
+    assert not has_deleted(engine, database, "spans")

@@ -360,6 +360,11 @@ class Adoption:
         states = [r.state() for r in relayouts]
         if any(s.finished for s in states):
             raise AdoptionRefused("adoption was finished (backups dropped): there is nothing to roll back to")
+        lossy = {r.table: r.lossy_rollback() for r in relayouts}
+        if any(lossy.values()):
+            listing = ", ".join(f"{t}.{c} in {n:,} rows" for t, cols in lossy.items() for c, n in cols.items())
+            raise AdoptionRefused(f"rolling back would change values that do not fit Opik's layout ({listing}); "
+                                  "nothing was changed. The store's layout stays live.")  # fmt: skip
         actions = [
             f"{r.table}: copy writes made since the swap back into {r.backup_table}, then EXCHANGE them back"
             if s.swapped else f"{r.table}: not swapped; the live table stays the original"

@@ -1092,16 +1092,42 @@ class Relayout:
                       f"{self.config.topology.on_cluster}")  # fmt: skip
             self._step("renamed")
 
+    def lossy_rollback(self) -> dict[str, int]:
+        """Per column, the rows of the new table whose value the conversion back into the original layout would
+        change (a CAST into a narrower type: usage Map(String, Int64) into Int32, say); empty when none would,
+        or before the swap. NULL sentinels and columns the original lacks are not counted (see the README)."""
+        if not self.state().swapped:
+            return {}
+        new = self._names()[1]
+        m = self.mapping(reverse=True)
+        types = {c.name: c.type for c in read_columns(self.adapter, self.db, new)}
+        checks = [
+            (name, f"countIf(cityHash64(CAST({expr} AS {types[name]})) != cityHash64({quote_identifier(name)}))")
+            for name, expr in zip(m.columns, m.expressions, strict=True)
+            if expr.startswith("CAST(") and not expr.startswith("CAST(ifNull(")
+        ]
+        if not checks:
+            return {}
+        row = self.adapter.query(f"SELECT {', '.join(c for _, c in checks)} FROM {self.q(new)}",
+                                 settings=self.limits.settings).rows[0]  # fmt: skip
+        return {name: int(n) for (name, _), n in zip(checks, row, strict=True) if int(n)}
+
     def rollback(self) -> State:
         """Put the original back under the live name with every write made since the swap.
 
         Before the swap this changes nothing (the live table is still the original; the new table stays for a
-        later run or for dropping)."""
+        later run or for dropping). Refused (RelayoutError, nothing changed) when a value written since would
+        not fit the original's type (:meth:`lossy_rollback`)."""
         st = self.state()
         if not st.planned:
             raise RelayoutError(f"no re-layout of {self.table} has started: nothing to roll back")
         if st.finished:
             raise RelayoutError(f"the re-layout of {self.table} was finished (backup dropped): nothing to roll back")
+        lossy = self.lossy_rollback()
+        if lossy:
+            listing = ", ".join(f"{self.table}.{c} in {n:,} rows" for c, n in lossy.items())
+            raise RelayoutError(f"rolling back would change values that do not fit the original layout's types "
+                                f"({listing}); nothing was changed. The new layout stays live.")  # fmt: skip
         if st.swapped and self._exists(self.backup_table):
             self._merges(self.backup_table, stop=False)  # a rollback killed before its EXCHANGE left them stopped
         if st.swapped:
