@@ -151,7 +151,8 @@ def render_revision(
 
 
 def _render_source(source: str, config: StoreConfig) -> list[Rendered]:
-    """One revision statement rendered; a re-layout shows its header above the CREATE of its new table."""
+    """One revision statement rendered. A re-layout renders as comments only (its header, then the CREATE of
+    the new layout), so SQL printed by ``--sql`` and run by hand does nothing for it."""
     spec = parse_relayout(source)
     if spec is None:
         return render_statements(source, config.database, config.topology)
@@ -161,9 +162,11 @@ def _render_source(source: str, config: StoreConfig) -> list[Rendered]:
             "nothing was changed"
         )
     create = render_statement(spec.create, config.database, config.topology, guard=False)
+    commented = "\n".join(f"--   {line}" for line in create.sql.splitlines())
     return [Rendered(
         sql=f"{HEADER} {spec.table} key={','.join(spec.key)} window={spec.window_column}: copy, verify, EXCHANGE; "
-        f"the old table stays as {spec.table}_opik_store_backup\n{create.sql}",
+        f"the old table stays as {spec.table}_opik_store_backup (runs only through `opik-store migrate`; "
+        f"SQL alone cannot do it) into:\n{commented}",
         kind="relayout",
         table=spec.table,
     )]  # fmt: skip
