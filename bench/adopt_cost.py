@@ -43,7 +43,7 @@ CONFIG = """<clickhouse>
 
 def id_sql(ms: str, seed: str) -> str:
     """UUIDv7 text for the millisecond ``ms``, random part from ``seed``."""
-    h = f"substring(hex(toUInt64({ms})), 5, 12)"
+    h = f"substring(leftPad(hex(toUInt64({ms})), 16, '0'), 5, 12)"  # hex() drops leading zero bytes
     r = f"hex(cityHash64({seed}))"
     return (f"lower(concat(substring({h}, 1, 8), '-', substring({h}, 9, 4), '-7', substring({r}, 1, 3), '-8', "
             f"substring({r}, 4, 3), '-', substring({r}, 7, 10), "
@@ -127,7 +127,7 @@ def main() -> None:
             t0 = time.monotonic()
             make().copy()
             wall = time.monotonic() - t0
-            copies = logged(engine, since, "INSERT INTO `adopt_bench`.`traces_opik_store_new`%")
+            copies = logged(engine, since, "INSERT INTO %adopt_bench%.%traces_opik_store_new%")
             return wall, copies, logged(engine, since, "%")
 
         runs = []  # (plain wall, plain log, copy wall, copy INSERTs log, everything log), order alternating
@@ -156,7 +156,7 @@ def main() -> None:
         t0 = time.monotonic()
         make().swap()
         swap_wall = time.monotonic() - t0
-        catchup = logged(engine, since, "INSERT INTO `adopt_bench`.`traces%")
+        catchup = logged(engine, since, "INSERT INTO %adopt_bench%.%traces%")
     finally:
         engine.close()
 
