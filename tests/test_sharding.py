@@ -354,6 +354,16 @@ def test_preflight_refuses_a_database_laid_out_for_the_other_topology(engine: Em
         engine.execute(f"DROP DATABASE `{plain}` SYNC")
 
 
+def test_migrate_with_nothing_pending_still_refuses_the_other_topology(engine_url: str, database: str) -> None:
+    """An up-to-date unsharded database and `migrate --sharded` (or --dry-run): refused, not "up to date"."""
+    base = ["--url", engine_url, "--database", database]
+    assert CliRunner().invoke(main, [*base, "migrate"]).exit_code == 0
+    for extra in ([], ["--dry-run"]):
+        result = CliRunner().invoke(main, [*base, "--cluster", "shards1", "--sharded", "migrate", *extra])
+        assert result.exit_code == 2 and "needs them to be Distributed" in result.output, result.output
+        assert "up to date" not in result.output
+
+
 # -- retention backfill per shard ------------------------------------------------------------
 
 

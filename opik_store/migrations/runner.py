@@ -381,8 +381,12 @@ class Migrator:
         allow_destructive: bool = False,
         after_statement: StatementHook | None = None,
     ) -> Report:
-        """Apply every revision needed to reach ``target``; return what was (or would be) applied."""
+        """Apply every revision needed to reach ``target``; return what was (or would be) applied.
+
+        A database laid out for the other topology (sharded or not) is refused first, also when nothing is
+        pending: "up to date" would claim the wrong layout is right."""
         target = target if target in {"head", "heads"} else self.revisions.resolve(target)
+        check_layout(self.adapter, self.config.database, self.config.topology.is_sharded)
         if dry_run:
             status = self.status()
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
