@@ -567,6 +567,18 @@ class Relayout:
                 f"(`opik-store relayout finish {self.table} --yes`). Nothing was changed."
             )
 
+    def _refuse_missing_columns(self, columns: list[Column], table: str) -> None:
+        """RelayoutError unless ``table`` stores every key column and the version column, and has the window
+        column (the copy, catch-up and checks match rows by them)."""
+        stored = {c.name for c in columns if c.default_kind in {"", "DEFAULT"}}
+        missing = [n for n in (*self.key, VERSION) if n not in stored]
+        missing += [] if any(c.name == self.window_column for c in columns) else [self.window_column]
+        if missing:
+            raise RelayoutError(
+                f"the re-layout of {self.db}.{self.table} names columns {table} does not store: "
+                f"{', '.join(missing)} (key, version or window column). Nothing was changed."
+            )
+
     # -- the steps ----------------------------------------------------------------------------------
     def prepare(self) -> State:
         """Create the progress table and the new table, record the plan (once). Idempotent."""
@@ -583,9 +595,15 @@ class Relayout:
         create = self.target_sql.replace(f"CREATE TABLE {self.table}", f"CREATE TABLE {self.new_table}", 1)
         if create == self.target_sql:
             raise RelayoutError(f"the target statement does not start with 'CREATE TABLE {self.table}'")
+        self._refuse_missing_columns(read_columns(self.adapter, self.db, self.table), self.table)
         hist, non_v7 = self.histogram()
         windows = cut_windows(hist, self.limits.window_rows, non_v7)
         self._ddl(render_statement(create, self.db, self.config.topology, guard=False).sql)
+        try:
+            self._refuse_missing_columns(read_columns(self.adapter, self.db, self.new_table), self.new_table)
+        except RelayoutError:
+            self._ddl(f"DROP TABLE {self.q(self.new_table)}{self.config.topology.on_cluster}")  # just made, unrecorded
+            raise
         detail = {
             "windows": [asdict(w) for w in windows],
             "source_uuid": self._uuid(self.table),
@@ -826,6 +844,8 @@ class Relayout:
         st = self.state()
         if st.finished:
             st = self.prepare()
+        else:
+            self.refuse_if_another_unfinished()  # swapped into another layout: this one must not pass for done
         if st.planned and not st.swapped and self._exists(self.new_table):
             self._merges(self.new_table, stop=False)  # a run killed before its EXCHANGE left them stopped
         if not st.swapped:
