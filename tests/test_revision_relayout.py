@@ -229,3 +229,42 @@ def test_a_relayout_naming_missing_columns_is_refused_changing_nothing(
         assert again.history()[-1].state == "failed"
     assert not _exists(engine, database, "traces_opik_store_new")
     assert read_back(engine, database, "traces") == before
+
+
+def test_finish_refuses_a_swap_stopped_right_after_its_exchange(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """A swap killed right after its EXCHANGE has not copied the writes that reached the original in that moment
+    nor verified the copy: `relayout finish --yes` used to list and drop that original (the write lost); it
+    refuses until `migrate` completes the swap, which copies the write."""
+    from opik_store.migrations.relayout import Relayout
+
+    class Killed(Exception):
+        pass
+
+    store.migrate()
+    Writer(store.adapter, database, "successor", seed=7).seed_rows(30)
+    gap = "0190a000-0000-7000-8000-000000000001"
+
+    def kill(_table: str, step: str) -> None:
+        if step == "exchanged":  # a write that resolved `traces` to the original just before the EXCHANGE
+            engine.execute(
+                f"INSERT INTO `{database}`.traces_opik_store_new (id, workspace_id, project_id, name) "
+                f"VALUES ('{gap}', 'w', '{gap}', 'gap write')"
+            )
+            raise Killed
+
+    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    prior = tuple(s for r in store.migrator().revisions.ordered[:2] for s in r.upgrade_statements())
+    job = Relayout(store.adapter, store.config, "traces", NEW, KEY, "id", after_step=kill,
+                   prerequisites=(*prior, "DROP TABLE traces"))  # fmt: skip
+    with pytest.raises(Killed):
+        job.swap()
+    assert store.relayout_backups() == []
+    with pytest.raises(RelayoutError, match="did not complete"):
+        store.finish_relayout("traces", yes=True)
+    assert _exists(engine, database, "traces_opik_store_new")  # the original, not yet renamed: kept
+    Relayout(store.adapter, store.config, "traces", NEW, KEY, "id").swap()  # what the next migrate runs
+    assert gap in read_back(engine, database, "traces")
+    assert store.relayout_backups() == ["traces"]
+    assert store.finish_relayout("traces", yes=True)

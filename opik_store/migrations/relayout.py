@@ -1164,6 +1164,13 @@ class Relayout:
         self._record("rolled_back")
         return self.state()
 
+    def swap_verified(self) -> bool:
+        """Whether the newest cutover's swap completed: the writes of the moment copied and every window of the
+        backup verified in the new table (the ``swapped`` event :meth:`swap` records last)."""
+        events = self._events()
+        last = max((i for i, e in enumerate(events) if e["event"] == "cutover"), default=-1)
+        return last >= 0 and any(e["event"] == "swapped" for e in events[last + 1 :])
+
     def drop_backup(self) -> None:
         """Drop the backup (the original layout) of a swapped re-layout and record it finished."""
         st = self.state()
@@ -1187,8 +1194,9 @@ def kept_backups(adapter: Adapter, config: StoreConfig) -> list[str]:
     tables = [str(r[0]) for r in adapter.query(f"SELECT DISTINCT target FROM {q} ORDER BY target").rows]
     out = []
     for table in tables:
-        st = Relayout(adapter, config, table, "", (), "id").state()
-        if st.planned and st.swapped and not st.finished:
+        job = Relayout(adapter, config, table, "", (), "id")
+        st = job.state()
+        if st.planned and st.swapped and not st.finished and job.swap_verified():
             out.append(table)
     return out
 
@@ -1197,11 +1205,19 @@ def finish(adapter: Adapter, config: StoreConfig, table: str, yes: bool, dry_run
     """Drop the original a swapped re-layout of ``table`` kept; returns what it did (or would do), or "" when
     the table keeps no original (finishing twice is a no-op).
 
-    Refuses (DataLossError) without ``yes``, and (RelayoutError) when ``table`` does not exist; nothing is
+    Refuses (DataLossError) without ``yes``, and (RelayoutError) when ``table`` does not exist or its swap
+    stopped after the EXCHANGE before it completed (writes of that moment may be only in the original); nothing is
     dropped then."""
     job = Relayout(adapter, config, table, "", (), "id")
     if not job._exists(table):
         raise RelayoutError(f"{config.database}.{table} does not exist: nothing to finish")
+    st = job.state()
+    if st.planned and st.swapped and not st.finished and not job.swap_verified():
+        raise RelayoutError(
+            f"the swap of {config.database}.{table} did not complete (stopped after its EXCHANGE, before the writes "
+            "made meanwhile were copied and the copy verified): run `opik-store migrate` (or `opik-store adopt run` "
+            "for an adoption) again to complete it first. Nothing was dropped."
+        )
     if table not in kept_backups(adapter, config):
         return ""
     action = f"drop {job.backup_table} (the layout {table} had before its re-layout)"
