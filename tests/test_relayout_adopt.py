@@ -378,3 +378,19 @@ def test_rollback_refuses_values_the_original_cannot_hold(engine: EmbeddedAdapte
     engine.execute(f"DELETE FROM `{database}`.spans WHERE id = {{i:String}}", {"i": big["id"]})
     adoption.rollback()
     assert not has_deleted(engine, database, "spans")
+
+
+def test_relayout_finish_leaves_an_adoption_alone(engine: EmbeddedAdapter, opik: Store, database: str) -> None:
+    """`relayout list|finish` are for revisions' re-layouts: an adoption's originals used to be listed there and
+    dropped one table at a time, skipping adopt's verification; `adopt rollback` then said it was finished."""
+    from opik_store.migrations.relayout import RelayoutError
+
+    create_layout(engine, database, "original")
+    Writer(engine, database, "original", seed=8).seed_rows(40)
+    adoption = opik.adoption(Limits(window_rows=50))
+    adoption.run()
+    assert opik.relayout_backups() == []
+    with pytest.raises(RelayoutError, match="being adopted"):
+        opik.finish_relayout("traces", yes=True)
+    assert engine.query(f"EXISTS TABLE `{database}`.traces_opik_store_backup").scalar()
+    assert adoption.rollback(dry_run=True)  # not refused as finished

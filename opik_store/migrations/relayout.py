@@ -378,8 +378,10 @@ class Relayout:
         after_window: WindowHook | None = None,
         prerequisites: tuple[str, ...] = (),
         after_step: StepHook | None = None,
+        origin: str = "revision",
     ) -> None:
         self.adapter = adapter
+        self.origin = origin  # who runs it: "revision" (migrate) or "adopt"; recorded with the plan
         self.config = config
         self.db = config.database
         self.table = table
@@ -609,6 +611,7 @@ class Relayout:
             "source_uuid": self._uuid(self.table),
             "target_uuid": self._uuid(self.new_table),
             "target": self._target_digest,
+            "origin": self.origin,
         }
         self._record("planned", detail=json.dumps(detail))
         self.say(f"{self.table}: created {self.new_table}; {len(windows)} windows planned")
@@ -1164,6 +1167,12 @@ class Relayout:
         self._record("rolled_back")
         return self.state()
 
+    def planned_by(self) -> str:
+        """Who planned the newest re-layout of this table: "adopt", or "revision" (also for plans recorded before
+        the origin was)."""
+        plans = [e for e in self._events() if e["event"] == "planned"]
+        return str(json.loads(plans[-1]["detail"]).get("origin", "revision")) if plans else ""
+
     def swap_verified(self) -> bool:
         """Whether the newest cutover's swap completed: the writes of the moment copied and every window of the
         backup verified in the new table (the ``swapped`` event :meth:`swap` records last)."""
@@ -1196,7 +1205,7 @@ def kept_backups(adapter: Adapter, config: StoreConfig) -> list[str]:
     for table in tables:
         job = Relayout(adapter, config, table, "", (), "id")
         st = job.state()
-        if st.planned and st.swapped and not st.finished and job.swap_verified():
+        if st.planned and st.swapped and not st.finished and job.swap_verified() and job.planned_by() != "adopt":
             out.append(table)
     return out
 
@@ -1212,6 +1221,11 @@ def finish(adapter: Adapter, config: StoreConfig, table: str, yes: bool, dry_run
     if not job._exists(table):
         raise RelayoutError(f"{config.database}.{table} does not exist: nothing to finish")
     st = job.state()
+    if st.planned and not st.finished and job.planned_by() == "adopt":
+        raise RelayoutError(
+            f"{config.database}.{table} is being adopted: its original is `opik-store adopt`'s to keep or drop "
+            "(`opik-store adopt finish --yes`, or `adopt rollback`). Nothing was dropped."
+        )
     if st.planned and st.swapped and not st.finished and not job.swap_verified():
         raise RelayoutError(
             f"the swap of {config.database}.{table} did not complete (stopped after its EXCHANGE, before the writes "
