@@ -269,7 +269,14 @@ class Store:
 
     def finish_relayout(self, table: str, yes: bool = False, dry_run: bool = False) -> str:
         """Drop the original a revision's re-layout of ``table`` kept (only with ``yes``); returns the action."""
-        return relayout.finish(self.adapter, self.config, table, yes, dry_run)
+        if dry_run:
+            return relayout.finish(self.adapter, self.config, table, yes, dry_run)
+        lock = self.migrator().lock()  # never while a migrate (or adopt) is running a re-layout of it
+        lock.acquire(self.config.lock_timeout)
+        try:
+            return relayout.finish(self.adapter, self.config, table, yes, dry_run)
+        finally:
+            lock.release()
 
     def lock_holder(self) -> Holder | None:
         """The newest migration-lock generation's holder (released or not), None if never locked."""

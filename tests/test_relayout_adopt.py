@@ -378,3 +378,43 @@ def test_rollback_refuses_values_the_original_cannot_hold(engine: EmbeddedAdapte
     engine.execute(f"DELETE FROM `{database}`.spans WHERE id = {{i:String}}", {"i": big["id"]})
     adoption.rollback()
     assert not has_deleted(engine, database, "spans")
+
+
+def test_relayout_finish_leaves_an_adoption_alone(engine: EmbeddedAdapter, opik: Store, database: str) -> None:
+    """`relayout list|finish` are for revisions' re-layouts: an adoption's originals used to be listed there and
+    dropped one table at a time, skipping adopt's verification; `adopt rollback` then said it was finished."""
+    from opik_store.migrations.relayout import RelayoutError
+
+    create_layout(engine, database, "original")
+    Writer(engine, database, "original", seed=8).seed_rows(40)
+    adoption = opik.adoption(Limits(window_rows=50))
+    adoption.run()
+    assert opik.relayout_backups() == []
+    with pytest.raises(RelayoutError, match="being adopted"):
+        opik.finish_relayout("traces", yes=True)
+    assert engine.query(f"EXISTS TABLE `{database}`.traces_opik_store_backup").scalar()
+    assert adoption.rollback(dry_run=True)  # not refused as finished
+
+
+def test_rollback_refuses_an_enum_element_the_original_lacks(
+    engine: EmbeddedAdapter, opik: Store, database: str
+) -> None:
+    """A trace written after the swap with source 'evaluator' (not in Opik's original Enum): the Enum-to-Enum
+    cast keeps its number, so the round-trip check passed and rollback put a value into the original that every
+    read of ``source`` then failed on (UNKNOWN_ELEMENT_OF_ENUM). It is refused, changing nothing."""
+    create_layout(engine, database, "original")
+    Writer(engine, database, "original", seed=3).seed_rows(20)
+    adoption = opik.adoption(Limits(window_rows=1000))
+    adoption.run()
+    row_id = "0190a000-0000-7000-8000-000000000009"
+    engine.execute(
+        f"INSERT INTO `{database}`.traces (id, workspace_id, project_id, name, source) "
+        "VALUES ({i:String}, 'w', {i:String}, 'evaluated', 'evaluator')",
+        {"i": row_id},
+    )
+    with pytest.raises(AdoptionRefused, match=r"traces\.source in 1 rows"):
+        adoption.rollback()
+    assert adoption.plan().state == "traces: swapped; spans: swapped"
+    engine.execute(f"DELETE FROM `{database}`.traces WHERE id = {{i:String}}", {"i": row_id})
+    adoption.rollback()
+    assert engine.query(f"SELECT count() FROM `{database}`.traces WHERE toString(source) != ''").scalar()

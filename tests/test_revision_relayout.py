@@ -7,6 +7,7 @@ back. Rows are compared one by one with what was written before."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +167,104 @@ def test_migrate_resumes_a_relayout_a_killed_run_left(
         assert not any("windows planned" in line for line in lines), lines  # the recorded plan was resumed
         assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
         assert read_back(engine, database, "traces") == before
+
+
+@pytest.mark.parametrize("where", ["one revision", "two revisions"])
+def test_a_table_relaid_out_twice_in_one_run_is_refused_before_anything_runs(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str, where: str
+) -> None:
+    """The second re-layout of the same table in one run used to find the first one's swap recorded, pass for
+    done and leave the table in the first layout while the ledger recorded the revision applied."""
+    store.migrate()
+    Writer(store.adapter, database, "successor", seed=5).seed_rows(30)
+    other = OLD.replace("ORDER BY (workspace_id, project_id, id)", "ORDER BY (workspace_id, id)", 1)
+    if where == "one revision":
+        write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY), relayout(other, key=KEY)], [])
+    else:
+        write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [])
+        write_revision(migrations_copy, "0004", "0003", [relayout(other, key=KEY)], [])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        with pytest.raises(RelayoutError, match="again in this run"):
+            again.migrate()
+        assert again.status().applied[-1] == "0002"
+        assert _sorting_key(engine, database) == "workspace_id, project_id, id"
+        assert not _exists(engine, database, "traces_opik_store_new")
+
+
+def test_a_swapped_relayout_does_not_pass_for_one_into_another_layout(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    from opik_store.migrations.relayout import Relayout
+
+    store.migrate()
+    Relayout(store.adapter, store.config, "traces", NEW, KEY, "id").swap()
+    other = OLD.replace("ORDER BY (workspace_id, project_id, id)", "ORDER BY (workspace_id, id)", 1)
+    with pytest.raises(RelayoutError, match="not finished"):
+        Relayout(store.adapter, store.config, "traces", other, KEY, "id").swap()
+    assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
+
+
+@pytest.mark.parametrize(
+    ("create", "key", "window"),
+    [
+        (NEW, ("workspace_id", "nosuch"), "id"),  # a key column the table lacks
+        (NEW, KEY, "nosuch"),  # a window column the table lacks
+        (re.sub(r"\n    created_by .*", "", NEW, count=1), (*KEY, "created_by"), "id"),  # the new layout lacks it
+    ],
+)  # fmt: skip
+def test_a_relayout_naming_missing_columns_is_refused_changing_nothing(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str,
+    create: str, key: tuple[str, ...], window: str,
+) -> None:  # fmt: skip
+    store.migrate()
+    Writer(store.adapter, database, "successor", seed=6).seed_rows(20)
+    before = read_back(engine, database, "traces")
+    write_revision(migrations_copy, "0003", "0002", [relayout(create, key=key, window_column=window)], [])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        with pytest.raises(RelayoutError, match="does not store"):
+            again.migrate(allow_destructive=True)
+        assert again.status().applied[-1] == "0002"
+        assert again.history()[-1].state == "failed"
+    assert not _exists(engine, database, "traces_opik_store_new")
+    assert read_back(engine, database, "traces") == before
+
+
+def test_finish_refuses_a_swap_stopped_right_after_its_exchange(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """A swap killed right after its EXCHANGE has not copied the writes that reached the original in that moment
+    nor verified the copy: `relayout finish --yes` used to list and drop that original (the write lost); it
+    refuses until `migrate` completes the swap, which copies the write."""
+    from opik_store.migrations.relayout import Relayout
+
+    class Killed(Exception):
+        pass
+
+    store.migrate()
+    Writer(store.adapter, database, "successor", seed=7).seed_rows(30)
+    gap = "0190a000-0000-7000-8000-000000000001"
+
+    def kill(_table: str, step: str) -> None:
+        if step == "exchanged":  # a write that resolved `traces` to the original just before the EXCHANGE
+            engine.execute(
+                f"INSERT INTO `{database}`.traces_opik_store_new (id, workspace_id, project_id, name) "
+                f"VALUES ('{gap}', 'w', '{gap}', 'gap write')"
+            )
+            raise Killed
+
+    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    prior = tuple(s for r in store.migrator().revisions.ordered[:2] for s in r.upgrade_statements())
+    job = Relayout(store.adapter, store.config, "traces", NEW, KEY, "id", after_step=kill,
+                   prerequisites=(*prior, "DROP TABLE traces"))  # fmt: skip
+    with pytest.raises(Killed):
+        job.swap()
+    assert store.relayout_backups() == []
+    with pytest.raises(RelayoutError, match="did not complete"):
+        store.finish_relayout("traces", yes=True)
+    assert _exists(engine, database, "traces_opik_store_new")  # the original, not yet renamed: kept
+    Relayout(store.adapter, store.config, "traces", NEW, KEY, "id").swap()  # what the next migrate runs
+    assert gap in read_back(engine, database, "traces")
+    assert store.relayout_backups() == ["traces"]
+    assert store.finish_relayout("traces", yes=True)

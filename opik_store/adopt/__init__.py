@@ -163,7 +163,7 @@ class Adoption:
         return Relayout(
             self.adapter, self.config, table, ddl(table), key, column, self.limits, self.say,
             after_window or self.after_window, prerequisites=tuple(ddl(t) for t in PREREQUISITES),
-            after_step=self.after_step,
+            after_step=self.after_step, origin="adopt",
         )  # fmt: skip
 
     # -- recognising ----------------------------------------------------------------------------

@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -378,8 +379,10 @@ class Relayout:
         after_window: WindowHook | None = None,
         prerequisites: tuple[str, ...] = (),
         after_step: StepHook | None = None,
+        origin: str = "revision",
     ) -> None:
         self.adapter = adapter
+        self.origin = origin  # who runs it: "revision" (migrate) or "adopt"; recorded with the plan
         self.config = config
         self.db = config.database
         self.table = table
@@ -567,6 +570,18 @@ class Relayout:
                 f"(`opik-store relayout finish {self.table} --yes`). Nothing was changed."
             )
 
+    def _refuse_missing_columns(self, columns: list[Column], table: str) -> None:
+        """RelayoutError unless ``table`` stores every key column and the version column, and has the window
+        column (the copy, catch-up and checks match rows by them)."""
+        stored = {c.name for c in columns if c.default_kind in {"", "DEFAULT"}}
+        missing = [n for n in (*self.key, VERSION) if n not in stored]
+        missing += [] if any(c.name == self.window_column for c in columns) else [self.window_column]
+        if missing:
+            raise RelayoutError(
+                f"the re-layout of {self.db}.{self.table} names columns {table} does not store: "
+                f"{', '.join(missing)} (key, version or window column). Nothing was changed."
+            )
+
     # -- the steps ----------------------------------------------------------------------------------
     def prepare(self) -> State:
         """Create the progress table and the new table, record the plan (once). Idempotent."""
@@ -583,14 +598,21 @@ class Relayout:
         create = self.target_sql.replace(f"CREATE TABLE {self.table}", f"CREATE TABLE {self.new_table}", 1)
         if create == self.target_sql:
             raise RelayoutError(f"the target statement does not start with 'CREATE TABLE {self.table}'")
+        self._refuse_missing_columns(read_columns(self.adapter, self.db, self.table), self.table)
         hist, non_v7 = self.histogram()
         windows = cut_windows(hist, self.limits.window_rows, non_v7)
         self._ddl(render_statement(create, self.db, self.config.topology, guard=False).sql)
+        try:
+            self._refuse_missing_columns(read_columns(self.adapter, self.db, self.new_table), self.new_table)
+        except RelayoutError:
+            self._ddl(f"DROP TABLE {self.q(self.new_table)}{self.config.topology.on_cluster}")  # just made, unrecorded
+            raise
         detail = {
             "windows": [asdict(w) for w in windows],
             "source_uuid": self._uuid(self.table),
             "target_uuid": self._uuid(self.new_table),
             "target": self._target_digest,
+            "origin": self.origin,
         }
         self._record("planned", detail=json.dumps(detail))
         self.say(f"{self.table}: created {self.new_table}; {len(windows)} windows planned")
@@ -826,6 +848,8 @@ class Relayout:
         st = self.state()
         if st.finished:
             st = self.prepare()
+        else:
+            self.refuse_if_another_unfinished()  # swapped into another layout: this one must not pass for done
         if st.planned and not st.swapped and self._exists(self.new_table):
             self._merges(self.new_table, stop=False)  # a run killed before its EXCHANGE left them stopped
         if not st.swapped:
@@ -1098,14 +1122,22 @@ class Relayout:
         or before the swap. NULL sentinels and columns the original lacks are not counted (see the README)."""
         if not self.state().swapped:
             return {}
-        new = self._names()[1]
+        original, new = self._names()
         m = self.mapping(reverse=True)
         types = {c.name: c.type for c in read_columns(self.adapter, self.db, new)}
+        old_types = {c.name: c.type for c in read_columns(self.adapter, self.db, original)}
         checks = [
             (name, f"countIf(cityHash64(CAST({expr} AS {types[name]})) != cityHash64({quote_identifier(name)}))")
             for name, expr in zip(m.columns, m.expressions, strict=True)
             if expr.startswith("CAST(") and not expr.startswith("CAST(ifNull(")
         ]
+        # an Enum cast into an Enum keeps the number even when the original's Enum has no such element (it would
+        # hold a value no read of it can show), so the round trip above cannot see it: compare the numbers
+        for name in m.columns:
+            values = _enum_values(old_types.get(name, ""))
+            if values and types[name] != old_types[name] and _enum_values(types[name]):
+                listed = ", ".join(str(v) for v in sorted(values))
+                checks.append((name, f"countIf(toInt16({quote_identifier(name)}) NOT IN ({listed}))"))
         if not checks:
             return {}
         row = self.adapter.query(f"SELECT {', '.join(c for _, c in checks)} FROM {self.q(new)}",
@@ -1144,6 +1176,19 @@ class Relayout:
         self._record("rolled_back")
         return self.state()
 
+    def planned_by(self) -> str:
+        """Who planned the newest re-layout of this table: "adopt", or "revision" (also for plans recorded before
+        the origin was)."""
+        plans = [e for e in self._events() if e["event"] == "planned"]
+        return str(json.loads(plans[-1]["detail"]).get("origin", "revision")) if plans else ""
+
+    def swap_verified(self) -> bool:
+        """Whether the newest cutover's swap completed: the writes of the moment copied and every window of the
+        backup verified in the new table (the ``swapped`` event :meth:`swap` records last)."""
+        events = self._events()
+        last = max((i for i, e in enumerate(events) if e["event"] == "cutover"), default=-1)
+        return last >= 0 and any(e["event"] == "swapped" for e in events[last + 1 :])
+
     def drop_backup(self) -> None:
         """Drop the backup (the original layout) of a swapped re-layout and record it finished."""
         st = self.state()
@@ -1153,6 +1198,13 @@ class Relayout:
         suffix = " SYNC" if self.config.topology.is_cluster else ""
         self._ddl(f"DROP TABLE IF EXISTS {self.q(self.backup_table)}{self.config.topology.on_cluster}{suffix}")
         self._record("finished")
+
+
+def _enum_values(type_: str) -> set[int]:
+    """The numbers of a plain ``Enum8(...)``/``Enum16(...)`` type's elements; empty for any other type."""
+    if not re.fullmatch(r"Enum(8|16)\(.*\)", type_, re.DOTALL):
+        return set()
+    return {int(v) for v in re.findall(r"'(?:[^'\\]|\\.)*'\s*=\s*(-?\d+)", type_)}
 
 
 def kept_backups(adapter: Adapter, config: StoreConfig) -> list[str]:
@@ -1167,8 +1219,9 @@ def kept_backups(adapter: Adapter, config: StoreConfig) -> list[str]:
     tables = [str(r[0]) for r in adapter.query(f"SELECT DISTINCT target FROM {q} ORDER BY target").rows]
     out = []
     for table in tables:
-        st = Relayout(adapter, config, table, "", (), "id").state()
-        if st.planned and st.swapped and not st.finished:
+        job = Relayout(adapter, config, table, "", (), "id")
+        st = job.state()
+        if st.planned and st.swapped and not st.finished and job.swap_verified() and job.planned_by() != "adopt":
             out.append(table)
     return out
 
@@ -1177,11 +1230,24 @@ def finish(adapter: Adapter, config: StoreConfig, table: str, yes: bool, dry_run
     """Drop the original a swapped re-layout of ``table`` kept; returns what it did (or would do), or "" when
     the table keeps no original (finishing twice is a no-op).
 
-    Refuses (DataLossError) without ``yes``, and (RelayoutError) when ``table`` does not exist; nothing is
+    Refuses (DataLossError) without ``yes``, and (RelayoutError) when ``table`` does not exist or its swap
+    stopped after the EXCHANGE before it completed (writes of that moment may be only in the original); nothing is
     dropped then."""
     job = Relayout(adapter, config, table, "", (), "id")
     if not job._exists(table):
         raise RelayoutError(f"{config.database}.{table} does not exist: nothing to finish")
+    st = job.state()
+    if st.planned and not st.finished and job.planned_by() == "adopt":
+        raise RelayoutError(
+            f"{config.database}.{table} is being adopted: its original is `opik-store adopt`'s to keep or drop "
+            "(`opik-store adopt finish --yes`, or `adopt rollback`). Nothing was dropped."
+        )
+    if st.planned and st.swapped and not st.finished and not job.swap_verified():
+        raise RelayoutError(
+            f"the swap of {config.database}.{table} did not complete (stopped after its EXCHANGE, before the writes "
+            "made meanwhile were copied and the copy verified): run `opik-store migrate` (or `opik-store adopt run` "
+            "for an adoption) again to complete it first. Nothing was dropped."
+        )
     if table not in kept_backups(adapter, config):
         return ""
     action = f"drop {job.backup_table} (the layout {table} had before its re-layout)"

@@ -492,11 +492,20 @@ class Migrator:
 
     def _refuse_unfinished_relayouts(self, steps: list[Step]) -> None:
         """Refuse, changing nothing, when a step would re-lay out a table whose earlier re-layout into another
-        layout is unfinished (its original still kept as the backup): finish that one first."""
+        layout is unfinished (its original still kept as the backup): finish that one first. A table re-laid out
+        twice in one run is refused too: the first keeps its original, so the second could not run."""
+        seen: set[str] = set()
         for step in steps:
             for source in step.sources:
                 spec = parse_relayout(source)
                 if spec:
+                    if spec.table in seen:
+                        raise RelayoutError(
+                            f"{step.revision.id} re-lays out {spec.table} again in this run; a re-layout keeps the "
+                            f"original until `opik-store relayout finish {spec.table} --yes`, so apply up to the "
+                            "first one, finish it, then go on. Nothing was changed."
+                        )
+                    seen.add(spec.table)
                     job = Relayout(self.adapter, self.config, spec.table, spec.create, spec.key, spec.window_column)
                     job.refuse_if_another_unfinished()
 
