@@ -1006,35 +1006,42 @@ class Relayout:
         ).rows
         return [int(r[1]) for r in rows if any(str(r[0]).rstrip(chr(0)) in c for c in commands)]
 
-    def _wait_for_writers(self, outgoing: str, live: str, timeout: float = 120.0) -> None:
+    def _wait_for_writers(self, outgoing: str, live: str, timeout: float = 120.0, grace: float = 5.0) -> None:
         """Wait (bounded) until every write that may have resolved this table's name to ``outgoing`` before the
         EXCHANGE has finished, so the catch-up after it sees its rows and deletions.
 
-        Called after the EXCHANGE: the writes naming the table that are running now are the only ones that can
-        have reached ``outgoing`` (any later one resolves the name to ``live``); their query ids are taken
-        once. An INSERT among them is waited for. A DELETE among them may instead be one sent to ``live``,
-        blocked because its merges (and so its mutations) are stopped until the catch-up is done; waiting for
-        it would never end. Every such DELETE holds one unfinished mutation of ``live`` created by now, so
-        the wait ends once no INSERT is left and the DELETEs still running are no more than those mutations
-        (one more running DELETE means one still working on ``outgoing``, or not yet registered)."""
+        Called after the EXCHANGE: the writes naming the table in this database that are running now are the
+        only ones that can have reached ``outgoing`` (any later one resolves the name to ``live``); their
+        query ids are taken once. An INSERT among them is waited for. A DELETE among them may instead be one
+        sent to ``live``, blocked because its merges (and so its mutations) are stopped until the catch-up is
+        done; waiting for it would never end. Every such DELETE holds one unfinished mutation of ``live``, so
+        the wait ends once no INSERT is left and the DELETEs still running are no more than those mutations.
+        For the first ``grace`` seconds only the mutations already there at the snapshot count, so a DELETE
+        sent to ``live`` later cannot stand in for one still working on ``outgoing``; after it, every
+        unfinished mutation of ``live`` counts (a snapshot DELETE that registered on ``live`` after the
+        snapshot would otherwise be waited for until the timeout)."""
         running = self.adapter.query(
             "SELECT query_id FROM system.processes WHERE query_kind IN ('Insert', 'Delete', 'Alter') "
-            "AND position(query, {t:String}) > 0",
-            {"t": self.table},
+            "AND position(query, {t:String}) > 0 "
+            "AND (current_database = {d:String} OR position(query, {d:String}) > 0)",
+            {"t": self.table, "d": self.db},
         ).rows
         ids = [str(r[0]) for r in running]
         if not ids:
             return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        pending = ("SELECT groupArray(mutation_id) FROM system.mutations WHERE database = {d:String} "
+                   "AND table = {l:String} AND NOT is_done")  # fmt: skip
+        at_snapshot = set(self.adapter.query(pending, {"d": self.db, "l": live}).scalar() or [])
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
             row = self.adapter.query(
-                "SELECT countIf(query_kind = 'Insert'), countIf(query_kind != 'Insert'), "
-                "(SELECT count() FROM system.mutations WHERE database = {d:String} AND table = {l:String} "
-                "AND NOT is_done) "
+                "SELECT countIf(query_kind = 'Insert'), countIf(query_kind != 'Insert') "
                 "FROM system.processes WHERE query_id IN {ids:Array(String)}",
-                {"d": self.db, "l": live, "ids": ids},
+                {"ids": ids},
             ).rows[0]
-            inserts, deletes, blocked = int(row[0]), int(row[1]), int(row[2])
+            inserts, deletes = int(row[0]), int(row[1])
+            now_pending = set(self.adapter.query(pending, {"d": self.db, "l": live}).scalar() or [])
+            blocked = len(now_pending if time.monotonic() - began > grace else now_pending & at_snapshot)
             if not inserts and deletes <= blocked:
                 return
             time.sleep(0.05)
