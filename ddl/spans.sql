@@ -41,10 +41,9 @@ CREATE TABLE spans
     duration                    Float64 MATERIALIZED if(end_time = toDateTime64(0, 6, 'UTC') OR start_time = toDateTime64(0, 6, 'UTC'), nan, dateDiff('microsecond', start_time, end_time) / 1000.),
     id_at                       DateTime64(0, 'UTC') MATERIALIZED UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC') CODEC(Delta(8), ZSTD(1)),
     retention_at                Date32 MATERIALIZED if(substring(trace_id, 15, 1) = '7' AND UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC') >= toDateTime64('2000-01-01 00:00:00', 3, 'UTC') AND UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC') < toDateTime64('2070-01-01 00:00:00', 3, 'UTC'), toDate32(UUIDv7ToDateTime(toUUIDOrZero(trace_id), 'UTC')), toDate32('1970-01-01')) CODEC(Delta(4), ZSTD(1)),
-    retention_days              UInt16 MATERIALIZED if(retention_at = toDate32('1970-01-01'), 0, ifNull(
-        arrayLastOrNull((d, f) -> f <= retention_at, joinGet('retention', 'days', workspace_id, toString(project_id)), joinGet('retention', 'froms', workspace_id, toString(project_id))),
-        ifNull(arrayLastOrNull((d, f) -> f <= retention_at, joinGet('retention', 'days', workspace_id, ''), joinGet('retention', 'froms', workspace_id, '')),
-        ifNull(arrayLastOrNull((d, f) -> f <= retention_at, joinGet('retention', 'days', '', ''), joinGet('retention', 'froms', '', '')), 0)))),
+    retention_days              UInt16 MATERIALIZED arrayLast((d, f) -> f <= retention_at,
+        arrayConcat(joinGet('retention', 'days', '', ''), joinGet('retention', 'days', workspace_id, ''), joinGet('retention', 'days', workspace_id, toString(project_id))),
+        arrayConcat(joinGet('retention', 'froms', '', ''), joinGet('retention', 'froms', workspace_id, ''), joinGet('retention', 'froms', workspace_id, toString(project_id)))),
     INDEX idx_id id TYPE minmax GRANULARITY 1,
     INDEX idx_id_at id_at TYPE minmax GRANULARITY 1,
     INDEX idx_parent_span_id parent_span_id TYPE bloom_filter(0.01) GRANULARITY 1,

@@ -58,7 +58,7 @@ def test_a_full_disk_is_reported_as_such_and_leaves_the_database_usable(small_di
     assert run(url, "migrate", "-q").returncode == 0
     migrations = tmp_path / "migrations"
     shutil.copytree(data_dir("migrations"), migrations)
-    write_revision(migrations, "0003", "0002", ["ALTER TABLE traces ADD COLUMN note String DEFAULT ''"],
+    write_revision(migrations, "0004", "0003", ["ALTER TABLE traces ADD COLUMN note String DEFAULT ''"],
                    ["ALTER TABLE traces DROP COLUMN note"])  # fmt: skip
     filler = fill(small_disk)
 

@@ -15,7 +15,7 @@ from opik_store.migrations.runner import MigrationError
 
 def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAdapter, database: str) -> None:
     report = store.migrate()
-    assert report.revisions == ["0001", "0002"]
+    assert report.revisions == ["0001", "0002", "0003"]
     assert table_names(engine, database) == {
         "retention_rules",
         "retention",
@@ -80,26 +80,26 @@ def test_downgrade_then_upgrade_round_trips(store: Store, engine: EmbeddedAdapte
     assert {"traces", "spans"} <= table_names(engine, database), "a refused downgrade must change nothing"
 
     report = store.downgrade("base", allow_data_loss=True)
-    assert report.revisions == ["0002", "0001"]
+    assert report.revisions == ["0003", "0002", "0001"]
     assert table_names(engine, database) == {LEDGER_TABLE}, "downgrade to base removes everything 0001 made"
-    assert [s.revision.id for s in store.status().pending] == ["0001", "0002"]
+    assert [s.revision.id for s in store.status().pending] == ["0001", "0002", "0003"]
 
     store.migrate()
     assert {t: table_info(engine, database, t)["create_table_query"] for t in ("traces", "spans")} == created
     states = [(e.revision, e.direction, e.state) for e in store.history()]
-    up = [(r, "upgrade", s) for r in ("0001", "0002") for s in ("started", "applied")]
-    down = [(r, "downgrade", s) for r in ("0002", "0001") for s in ("started", "reverted")]
+    up = [(r, "upgrade", s) for r in ("0001", "0002", "0003") for s in ("started", "applied")]
+    down = [(r, "downgrade", s) for r in ("0003", "0002", "0001") for s in ("started", "reverted")]
     assert states == up + down + up
 
 
 def test_status_and_history(store: Store) -> None:
     status = store.status()
-    assert status.current == [] and [s.revision.id for s in status.pending] == ["0001", "0002"]
+    assert status.current == [] and [s.revision.id for s in status.pending] == ["0001", "0002", "0003"]
     assert not status.up_to_date
     assert store.history() == []
     store.migrate()
     status = store.status()
-    assert status.current == ["0002"] and status.pending == [] and status.up_to_date
+    assert status.current == ["0003"] and status.pending == [] and status.up_to_date
     applied = store.history()[-1]
     assert applied.state == "applied" and applied.duration_ms is not None and applied.finished_at is not None
     assert len(applied.checksum) == 64 and applied.error == ""
@@ -108,7 +108,7 @@ def test_status_and_history(store: Store) -> None:
 
 def test_dry_run_changes_nothing(store: Store, engine: EmbeddedAdapter, database: str) -> None:
     report = store.migrate(dry_run=True)
-    assert report.revisions == ["0001", "0002"] and report.dry_run
+    assert report.revisions == ["0001", "0002", "0003"] and report.dry_run
     assert table_names(engine, database) == set()
 
 
@@ -117,28 +117,28 @@ def test_migrate_to_a_revision_and_failed_statement_is_recorded_then_resumed(
 ) -> None:
     write_revision(
         migrations_copy,
+        "0004",
         "0003",
-        "0002",
         ["ALTER TABLE traces ADD COLUMN remark String", "ALTER TABLE spans ADD COLUMN remark String AFTER nope"],
         ["ALTER TABLE spans DROP COLUMN remark", "ALTER TABLE traces DROP COLUMN remark"],
     )
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
-        assert store.migrate(to="0002").revisions == ["0001", "0002"]
-        assert [s.revision.id for s in store.status().pending] == ["0003"]
-        with pytest.raises(MigrationError, match=r"revision 0003 failed at statement 2/2.*nope"):
+        assert store.migrate(to="0003").revisions == ["0001", "0002", "0003"]
+        assert [s.revision.id for s in store.status().pending] == ["0004"]
+        with pytest.raises(MigrationError, match=r"revision 0004 failed at statement 2/2.*nope"):
             store.migrate()
         failed = store.status().failed
-        assert [e.revision for e in failed] == ["0003"] and "nope" in failed[0].error
+        assert [e.revision for e in failed] == ["0004"] and "nope" in failed[0].error
         # the first statement ran; the fix makes the same command finish the job
         write_revision(
             migrations_copy,
+            "0004",
             "0003",
-            "0002",
             ["ALTER TABLE traces ADD COLUMN remark String", "ALTER TABLE spans ADD COLUMN remark String"],
             ["ALTER TABLE spans DROP COLUMN remark", "ALTER TABLE traces DROP COLUMN remark"],
         )
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
-        assert store.migrate().revisions == ["0003"]
+        assert store.migrate().revisions == ["0004"]
         assert store.status().up_to_date
     cols = engine.query(
         "SELECT table FROM system.columns WHERE database = {db:String} AND name = 'remark' ORDER BY table",
@@ -158,7 +158,7 @@ def test_interrupted_revision_is_applied_again(store: Store, engine: EmbeddedAda
     status = store.status()
     assert [e.revision for e in status.interrupted] == ["0001"]
     messages: list[str] = []
-    assert store.migrate(progress=messages.append).revisions == ["0001", "0002"]
+    assert store.migrate(progress=messages.append).revisions == ["0001", "0002", "0003"]
     assert any("interrupted" in m for m in messages)
     assert {"traces", "spans"} <= table_names(engine, database)
     assert store.status().up_to_date
@@ -184,7 +184,7 @@ def test_two_databases_never_share_state(engine_url: str, engine: EmbeddedAdapte
         with Store.from_url(engine_url, database=database) as a:
             a.migrate()
         with Store.from_url(engine_url, database=other) as b:
-            assert [s.revision.id for s in b.status().pending] == ["0001", "0002"]
+            assert [s.revision.id for s in b.status().pending] == ["0001", "0002", "0003"]
             assert b.history() == []
     finally:
         engine.execute(f"DROP DATABASE IF EXISTS `{other}` SYNC")

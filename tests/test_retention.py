@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import uuid
@@ -15,6 +16,8 @@ from opik_store import ConfigError, Store
 from opik_store.cli import main
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.maintenance.config_file import RetentionConfig, load_config, parse_config
+from opik_store.resources import data_dir
+from opik_store.schema.ddl import ddl
 
 PROJECT = "0190c1f0-0000-7000-8000-000000000000"
 CONFIG = """
@@ -272,3 +275,63 @@ def test_project_uuids_in_rules_are_lowercased_like_opik_ids() -> None:
         "retention": {"projects": [{"workspace": "a", "project": "0190C1F0-0000-7000-8000-00000000ABCD", "days": 14}]}
     }
     assert parse_config(doc).retention.rules == {("a", "0190c1f0-0000-7000-8000-00000000abcd"): 14}
+
+
+def _class_expressions(database: str) -> tuple[str, str]:
+    """(revision 0001's class expression, ddl/'s), their lookup qualified with ``database``."""
+    source = data_dir("migrations") / "versions" / "0003_cheaper_retention_class.py"
+    spec = importlib.util.spec_from_file_location("revision_0003", source)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    current = ddl("traces").split("retention_days              UInt16 MATERIALIZED ", 1)[1].split(",\n    INDEX", 1)[0]
+    assert current == module.CLASS, "ddl/traces.sql holds revision 0003's class expression"
+    lookup = f"'{database}.retention'"
+    return module.PREVIOUS_CLASS.replace("'retention'", lookup), current.replace("'retention'", lookup)
+
+
+def test_the_class_expression_gives_revision_0001s_classes_for_every_case(
+    store: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """0003's single arrayLast over the three keys' histories gives the nested fallback's class: no rule, project,
+    workspace and default rules, histories of several days (one re-issued), rules from before 1970 (the lookup
+    stores them from 1970-01-02), undated rows (1970-01-01 -> 0), every rule's day and the days around it."""
+    store.migrate()
+    retention = store.retention()
+    p1, p2, p3, p4 = (f"0190c1f0-0000-7000-8000-00000000000{i}" for i in range(1, 5))
+    rules = [
+        ("", "", 45, date(1965, 3, 1)), ("", "", 30, date(1969, 6, 1)), ("", "", 400, date(2010, 1, 1)),
+        ("", "", 0, date(2030, 6, 15)),
+        ("ws-a", "", 14, date(2005, 1, 1)), ("ws-a", "", 60, date(2020, 1, 1)), ("ws-a", "", 0, date(2025, 5, 5)),
+        ("ws-a", p1, 7, date(2015, 1, 1)), ("ws-a", p1, 90, date(2022, 2, 2)),
+        ("ws-b", p2, 3, date(2012, 12, 12)),
+        ("ws-c", "", 1000, date(1950, 1, 1)), ("ws-c", "", 10, date(1970, 1, 1)),
+        ("", p3, 5, date(2001, 1, 1)),
+        ("ws-a", "", 61, date(2020, 1, 1)),  # re-issued: the newer wins
+    ]  # fmt: skip
+    for workspace, project, class_days, since in rules:
+        retention.add_rule(workspace, project, class_days, since, "test: equivalence")
+    retention.refresh_lookup()
+    assert retention.stale_lookup() == []
+    old, new = _class_expressions(database)
+    engine.execute(
+        f"CREATE TABLE `{database}`.classes (workspace_id String, project_id FixedString(36), retention_at Date32, "
+        f"old UInt16 MATERIALIZED {old}, new UInt16 MATERIALIZED {new}) ENGINE = MergeTree ORDER BY workspace_id"
+    )
+    on_days = {date(1970, 1, 1), date(2000, 1, 1), date(2000, 1, 2), date(2069, 12, 31)}
+    on_days |= {d + timedelta(days=k) for *_, d in rules for k in (-1, 0, 1) if d.year >= 2000}
+    engine.execute(
+        f"INSERT INTO `{database}`.classes (workspace_id, project_id, retention_at) "
+        "SELECT arrayJoin({w:Array(String)}), arrayJoin({p:Array(String)}), toDate32(arrayJoin({d:Array(String)}))",
+        {"w": ["", "ws-a", "ws-b", "ws-c", "ws-z"], "p": ["", p1, p2, p3, p4], "d": [str(d) for d in sorted(on_days)]},
+    )
+    rows = engine.query(f"SELECT workspace_id, project_id, retention_at, old, new FROM `{database}`.classes").rows
+    assert len(rows) == 5 * 5 * len(on_days)
+    assert [r for r in rows if r[3] != r[4]] == []
+    got = {(str(w), str(p).rstrip("\x00"), str(d)): int(n) for w, p, d, _, n in rows}
+    assert {v for (_, _, d), v in got.items() if d == "1970-01-01"} == {0}, "undated rows are kept"
+    assert got[("ws-a", p1, "2015-01-01")] == 7 and got[("ws-a", p1, "2014-12-31")] == 14  # project, then workspace
+    assert got[("ws-a", p2, "2020-01-02")] == 61 and got[("ws-a", "", "2025-05-05")] == 0
+    assert got[("ws-b", p2, "2012-12-11")] == 400 and got[("ws-b", "", "2012-12-12")] == 400  # the default
+    assert got[("ws-b", p2, "2012-12-12")] == 3 and got[("ws-z", p4, "2030-06-15")] == 0
+    assert got[("ws-c", "", "2000-01-01")] == 10 and got[("", p3, "2000-01-01")] == 30

@@ -6,7 +6,8 @@ The rules this module keeps (see ddl/README.md for the schema and its proofs):
   row carries ``retention_at`` (the UTC day of its id's UUIDv7 time; for
   spans, their trace's) and ``retention_days``, both MATERIALIZED. The class
   is the rule of (workspace, project), else (workspace, ''), else ('', ''),
-  in effect on ``retention_at``, read from the ``retention`` Join table. All
+  in effect on ``retention_at``, read from the ``retention`` Join table (one
+  ``arrayLast`` over the three keys' histories, default first, project last). All
   versions of a row compute the same class, land in the same partition and
   collapse under ReplacingMergeTree.
 * **Rules only ever take effect in the future.** ``apply`` writes a rule
@@ -16,7 +17,8 @@ The rules this module keeps (see ddl/README.md for the schema and its proofs):
   that differs from what a later version of the same row computes.
 * **An id without a usable time is kept.** Ids that are not UUIDv7, nil,
   malformed, or dated before 2000 or from 2070 on (clients do mint ids dated
-  2199-2201) get ``retention_at`` 1970-01-01 and class 0 (unlimited).
+  2199-2201) get ``retention_at`` 1970-01-01 and class 0 (unlimited): the
+  lookup never holds a period in effect on that day (``FIRST_DAY``).
   ``plan`` counts them.
 * **Nothing expires early.** The TTL is the UTC moment ``retention_at +
   retention_days`` (a DateTime in UTC, so the server's timezone plays no
@@ -78,6 +80,9 @@ from opik_store.schema.sharding import storage_table
 RETAINED_TABLES = ("traces", "spans")
 #: retention_at of rows whose id carries no usable time (kept: class 0).
 UNDATED = date(1970, 1, 1)
+#: The lookup's earliest period start: a rule from an earlier day is stored as from this one, so no period is
+#: in effect on UNDATED (the class expression has no separate test for undated rows).
+FIRST_DAY = UNDATED + timedelta(days=1)
 #: A rule applied today takes effect for ids from this many UTC days ahead (start of that day).
 ACTIVATION_DAYS = 2
 _PARTITION = re.compile(r"^\((\d+),'(\d{4}-\d{2}-\d{2})'\)$")
@@ -276,11 +281,18 @@ class Retention:
         return {(w, p): int(d) for w, p, d in rows}
 
     def _history_sql(self) -> str:
-        """Per key, its periods as the lookup's (froms, days) arrays, sorted by day."""
+        """Per key, its periods as the lookup's (froms, days) arrays, sorted by day.
+
+        A period starting on or before 1970-01-01 is stored as starting on 1970-01-02 (of several such, the
+        latest): the class expression gives undated rows (``retention_at`` 1970-01-01) class 0 only because
+        no period in the lookup is in effect on that day. Dated rows (2000 on) get the same class either way.
+        """
         return (
             "SELECT workspace_id, project_id, arrayMap(x -> x.1, h) AS froms, arrayMap(x -> x.2, h) AS days FROM ("
-            "SELECT workspace_id, project_id, arraySort(groupArray((effective_from, days))) AS h "
-            f"FROM ({self._periods()}) GROUP BY workspace_id, project_id)"
+            "SELECT workspace_id, project_id, arraySort(groupArray((day, days))) AS h FROM ("
+            f"SELECT workspace_id, project_id, greatest(effective_from, toDate32('{FIRST_DAY}')) AS day, "
+            f"argMax(days, effective_from) AS days FROM ({self._periods()}) GROUP BY workspace_id, project_id, day) "
+            "GROUP BY workspace_id, project_id)"
         )
 
     def _every_host(self) -> bool:
