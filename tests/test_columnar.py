@@ -14,6 +14,7 @@ import enum
 import json
 import math
 import random
+import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -291,10 +292,21 @@ def test_canonical_uuids_is_the_regex() -> None:
     assert not canonical_uuids([moved])
 
 
-def test_writer_close_stops_its_hashing_thread(store: Store) -> None:
+def test_the_token_changes_with_any_value_is_stable_on_retry_and_needs_no_thread(store: Store) -> None:
+    """The BLAKE3 token over the Arrow buffers: one value changed anywhere changes it; a re-sent batch keeps it."""
     store.migrate()
     writer = store.writer("spans")
-    writer.write([stamped(span(i, input={"text": "x" * 1000})) for i in range(500)])
-    assert writer._pool is not None, "a column over 256 KiB was hashed on the second thread"
+    items = [stamped(span(i, input={"text": "x" * 1000})) for i in range(500)]
+    threads = threading.active_count()
+    (_, token), *_ = writer.prepare_tables(items)[0]
+    assert len(token) == 64 and token == writer.prepare_tables([dict(item) for item in items])[0][0][1]
+    changes = [("input", {"text": "x" * 999 + "y"}), ("name", "llm call 0 "), ("usage", {"prompt_tokens": 11}),
+               ("tags", ["b"]), ("end_time", "2026-11-29T10:00:00.123457Z"), ("total_estimated_cost", "0.5"),
+               ("parent_span_id", uuid7(NOW, 3)), ("ttft", 1.5)]  # fmt: skip
+    tokens = {token}
+    for field, value in changes:
+        changed = [*items[:-1], {**items[-1], field: value}]
+        tokens.add(writer.prepare_tables(changed)[0][0][1])
+    assert len(tokens) == len(changes) + 1, "every changed value gives a new token"
+    assert threading.active_count() == threads, "the writer hashes in line, on no thread of its own"
     writer.close()
-    assert writer._pool is None

@@ -36,6 +36,9 @@ Rules this path keeps:
 
 * Defaulted moments (``created_at``/``last_updated_at`` absent or None) are
   one moment per batch: the moment it is validated.
+* A column that no item gives and no default fills holds its sentinel in
+  every row; its array is built once per batch size and reused (Arrow arrays
+  are immutable).
 """
 
 from __future__ import annotations
@@ -183,23 +186,25 @@ def _vectors(rules: TableRules, limits: Limits) -> list[Vector | None]:
             data = bytearray()
             offsets = array("i", [0])
             end = offsets.append
-            # json_bytes's check for the whole column, in slices: one huge marshal output costs more than many
-            fits = all(plain_json(list(col[at : at + _SLICE])) for at in range(0, len(col), _SLICE))
-            dumps = orjson.dumps if fits else None
             try:
-                for value in col:
-                    if value is None:
-                        pass
-                    elif type(value) is str:
-                        data += value.encode()
-                    else:
-                        try:
-                            if dumps is None:
-                                raise TypeError
-                            data += dumps(value)
-                        except TypeError:  # what orjson refuses: the converter (json.dumps; _Bad if not JSON)
-                            data += convert(value).encode()
-                    end(len(data))
+                for at in range(0, len(col), _SLICE):
+                    # json_bytes's check, a slice at a time (one huge marshal output costs more than many), each
+                    # slice encoded right after its check, while its values are still in the CPU cache
+                    part = col[at : at + _SLICE]
+                    dumps = orjson.dumps if plain_json(list(part)) else None
+                    for value in part:
+                        if value is None:
+                            pass
+                        elif type(value) is str:
+                            data += value.encode()
+                        else:
+                            try:
+                                if dumps is None:
+                                    raise TypeError
+                                data += dumps(value)
+                            except TypeError:  # what orjson refuses: the converter (json.dumps; _Bad if not JSON)
+                                data += convert(value).encode()
+                        end(len(data))
             except OverflowError:  # past 2 GiB: 32-bit offsets
                 raise _Slow from None
             if len(data) > limits.max_text_bytes:  # some value may be too long: the converter says which
@@ -283,6 +288,8 @@ class ColumnarValidator:
         self.types = list(types)
         self.vectors = _vectors(rules, limits)
         self.allowed = rules.known | IGNORED
+        # name -> (rows, array) of a column no item gives and no default fills: the same every batch of that size
+        self._constant: dict[str, tuple[int, pyarrow.Array]] = {}
 
     def table(
         self,
@@ -329,8 +336,14 @@ class ColumnarValidator:
                 if name not in seen:
                     if fill is _MISSING:
                         return None
-                    value = moment if fill is None and absent is None else convert(fill)
-                    arrays.append(pa.repeat(pa.scalar(value, kind), count))
+                    cached = self._constant.get(name) if fill is None and absent is not None else None
+                    if cached is not None and cached[0] == count:
+                        arrays.append(cached[1])
+                    else:
+                        value = moment if fill is None and absent is None else convert(fill)
+                        arrays.append(pa.repeat(pa.scalar(value, kind), count))
+                        if fill is None and absent is not None:
+                            self._constant[name] = (count, arrays[-1])
                     if on_column is not None:
                         on_column(arrays[-1])
                     continue

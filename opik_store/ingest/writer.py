@@ -14,7 +14,8 @@ Rules a writer keeps:
   embedded engine's ``Python(...)`` table function, native-protocol columns
   on a server. Values are never formatted into SQL.
 * **Retried batches are stored once.** Each batch carries an
-  ``insert_deduplication_token`` derived from its table and content, reused by
+  ``insert_deduplication_token`` derived from its table and content (a
+  BLAKE3 hash of its Arrow buffers, :meth:`BatchWriter.token`), reused by
   every retry, so a batch that reached the server before a timeout is
   dropped when sent again. This needs the server to remember tokens: a
   Replicated table does by default; a single-node MergeTree only with the
@@ -28,23 +29,23 @@ Rules a writer keeps:
   INSERT only.
 * **Threads**: a writer owns one connection and serializes its INSERTs with a
   lock, so one writer may be shared by several threads. ``counters`` are
-  updated under a lock. ``write`` hashes large columns for the token on one
-  extra thread of its own while it validates the next columns; ``close``
-  stops it.
+  updated under a lock. A writer starts no thread of its own: the token
+  (BLAKE3 of the batch's Arrow buffers) is hashed column by column as the
+  columns are built.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
+
+import blake3
 
 from opik_store.access.profiles import QueryProfiles
 from opik_store.engine.adapter import Adapter
@@ -120,22 +121,28 @@ def arrow_type(ctype: str) -> pyarrow.DataType:
     raise ConfigError(f"no Arrow type for ClickHouse type {ctype}")
 
 
-_THREAD_HASH_BYTES = 256 * 1024  # columns this large are hashed on the writer's second thread
+_MISSING_BUFFER = (2**64 - 1).to_bytes(8, "little")  # a length no buffer has
 
 
-def column_digest(array: pyarrow.Array) -> bytes:
-    """SHA-256 of one Arrow array's buffers in order (a missing buffer counts as one zero byte).
+def hash_column(hasher: Any, array: pyarrow.Array) -> None:
+    """Feed one Arrow array's buffers, in order, into ``hasher``: each buffer's length (8 bytes), then its bytes.
 
-    A validity bitmap of an array without nulls counts as missing: whether one
-    was allocated depends on how the array was built, not on its values.
+    A missing buffer counts as a length no buffer has. A validity bitmap of an
+    array without nulls counts as missing: whether one was allocated depends
+    on how the array was built, not on its values. The lengths keep the
+    framing unambiguous: bytes moved from one buffer or column to the next
+    change what is hashed.
     """
     buffers = array.buffers()
     if buffers and array.null_count == 0:
         buffers[0] = None
-    digest = hashlib.sha256()
+    update = hasher.update
     for buffer in buffers:
-        digest.update(b"\x00" if buffer is None else memoryview(buffer))
-    return digest.digest()
+        if buffer is None:
+            update(_MISSING_BUFFER)
+        else:
+            update(buffer.size.to_bytes(8, "little"))
+            update(buffer)
 
 
 class PartialWriteError(ServerError):
@@ -194,8 +201,6 @@ class BatchWriter:
         self._sleep = sleep
         self._rng = random.Random()
         self._lock = threading.Lock()
-        self._lock_pool = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
         self._close_adapter = close_adapter
         self.settings = self._ingest_settings(profiles or QueryProfiles.load())
 
@@ -241,33 +246,19 @@ class BatchWriter:
         items = items if isinstance(items, list) else list(items)
         batches: list[tuple[pyarrow.Table, str]] = []
         for start in range(0, len(items), self.batch_size):
-            digests: list[Future[bytes] | bytes] = []
+            hasher = self._hasher()
             table = self._columnar.table(
-                items[start : start + self.batch_size], self.defaults, partial(self._add_digest, digests)
+                items[start : start + self.batch_size], self.defaults, partial(hash_column, hasher)
             )
             if table is None:
-                for pending in digests:
-                    if isinstance(pending, Future):
-                        pending.cancel()
                 break
-            parts = (d if isinstance(d, bytes) else d.result() for d in digests)
-            batches.append((table, self._token_of(parts)))
+            batches.append((table, str(hasher.hexdigest())))
         else:
             return batches, []
         rows, rejects = self.prepare(items)
         step = self.batch_size
         tables = [self._arrow(rows[s : s + step]) for s in range(0, len(rows), step)]
         return [(t, self.token(t)) for t in tables], rejects
-
-    def _add_digest(self, digests: list[Future[bytes] | bytes], array: pyarrow.Array) -> None:
-        """A column's digest: large columns on the writer's hashing thread (hashlib lets go of the GIL)."""
-        if array.nbytes < _THREAD_HASH_BYTES:
-            digests.append(column_digest(array))
-            return
-        with self._lock_pool:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="opik-store-token")
-            digests.append(self._pool.submit(column_digest, array))
 
     # -- writing -----------------------------------------------------------
     def write(self, items: Iterable[Any], token: str | None = None) -> WriteResult:
@@ -323,21 +314,26 @@ class BatchWriter:
         self.counters.add(rows=rows, batches=1)
 
     def token(self, data: pyarrow.Table) -> str:
-        """The batch's deduplication token: SHA-256 of the target table and of each column's digest, in order.
+        """The batch's deduplication token: BLAKE3 (256 bits, hex) of the target table and each column's buffers.
 
-        A column's digest is SHA-256 of its Arrow buffers (:func:`column_digest`).
-        Equal rows give equal buffers (built from the same values by the same
-        types), so a re-sent batch gets the same token. Hashing costs about a
-        millisecond per 1,000 spans; ``write`` hashes large columns on a
-        second thread while it validates the next ones.
+        The columns' buffers go in in order, each with its length
+        (:func:`hash_column`). Equal rows give equal buffers (built from the
+        same values by the same types), so a re-sent batch gets the same token,
+        and a changed value changes a buffer. BLAKE3 is a cryptographic hash
+        like SHA-256 (used before), about 3x faster here: ~0.3 ms per 1,000
+        spans, which ``write`` spends column by column as it builds them.
         """
-        return self._token_of(column_digest(chunk) for column in data.columns for chunk in column.chunks)
+        hasher = self._hasher()
+        for column in data.columns:
+            for chunk in column.chunks:
+                hash_column(hasher, chunk)
+        return str(hasher.hexdigest())
 
-    def _token_of(self, digests: Iterable[bytes]) -> str:
-        token = hashlib.sha256(self.target.encode())
-        for digest in digests:
-            token.update(digest)
-        return token.hexdigest()
+    def _hasher(self) -> Any:
+        """A BLAKE3 hasher that has taken the target table's name (and a NUL, which no identifier holds)."""
+        hasher = blake3.blake3()
+        hasher.update(self.target.encode() + b"\x00")
+        return hasher
 
     def _arrow(self, rows: Sequence[tuple[Any, ...]]) -> pyarrow.Table:
         import pyarrow as pa
@@ -348,11 +344,7 @@ class BatchWriter:
         return pa.Table.from_arrays(arrays, names=list(self.rules.names))
 
     def close(self) -> None:
-        """Stop the hashing thread; close the connection if this writer opened it (``Store.writer`` does)."""
-        with self._lock_pool:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        """Close the connection if this writer opened it (``Store.writer`` does)."""
         if self._close_adapter:
             self.adapter.close()
 
