@@ -44,7 +44,7 @@ def _exists(engine: EmbeddedAdapter, db: str, table: str) -> bool:
 
 
 def _drift(store: Store) -> list[object]:
-    """Differences between the live tables and what the revisions (this folder's, 0003 included) build."""
+    """Differences between the live tables and what the revisions (this folder's, 0004 included) build."""
     migrator = store.migrator()
     return list(migrator.differences([s for r in migrator.revisions.ordered for s in r.upgrade_statements()]))
 
@@ -77,9 +77,9 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
     writer.seed_rows(150)
     before = read_back(engine, database, "traces")
     assert len(before) > 100
-    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
     store.close()
-    store = Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy))  # sees 0003
+    store = Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy))  # sees 0004
 
     base = ["--url", engine_url, "--database", database, "--migrations-dir", str(migrations_copy)]
     dry = CliRunner().invoke(main, [*base, "migrate", "--dry-run"])
@@ -87,7 +87,7 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
     assert "opik-store: relayout traces" in dry.output and not _exists(engine, database, "traces_opik_store_new")
 
     report = store.migrate()
-    assert report.revisions == ["0003"]
+    assert report.revisions == ["0004"]
     assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
     assert read_back(engine, database, "traces") == before
     assert _sorting_key(engine, database, "traces_opik_store_backup") == "workspace_id, project_id, id"
@@ -98,8 +98,8 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
 
     # the original is kept: a downgrade (another re-layout of traces) is refused, changing nothing
     with pytest.raises(RelayoutError, match="not finished"):
-        store.downgrade("0002")
-    assert store.status().applied[-1] == "0003" and _exists(engine, database, "traces_opik_store_backup")
+        store.downgrade("0003")
+    assert store.status().applied[-1] == "0004" and _exists(engine, database, "traces_opik_store_backup")
 
     refused = CliRunner().invoke(main, [*base, "relayout", "finish", "traces"])
     assert (
@@ -114,17 +114,17 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
     with pytest.raises(RelayoutError, match="does not exist"):
         store.finish_relayout("no_such_table", yes=True)
 
-    store.downgrade("0002")
+    store.downgrade("0003")
     assert _sorting_key(engine, database) == "workspace_id, project_id, id"
     assert read_back(engine, database, "traces") == before
     assert store.relayout_backups() == ["traces"]
     store.finish_relayout("traces", yes=True)
-    assert store.check() == [] and store.status().applied[-1] == "0002"  # ddl/ is head again
+    assert store.check() == [] and store.status().applied[-1] == "0003"  # ddl/ is head again
     store.close()
 
 
 def test_a_relayout_is_refused_on_the_sharded_topology(migrations_copy: Path, engine_url: str) -> None:
-    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
     result = CliRunner().invoke(
         main,
         ["--url", engine_url, "--migrations-dir", str(migrations_copy), "--cluster", "c", "--sharded", "migrate",
@@ -146,7 +146,7 @@ def test_migrate_resumes_a_relayout_a_killed_run_left(
     store.migrate()
     Writer(store.adapter, database, "successor", seed=4).seed_rows(120)
     before = read_back(engine, database, "traces")
-    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
     seen: list[int] = []
 
     def kill(window: object, _totals: object) -> None:
@@ -163,7 +163,7 @@ def test_migrate_resumes_a_relayout_a_killed_run_left(
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         lines: list[str] = []
-        assert again.migrate(progress=lines.append).revisions == ["0003"]
+        assert again.migrate(progress=lines.append).revisions == ["0004"]
         assert not any("windows planned" in line for line in lines), lines  # the recorded plan was resumed
         assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
         assert read_back(engine, database, "traces") == before
@@ -179,15 +179,15 @@ def test_a_table_relaid_out_twice_in_one_run_is_refused_before_anything_runs(
     Writer(store.adapter, database, "successor", seed=5).seed_rows(30)
     other = OLD.replace("ORDER BY (workspace_id, project_id, id)", "ORDER BY (workspace_id, id)", 1)
     if where == "one revision":
-        write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY), relayout(other, key=KEY)], [])
+        write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY), relayout(other, key=KEY)], [])
     else:
-        write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [])
-        write_revision(migrations_copy, "0004", "0003", [relayout(other, key=KEY)], [])
+        write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [])
+        write_revision(migrations_copy, "0005", "0004", [relayout(other, key=KEY)], [])
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         with pytest.raises(RelayoutError, match="again in this run"):
             again.migrate()
-        assert again.status().applied[-1] == "0002"
+        assert again.status().applied[-1] == "0003"
         assert _sorting_key(engine, database) == "workspace_id, project_id, id"
         assert not _exists(engine, database, "traces_opik_store_new")
 
@@ -220,12 +220,12 @@ def test_a_relayout_naming_missing_columns_is_refused_changing_nothing(
     store.migrate()
     Writer(store.adapter, database, "successor", seed=6).seed_rows(20)
     before = read_back(engine, database, "traces")
-    write_revision(migrations_copy, "0003", "0002", [relayout(create, key=key, window_column=window)], [])
+    write_revision(migrations_copy, "0004", "0003", [relayout(create, key=key, window_column=window)], [])
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         with pytest.raises(RelayoutError, match="does not store"):
             again.migrate(allow_destructive=True)
-        assert again.status().applied[-1] == "0002"
+        assert again.status().applied[-1] == "0003"
         assert again.history()[-1].state == "failed"
     assert not _exists(engine, database, "traces_opik_store_new")
     assert read_back(engine, database, "traces") == before
@@ -254,7 +254,7 @@ def test_finish_refuses_a_swap_stopped_right_after_its_exchange(
             )
             raise Killed
 
-    write_revision(migrations_copy, "0003", "0002", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
     prior = tuple(s for r in store.migrator().revisions.ordered[:2] for s in r.upgrade_statements())
     job = Relayout(store.adapter, store.config, "traces", NEW, KEY, "id", after_step=kill,
                    prerequisites=(*prior, "DROP TABLE traces"))  # fmt: skip
