@@ -410,7 +410,7 @@ def test_up_to_date_migrate_takes_no_lock_and_writes_nothing(
         "AND event_time_microseconds >= toDateTime64({t:String}, 6, 'UTC') AND query NOT LIKE '%query_log%'",
         {"d": database, "t": cli_since},
     ).rows
-    assert len(reads) == 2, reads  # does the ledger exist; its rows
+    assert len(reads) == 3, reads  # the layout matches the topology; does the ledger exist; its rows
     writes = engine.query(
         "SELECT query_kind, query FROM system.query_log WHERE has(databases, {d:String}) "
         "AND event_time_microseconds >= toDateTime64({t:String}, 6, 'UTC') AND type = 'QueryFinish' "
