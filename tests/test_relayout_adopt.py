@@ -418,3 +418,40 @@ def test_rollback_refuses_an_enum_element_the_original_lacks(
     engine.execute(f"DELETE FROM `{database}`.traces WHERE id = {{i:String}}", {"i": row_id})
     adoption.rollback()
     assert engine.query(f"SELECT count() FROM `{database}`.traces WHERE toString(source) != ''").scalar()
+
+
+def test_a_delete_sent_to_the_new_table_during_the_cutover_does_not_stall_it(
+    engine: EmbeddedAdapter, opik: Store, database: str
+) -> None:
+    """Right after the EXCHANGE (merges of the new live table stopped), a DELETE sent to it waits for them. The
+    cutover's wait for in-flight writes must tell it from one on the outgoing table and go on: the run ends
+    well inside the 120 s wait limit, and the row stays deleted."""
+    create_layout(engine, database, "original")
+    writer = Writer(engine, database, "original", seed=6)
+    writer.seed_rows(60)
+    conn = open_adapter(opik.config.connection)
+    threads: list[threading.Thread] = []
+
+    def blocked_delete(table: str, step: str) -> None:
+        if (table, step) != ("traces", "exchanged") or threads:
+            return
+        victim = next(k[1] for k, v in writer.expected.items() if v is not None and k[0] == "traces")
+        sql = f"DELETE FROM `{database}`.traces WHERE id = {{i:String}}"
+        threads.append(threading.Thread(target=conn.execute, args=(sql, {"i": victim}),
+                                        kwargs={"settings": {"lightweight_deletes_sync": "2"}}))  # fmt: skip
+        threads[0].start()
+        deadline = time.monotonic() + 10
+        while not opik.adapter.query(
+            "SELECT count() FROM system.mutations WHERE database = {d:String} AND table = 'traces' AND NOT is_done",
+            {"d": database},
+        ).scalar():  # registered on the new table, and blocked there
+            assert time.monotonic() < deadline, "the DELETE never reached the new table"
+            time.sleep(0.01)
+        writer.expected[("traces", victim)] = None
+
+    began = time.monotonic()
+    opik.adoption(Limits(window_rows=1000), after_step=blocked_delete).run()
+    threads[0].join(timeout=60)
+    assert not threads[0].is_alive() and time.monotonic() - began < 60
+    assert_matches(engine, database, writer)
+    conn.close()

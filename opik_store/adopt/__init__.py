@@ -376,7 +376,7 @@ class Adoption:
         lock.acquire(self.config.lock_timeout)
         try:
             for r in relayouts:
-                r.rollback()
+                r.rollback(values_checked=True)  # checked above, for both tables before either moves
         finally:
             lock.release()
         return actions

@@ -351,6 +351,9 @@ class State:
     source_uuid: str
     target_uuid: str
     finished: bool
+    origin: str = ""  # who planned it: "adopt" or "revision" (plans recorded before the origin was: "revision")
+    target: str | None = None  # the digest of the layout it moves to (None in plans recorded before it was)
+    swap_complete: bool = False  # the newest cutover's swap recorded ``swapped``: gap writes copied, verified
 
     @property
     def name(self) -> str:
@@ -472,7 +475,11 @@ class Relayout:
                 f"(UUID {live or 'missing'}; expected {src} or {tgt}): someone replaced it. Nothing was changed."
             )
         finished = any(e["event"] == "finished" for e in after)
-        return State(True, windows, verified, started, swapped, src, tgt, finished)
+        cutover = max((i for i, e in enumerate(events) if e["event"] == "cutover"), default=-1)
+        complete = cutover >= 0 and any(e["event"] == "swapped" for e in events[cutover + 1 :])
+        origin = str(detail.get("origin", "revision"))
+        return State(True, windows, verified, started, swapped, src, tgt, finished, origin, detail.get("target"),
+                     complete)  # fmt: skip
 
     # -- planning ---------------------------------------------------------------------------------
     def source_size(self, table: str | None = None) -> tuple[int, int, int]:
@@ -556,14 +563,8 @@ class Relayout:
     def refuse_if_another_unfinished(self) -> None:
         """Raise RelayoutError when a re-layout of this table into another layout has started and is not
         finished (rolled back counts as finished only once its backup is gone: see :meth:`drop_backup`)."""
-        if not self._exists(PROGRESS_TABLE):
-            return
         st = self.state()
-        if not st.planned or st.finished:
-            return
-        planned = [e for e in self._events() if e["event"] == "planned"][-1]
-        target = json.loads(planned["detail"]).get("target")
-        if target not in (None, self._target_digest):
+        if st.planned and not st.finished and st.target not in (None, self._target_digest):
             raise RelayoutError(
                 f"an earlier re-layout of {self.db}.{self.table} into another layout is not finished (its "
                 f"original is kept as {self.backup_table}, or its copy is under way); finish it first "
@@ -1151,18 +1152,19 @@ class Relayout:
                                  settings=self.limits.settings).rows[0]  # fmt: skip
         return {name: int(n) for (name, _), n in zip(checks, row, strict=True) if int(n)}
 
-    def rollback(self) -> State:
+    def rollback(self, values_checked: bool = False) -> State:
         """Put the original back under the live name with every write made since the swap.
 
         Before the swap this changes nothing (the live table is still the original; the new table stays for a
         later run or for dropping). Refused (RelayoutError, nothing changed) when a value written since would
-        not fit the original's type (:meth:`lossy_rollback`)."""
+        not fit the original's type (:meth:`lossy_rollback`, a scan of the whole live table, skipped when the
+        caller has just run it: ``values_checked``)."""
         st = self.state()
         if not st.planned:
             raise RelayoutError(f"no re-layout of {self.table} has started: nothing to roll back")
         if st.finished:
             raise RelayoutError(f"the re-layout of {self.table} was finished (backup dropped): nothing to roll back")
-        lossy = self.lossy_rollback()
+        lossy = {} if values_checked else self.lossy_rollback()
         if lossy:
             listing = ", ".join(f"{self.table}.{c} in {n:,} rows" for c, n in lossy.items())
             raise RelayoutError(f"rolling back would change values that do not fit the original layout's types "
@@ -1182,19 +1184,6 @@ class Relayout:
             self._after_exchange(st, forward=False)
         self._record("rolled_back")
         return self.state()
-
-    def planned_by(self) -> str:
-        """Who planned the newest re-layout of this table: "adopt", or "revision" (also for plans recorded before
-        the origin was)."""
-        plans = [e for e in self._events() if e["event"] == "planned"]
-        return str(json.loads(plans[-1]["detail"]).get("origin", "revision")) if plans else ""
-
-    def swap_verified(self) -> bool:
-        """Whether the newest cutover's swap completed: the writes of the moment copied and every window of the
-        backup verified in the new table (the ``swapped`` event :meth:`swap` records last)."""
-        events = self._events()
-        last = max((i for i, e in enumerate(events) if e["event"] == "cutover"), default=-1)
-        return last >= 0 and any(e["event"] == "swapped" for e in events[last + 1 :])
 
     def drop_backup(self) -> None:
         """Drop the backup (the original layout) of a swapped re-layout and record it finished."""
@@ -1224,13 +1213,12 @@ def kept_backups(adapter: Adapter, config: StoreConfig) -> list[str]:
         return []
     q = f"{quote_identifier(config.database, 'database name')}.{quote_identifier(PROGRESS_TABLE)}"
     tables = [str(r[0]) for r in adapter.query(f"SELECT DISTINCT target FROM {q} ORDER BY target").rows]
-    out = []
-    for table in tables:
-        job = Relayout(adapter, config, table, "", (), "id")
-        st = job.state()
-        if st.planned and st.swapped and not st.finished and job.swap_verified() and job.planned_by() != "adopt":
-            out.append(table)
-    return out
+    return [t for t in tables if _keeps_original(Relayout(adapter, config, t, "", (), "id").state())]
+
+
+def _keeps_original(st: State) -> bool:
+    """A revision's re-layout whose swap completed and whose original is still kept."""
+    return st.planned and st.swapped and st.swap_complete and not st.finished and st.origin != "adopt"
 
 
 def finish(adapter: Adapter, config: StoreConfig, table: str, yes: bool, dry_run: bool = False) -> str:
@@ -1244,18 +1232,18 @@ def finish(adapter: Adapter, config: StoreConfig, table: str, yes: bool, dry_run
     if not job._exists(table):
         raise RelayoutError(f"{config.database}.{table} does not exist: nothing to finish")
     st = job.state()
-    if st.planned and not st.finished and job.planned_by() == "adopt":
+    if st.planned and not st.finished and st.origin == "adopt":
         raise RelayoutError(
             f"{config.database}.{table} is being adopted: its original is `opik-store adopt`'s to keep or drop "
             "(`opik-store adopt finish --yes`, or `adopt rollback`). Nothing was dropped."
         )
-    if st.planned and st.swapped and not st.finished and not job.swap_verified():
+    if st.planned and st.swapped and not st.finished and not st.swap_complete:
         raise RelayoutError(
             f"the swap of {config.database}.{table} did not complete (stopped after its EXCHANGE, before the writes "
             "made meanwhile were copied and the copy verified): run `opik-store migrate` (or `opik-store adopt run` "
             "for an adoption) again to complete it first. Nothing was dropped."
         )
-    if table not in kept_backups(adapter, config):
+    if not _keeps_original(st):
         return ""
     action = f"drop {job.backup_table} (the layout {table} had before its re-layout)"
     if dry_run:
