@@ -16,6 +16,14 @@ mappings: ISO times, JSON input/output, usage) for every side:
 3. peak memory of ``StreamingWriter`` fed a generator of spans: the Python
    heap peak (tracemalloc) and the process's peak RSS growth, for a short and
    a long stream. Goal: bounded by the buffer, not by the stream's length.
+4. where part 1's gap goes, per batch of 1,000, interleaved: the raw INSERT;
+   the Python time 0.9x allows (a ninth of it); the writer's Python side
+   (``prepare_tables``: validation, Arrow, token; no INSERT); and the floor:
+   the library calls alone that turn the same items into the same Arrow
+   table with no check at all (one C-level transpose, one ``orjson.dumps``
+   per JSON column, ``pa.array``/``cast`` per column, BLAKE3 of the buffers).
+   The floor cannot split a JSON column into values, so it is below what any
+   writer of these libraries can reach.
 
     python bench/ingest.py [--batches 30] [--single 300] [--stream 1000000]
 """
@@ -34,6 +42,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from opik_store import Store
@@ -194,6 +203,78 @@ def compare_with_raw(store: Store, raw_store: Store, fresh_store: Store, batches
     return rates
 
 
+def floor_table(items: list[dict[str, Any]], names: tuple[str, ...], types: list[Any]) -> Any:
+    """The same batch as Arrow through library calls alone: no check, no per-value Python beyond the transpose."""
+    import blake3
+    import orjson
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = [n for n in names if n in items[0]]
+    columns = dict(zip(present, zip(*map(itemgetter(*present), items), strict=True), strict=True))
+    hasher = blake3.blake3()
+    arrays = []
+    for name, kind in zip(names, types, strict=True):
+        col = columns.get(name)
+        if col is None:
+            array = pa.nulls(len(items), kind)
+        elif name in ("input", "output", "metadata"):
+            array = pa.array([orjson.dumps(list(col)).decode()])  # one call; not split into values
+        elif pa.types.is_timestamp(kind) or pa.types.is_decimal(kind):
+            array = pc.cast(pa.array(col, pa.string()), kind)
+        else:
+            array = pa.array(col, kind)
+        for buffer in array.buffers():
+            if buffer is not None:
+                hasher.update(buffer)
+        arrays.append(array)
+    hasher.hexdigest()
+    return arrays
+
+
+def column_groups(writer: Any, batch: list[dict[str, Any]]) -> dict[str, float]:
+    """ms of the writer's own column checks and conversions on ``batch``, by group (its vectorised path)."""
+    groups = {"input": "json", "output": "json", "metadata": "json", "start_time": "idtime", "end_time": "idtime"}
+    groups |= {name: "idtime" for name in ("id", "trace_id", "project_id", "workspace_id")}
+    took = {"json": 0.0, "idtime": 0.0, "other": 0.0}
+    moment = datetime.now(UTC)
+    validator = writer._columnar
+    for (name, _convert, _absent), vector in zip(validator.rules.plan, validator.vectors, strict=True):
+        if vector is None or name not in batch[0]:
+            continue
+        col = [item[name] for item in batch]
+        started = time.perf_counter()
+        vector(col, moment)
+        took[groups.get(name, "other")] += (time.perf_counter() - started) * 1000
+    return took
+
+
+def breakdown(store: Store, raw_store: Store, batches: int) -> dict[str, list[float]]:
+    """Per batch (ms): raw INSERT of prebuilt Arrow, the writer's Python side, and the library-call floor."""
+    writer = store.writer("spans")
+    raw = raw_store.writer("spans")
+    items = list(spans(batches * 1000, 7))
+    names, types = raw.rules.names, raw._types
+    out: dict[str, list[float]] = {"raw": [], "writer": [], "floor": []}
+    for b in range(batches):
+        batch = items[b * 1000 : (b + 1) * 1000]
+        table = raw_arrow(batch, names, types)
+        started = time.perf_counter()
+        raw.adapter.insert_arrow(raw.target, names, table, {})
+        out["raw"].append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        writer.prepare_tables(batch)
+        out["writer"].append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        floor_table(batch, names, types)
+        out["floor"].append((time.perf_counter() - started) * 1000)
+        for group, took in column_groups(writer, batch).items():
+            out.setdefault(group, []).append(took)
+    writer.close()
+    raw.close()
+    return out
+
+
 def one_row_per_insert(store: Store, count: int) -> tuple[float, float]:
     """Rows/s writing ``count`` spans one per INSERT, and the same spans in one batch."""
     items = list(spans(count * 2, 2))
@@ -256,6 +337,7 @@ def main() -> None:
             for each in (store, raw, fresh):
                 each.migrate()
             rates = compare_with_raw(store, raw, fresh, args.batches)
+            parts = breakdown(store, raw, args.batches)
             batch_rate, single_rate = one_row_per_insert(store, args.single)
             short = max(args.stream // 10, 10_000)
             rss_short, rate_short = stream_rss(store, short, 3)
@@ -288,6 +370,18 @@ def main() -> None:
         f"   peak Python heap (tracemalloc): {heap_small:.1f} MiB for 5,000 spans, {heap_large:.1f} MiB for 25,000 "
         f"(ratio {heap_large / heap_small:.2f} for 5x the spans)"
     )
+
+    part = {k: statistics.median(v) for k, v in parts.items()}
+    budget = part["raw"] / 9
+    print(f"4. where the gap goes, {args.batches} batches of 1,000 spans, interleaved (median ms per batch)")
+    print(f"   raw INSERT of prebuilt Arrow                    {part['raw']:>7.2f}")
+    print(f"   Python time 0.9x allows (a ninth of it)         {budget:>7.2f}")
+    labels = {"writer": "writer's Python side (validate, Arrow, token)", "floor": "floor: library calls alone"}
+    for key, label in labels.items():
+        print(f"   {label:47} {part[key]:>7.2f}  {part[key] / budget:.2f}x it")
+        if key == "writer":
+            for group, what in (("json", "JSON fields"), ("idtime", "ids and times"), ("other", "other fields")):
+                print(f"     {what + ', timed apart':43} {part[group]:>7.2f}")
 
 
 if __name__ == "__main__":
