@@ -40,6 +40,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
 from decimal import Context, Decimal, InvalidOperation
@@ -98,13 +99,26 @@ class ValidationError(OpikStoreError):
 
 
 def shorten(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # e.g. an int of more than 4,300 digits (ValueError), inside a container too
+        text = f"<a {type(value).__name__} without a repr>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Bad(Exception):
     def __init__(self, message: str) -> None:
         self.message = message
+
+
+def _utf8(text: str) -> str:
+    """``text`` if it is valid UTF-8 text (no lone surrogate, which no column can store), else _Bad."""
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise _Bad("not UTF-8 text (a lone surrogate)") from None
+    return text
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -132,7 +146,10 @@ def _time(value: Any) -> datetime:
             raise _Bad("not an ISO-8601 time") from None
     if not isinstance(value, datetime):
         raise _Bad("expected a datetime or ISO-8601 text")
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted past datetime's range by its offset
+        raise _Bad("outside DateTime64's range 1900..2299") from None
     if not 1900 <= value.year <= 2299:
         raise _Bad("outside DateTime64's range 1900..2299")
     moment: datetime = value
@@ -192,9 +209,9 @@ def _json_text(value: Any, limits: Limits) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        if len(value) > limits.max_text_bytes // 4 and len(value.encode()) > limits.max_text_bytes:
+        if len(value) > limits.max_text_bytes // 4 and len(_utf8(value).encode()) > limits.max_text_bytes:
             raise _Bad(f"longer than {limits.max_text_bytes} bytes")
-        return value
+        return _utf8(value)
     try:
         data = json_bytes(value)
     except (TypeError, ValueError) as exc:
@@ -211,7 +228,7 @@ def _short_text(value: Any, limits: Limits) -> str:
         raise _Bad("expected text")
     if len(value) > limits.max_string_chars:
         raise _Bad(f"longer than {limits.max_string_chars} characters")
-    return value
+    return _utf8(value)
 
 
 def _tags(value: Any, limits: Limits) -> list[str]:
@@ -226,6 +243,7 @@ def _tags(value: Any, limits: Limits) -> list[str]:
             raise _Bad(f"tag {shorten(tag, 40)} is not text")
         if len(tag) > limits.max_string_chars:
             raise _Bad(f"a tag is longer than {limits.max_string_chars} characters")
+        _utf8(tag)
     return list(value)
 
 
@@ -240,6 +258,7 @@ def _usage(value: Any, limits: Limits) -> list[tuple[str, int]]:
     for key, count in value.items():
         if not isinstance(key, str):
             raise _Bad(f"key {shorten(key, 40)} is not text")
+        _utf8(key)
         if isinstance(count, bool) or not isinstance(count, int) or not INT64[0] <= count <= INT64[1]:
             raise _Bad(f"value of {key!r} is not an integer within Int64")
         out.append((key, count))
@@ -253,11 +272,14 @@ def _cost(value: Any) -> Decimal:
         raise _Bad("expected a number")
     try:
         number = Decimal(str(value))
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):  # ValueError: an int of more than 4,300 digits
         raise _Bad("not a number") from None
-    if not number.is_finite() or number < 0 or number >= Decimal(10) ** 26:
-        raise _Bad("expected a finite number in [0, 10^26)")
-    return number.quantize(Decimal("1e-12"), context=_COST_CONTEXT)
+    if number.is_finite() and number >= 0:
+        with suppress(InvalidOperation):  # 26 nines and a fraction round up to 10^26: 39 digits
+            number = number.quantize(Decimal("1e-12"), context=_COST_CONTEXT)
+            if number < Decimal(10) ** 26:
+                return number
+    raise _Bad("expected a finite number in [0, 10^26)")
 
 
 def _ttft(value: Any) -> float:
@@ -265,7 +287,10 @@ def _ttft(value: Any) -> float:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad("expected a number of milliseconds")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise _Bad("beyond Float64's range") from None
 
 
 def _uint(value: Any, bits: int, default: int) -> int:
