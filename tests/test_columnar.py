@@ -343,3 +343,20 @@ def test_values_that_cannot_be_stored_or_printed_are_problems_of_their_item_not_
     rejecting = BatchWriter(writer.adapter, writer.database, "spans", mode="reject")
     result = rejecting.write(items)
     assert result.rows == 4 and [r.index for r in result.rejects] == [3]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0x90c1f000007000800000000000abcd", "0_90c1f000007000800000000000abcd",
+     "\uff10\uff11\uff19\uff10c1f000007000800000000000abcd",  # fullwidth digits
+     "0190c1f0uuid:0000-7000-8000-00000000abcd", "0-190c1f0000070008000000000--00abcd"],
+)  # fmt: skip
+def test_text_that_int_reads_as_hex_but_is_no_uuid_is_refused(writer: BatchWriter, value: str) -> None:
+    """uuid.UUID reads the 32 digits with int(hex, 16), which also takes "0x", "_", spaces and non-ASCII
+    digits, and drops dashes and "uuid:" anywhere: such text was stored as some other id."""
+    items = [stamped(span(i)) for i in range(3)]
+    items[1]["trace_id"] = value
+    with pytest.raises(ValidationError) as info:
+        writer.write(items)
+    (problem,) = info.value.problems
+    assert (problem.index, problem.field, problem.message) == (1, "trace_id", "not a UUID")

@@ -122,6 +122,9 @@ def _utf8(text: str) -> str:
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HEX_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+# the text forms uuid.UUID documents; alone it also takes "_", "+", "0x", spaces and non-ASCII digits (int(hex, 16))
+_UUID_TEXT = re.compile(rf"(?:urn:uuid:)?(?:\{{{_HEX_UUID}\}}|{_HEX_UUID})")
 
 
 def _uuid(value: Any, optional: bool) -> str:
@@ -131,6 +134,8 @@ def _uuid(value: Any, optional: bool) -> str:
         return value  # already canonical: the common case, checked without building a UUID
     if not isinstance(value, str | uuid.UUID):
         raise _Bad("expected a UUID string")
+    if isinstance(value, str) and not _UUID_TEXT.fullmatch(value):
+        raise _Bad("not a UUID")
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
