@@ -13,7 +13,7 @@ import pyarrow
 import pytest
 from test_retention import uuid7
 
-from opik_store import ServerError, Store
+from opik_store import ConfigError, ServerError, Store
 from opik_store.engine.adapter import Adapter, Rows
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.engine.retry import RetryPolicy
@@ -361,6 +361,14 @@ def test_streaming_reports_bad_items_at_once_and_background_failures_later(
     assert stream.counters.snapshot()["failures"] == 1
     stream.close()
     assert count(engine, database) == 3, "the failed batch's row is not kept (documented); span 6 was not added"
+
+
+def test_defaults_naming_no_column_are_refused(migrated: Store, database: str) -> None:
+    """A typo in ``defaults`` ("enviroment") silently stored '' instead: the rule for an item's fields."""
+    with pytest.raises(ConfigError, match="enviroment"):
+        BatchWriter(migrated.adapter, database, "spans", defaults={"workspace_id": WS, "enviroment": "prod"})
+    with pytest.raises(ConfigError, match="duration"):  # MATERIALIZED: not insertable
+        BatchWriter(migrated.adapter, database, "traces", defaults={"duration": 1.0})
 
 
 def test_a_write_failing_part_way_says_what_was_stored(migrated: Store, engine: EmbeddedAdapter, database: str) -> None:

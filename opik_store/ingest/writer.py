@@ -194,6 +194,9 @@ class BatchWriter:
         self.limits = limits or Limits()
         self.rules: TableRules = table_rules(table, self.limits, lambda: datetime.now(UTC))
         self.defaults = dict(defaults or {})
+        unknown = sorted(map(str, set(self.defaults) - self.rules.known))
+        if unknown:  # as for an item's fields: a typo must not silently drop the value
+            raise ConfigError(f"defaults name no insertable column of {table}: {', '.join(unknown)}")
         self.counters = Counters()
         self.target = f"{quote_identifier(database, 'database')}.{quote_identifier(table, 'table')}"
         self._types = [arrow_type(c.type) for c in self.rules.columns]
