@@ -363,6 +363,18 @@ def test_streaming_reports_bad_items_at_once_and_background_failures_later(
     assert count(engine, database) == 3, "the failed batch's row is not kept (documented); span 6 was not added"
 
 
+def test_an_item_added_after_close_is_refused_not_left_in_the_buffer(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """close writes the last batch; an add after it was buffered, never written, and no error said so."""
+    stream = StreamingWriter(BatchWriter(migrated.adapter, database, "spans", batch_size=10), flush_interval=60)
+    stream.add(span(0))
+    stream.close()
+    with pytest.raises(ConfigError, match="closed"):
+        stream.add(span(1))
+    assert count(engine, database) == 1
+
+
 def test_defaults_naming_no_column_are_refused(migrated: Store, database: str) -> None:
     """A typo in ``defaults`` ("enviroment") silently stored '' instead: the rule for an item's fields."""
     with pytest.raises(ConfigError, match="enviroment"):

@@ -386,6 +386,7 @@ class StreamingWriter:
         self.rejects: list[Rejected] = []
         self._buffer: list[tuple[Any, ...]] = []
         self._seen = 0
+        self._closed = False
         self._lock = threading.Lock()
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -422,6 +423,8 @@ class StreamingWriter:
             return
         full: list[tuple[Any, ...]] = []
         with self._lock:
+            if self._closed:  # close has written its last batch: this row would stay in the buffer, unwritten
+                raise ConfigError("the StreamingWriter is closed")
             self._buffer.extend(rows)
             if len(self._buffer) >= self.writer.batch_size:
                 full, self._buffer = self._buffer, []
@@ -444,6 +447,8 @@ class StreamingWriter:
         """Stop the flush thread, write the rest, then close the writer (its connection, if it owns it)."""
         self._stop.set()
         self._thread.join()
+        with self._lock:
+            self._closed = True
         try:
             self.flush()
         finally:
