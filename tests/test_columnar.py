@@ -11,6 +11,7 @@ compared with ``json.dumps`` on every code point, key order, NaN and odd types.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import random
@@ -324,6 +325,7 @@ UNENCODABLE: list[tuple[str, object]] = [
     ("ttft", 10**400),  # beyond Float64
     ("total_estimated_cost", "99999999999999999999999999.9999999999999"),  # rounds up to 10^26
     ("total_estimated_cost", 10**5000),
+    ("metadata", functools.reduce(lambda inner, _: [inner], range(100_000), [])),  # RecursionError in json.dumps
 ]
 
 

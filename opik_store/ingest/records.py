@@ -219,7 +219,7 @@ def _json_text(value: Any, limits: Limits) -> str:
         return _utf8(value)
     try:
         data = json_bytes(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested deeper than json.dumps goes
         raise _Bad(f"not JSON-serializable ({exc})") from None
     if len(data) > limits.max_text_bytes:
         raise _Bad(f"longer than {limits.max_text_bytes} bytes")
