@@ -16,7 +16,8 @@ Which columns exist, their types, enum values and defaults come from ``ddl/``
 * Required: ``id``, ``workspace_id``, ``project_id``, ``start_time`` and, for
   spans, ``trace_id``. A missing optional field, or None, stores the column's
   sentinel: epoch ``end_time``, NaN ``ttft``, '' text, the enum's default.
-* Ids (``FixedString(36)`` columns) must be UUIDs; they are stored in
+* Ids (``FixedString(36)`` columns) must be UUIDs (``uuid.UUID`` objects or
+  hex text with optional dashes, braces or ``urn:uuid:``); they are stored in
   canonical lowercase form. ``parent_span_id`` may be empty.
 * Times are ``datetime`` or ISO-8601 text; a time without a zone is UTC.
   ``created_at``/``last_updated_at`` default to the moment of validation
@@ -24,7 +25,8 @@ Which columns exist, their types, enum values and defaults come from ``ddl/``
 * ``input``/``output``/``metadata``/``error_info`` (and the ``_slim`` forms)
   take text or any JSON value (stored as compact JSON text, see
   :func:`json_bytes`; NaN and infinity are refused); other text columns take
-  text only. Sizes are bounded by :class:`Limits`.
+  text only. Sizes are bounded by :class:`Limits`. Text must be encodable as
+  UTF-8 (a lone surrogate is refused).
 * Enum columns take one of the DDL's names; ``usage`` maps text to integers
   within Int64; ``total_estimated_cost`` is a non-negative decimal that fits
   ``Decimal(38, 12)``.
