@@ -11,6 +11,7 @@ compared with ``json.dumps`` on every code point, key order, NaN and odd types.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import random
@@ -310,3 +311,54 @@ def test_the_token_changes_with_any_value_is_stable_on_retry_and_needs_no_thread
     assert len(tokens) == len(changes) + 1, "every changed value gives a new token"
     assert threading.active_count() == threads, "the writer hashes in line, on no thread of its own"
     writer.close()
+
+
+UNENCODABLE: list[tuple[str, object]] = [
+    ("name", "lone \ud800 surrogate"),
+    ("input", "lone \udfff surrogate"),
+    ("tags", ["ok", "\ud83d"]),
+    ("usage", {"tokens\ud800": 1}),
+    ("usage", {"t": 10**5000}),  # no repr (4,300 digits at most), so the problem's value is shortened otherwise
+    ("input", {"x": 10**5000}),
+    ("start_time", "0001-01-01T00:00:00+01:00"),  # before datetime's range in UTC
+    ("end_time", datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-2)))),  # after it
+    ("ttft", 10**400),  # beyond Float64
+    ("total_estimated_cost", "99999999999999999999999999.9999999999999"),  # rounds up to 10^26
+    ("total_estimated_cost", 10**5000),
+    ("metadata", functools.reduce(lambda inner, _: [inner], range(100_000), [])),  # RecursionError in json.dumps
+]
+
+
+@pytest.mark.parametrize(("field", "value"), UNENCODABLE, ids=[f"{f}-{i}" for i, (f, _) in enumerate(UNENCODABLE)])
+def test_values_that_cannot_be_stored_or_printed_are_problems_of_their_item_not_crashes(
+    writer: BatchWriter, field: str, value: object
+) -> None:
+    """Each was a raw UnicodeEncodeError, OverflowError, ValueError or InvalidOperation out of ``write``
+    (no index or field, and in reject mode the whole call failed)."""
+    items = [stamped(span(i)) for i in range(5)]
+    items[3][field] = value
+    assert writer._columnar.table(items, writer.defaults) is None
+    with pytest.raises(ValidationError) as info:
+        writer.write(items)
+    (problem,) = info.value.problems
+    assert (problem.index, problem.field) == (3, field), problem
+    rejecting = BatchWriter(writer.adapter, writer.database, "spans", mode="reject")
+    result = rejecting.write(items)
+    assert result.rows == 4 and [r.index for r in result.rejects] == [3]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0x90c1f000007000800000000000abcd", "0_90c1f000007000800000000000abcd",
+     "\uff10\uff11\uff19\uff10c1f000007000800000000000abcd",  # fullwidth digits
+     "0190c1f0uuid:0000-7000-8000-00000000abcd", "0-190c1f0000070008000000000--00abcd"],
+)  # fmt: skip
+def test_text_that_int_reads_as_hex_but_is_no_uuid_is_refused(writer: BatchWriter, value: str) -> None:
+    """uuid.UUID reads the 32 digits with int(hex, 16), which also takes "0x", "_", spaces and non-ASCII
+    digits, and drops dashes and "uuid:" anywhere: such text was stored as some other id."""
+    items = [stamped(span(i)) for i in range(3)]
+    items[1]["trace_id"] = value
+    with pytest.raises(ValidationError) as info:
+        writer.write(items)
+    (problem,) = info.value.problems
+    assert (problem.index, problem.field, problem.message) == (1, "trace_id", "not a UUID")

@@ -13,7 +13,7 @@ import pyarrow
 import pytest
 from test_retention import uuid7
 
-from opik_store import ServerError, Store
+from opik_store import ConfigError, ServerError, Store
 from opik_store.engine.adapter import Adapter, Rows
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.engine.retry import RetryPolicy
@@ -361,6 +361,26 @@ def test_streaming_reports_bad_items_at_once_and_background_failures_later(
     assert stream.counters.snapshot()["failures"] == 1
     stream.close()
     assert count(engine, database) == 3, "the failed batch's row is not kept (documented); span 6 was not added"
+
+
+def test_an_item_added_after_close_is_refused_not_left_in_the_buffer(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """close writes the last batch; an add after it was buffered, never written, and no error said so."""
+    stream = StreamingWriter(BatchWriter(migrated.adapter, database, "spans", batch_size=10), flush_interval=60)
+    stream.add(span(0))
+    stream.close()
+    with pytest.raises(ConfigError, match="closed"):
+        stream.add(span(1))
+    assert count(engine, database) == 1
+
+
+def test_defaults_naming_no_column_are_refused(migrated: Store, database: str) -> None:
+    """A typo in ``defaults`` ("enviroment") silently stored '' instead: the rule for an item's fields."""
+    with pytest.raises(ConfigError, match="enviroment"):
+        BatchWriter(migrated.adapter, database, "spans", defaults={"workspace_id": WS, "enviroment": "prod"})
+    with pytest.raises(ConfigError, match="duration"):  # MATERIALIZED: not insertable
+        BatchWriter(migrated.adapter, database, "traces", defaults={"duration": 1.0})
 
 
 def test_a_write_failing_part_way_says_what_was_stored(migrated: Store, engine: EmbeddedAdapter, database: str) -> None:

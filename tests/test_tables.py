@@ -97,6 +97,17 @@ def test_reads_run_with_their_purposes_profile_per_query(tmp_path: Path, migrate
         reader.query("SELECT 1", purpose="reporting")
 
 
+def test_a_trailing_line_comment_does_not_swallow_the_profile(tmp_path: Path, migrated: Store) -> None:
+    """The SETTINGS clause was appended on the query's last line: after "-- ..." it was a comment, and the
+    query ran without its purpose's limits."""
+    reader = Reader(migrated.adapter, tight_profiles(tmp_path))
+    with pytest.raises(ServerError) as info:
+        reader.query("SELECT count() FROM numbers({n:UInt64}) -- rows of a report\n", {"n": 100_000}, purpose="read")
+    assert info.value.code == 158, "the read profile's max_rows_to_read applies"
+    sql = "SELECT getSetting('max_rows_to_read') -- which limit?"
+    assert reader.query(sql, purpose="read").scalar() == 1000
+
+
 def test_streaming_a_large_result_block_by_block(migrated: Store) -> None:
     with migrated.reader() as reader:
         blocks = 0

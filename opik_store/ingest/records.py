@@ -16,7 +16,8 @@ Which columns exist, their types, enum values and defaults come from ``ddl/``
 * Required: ``id``, ``workspace_id``, ``project_id``, ``start_time`` and, for
   spans, ``trace_id``. A missing optional field, or None, stores the column's
   sentinel: epoch ``end_time``, NaN ``ttft``, '' text, the enum's default.
-* Ids (``FixedString(36)`` columns) must be UUIDs; they are stored in
+* Ids (``FixedString(36)`` columns) must be UUIDs (``uuid.UUID`` objects or
+  hex text with optional dashes, braces or ``urn:uuid:``); they are stored in
   canonical lowercase form. ``parent_span_id`` may be empty.
 * Times are ``datetime`` or ISO-8601 text; a time without a zone is UTC.
   ``created_at``/``last_updated_at`` default to the moment of validation
@@ -24,7 +25,8 @@ Which columns exist, their types, enum values and defaults come from ``ddl/``
 * ``input``/``output``/``metadata``/``error_info`` (and the ``_slim`` forms)
   take text or any JSON value (stored as compact JSON text, see
   :func:`json_bytes`; NaN and infinity are refused); other text columns take
-  text only. Sizes are bounded by :class:`Limits`.
+  text only. Sizes are bounded by :class:`Limits`. Text must be encodable as
+  UTF-8 (a lone surrogate is refused).
 * Enum columns take one of the DDL's names; ``usage`` maps text to integers
   within Int64; ``total_estimated_cost`` is a non-negative decimal that fits
   ``Decimal(38, 12)``.
@@ -40,6 +42,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
 from decimal import Context, Decimal, InvalidOperation
@@ -98,7 +101,10 @@ class ValidationError(OpikStoreError):
 
 
 def shorten(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # e.g. an int of more than 4,300 digits (ValueError), inside a container too
+        text = f"<a {type(value).__name__} without a repr>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -107,7 +113,20 @@ class _Bad(Exception):
         self.message = message
 
 
+def _utf8(text: str) -> str:
+    """``text`` if it is valid UTF-8 text (no lone surrogate, which no column can store), else _Bad."""
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise _Bad("not UTF-8 text (a lone surrogate)") from None
+    return text
+
+
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HEX_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+# the text forms uuid.UUID documents; alone it also takes "_", "+", "0x", spaces and non-ASCII digits (int(hex, 16))
+_UUID_TEXT = re.compile(rf"(?:urn:uuid:)?(?:\{{{_HEX_UUID}\}}|{_HEX_UUID})")
 
 
 def _uuid(value: Any, optional: bool) -> str:
@@ -117,6 +136,8 @@ def _uuid(value: Any, optional: bool) -> str:
         return value  # already canonical: the common case, checked without building a UUID
     if not isinstance(value, str | uuid.UUID):
         raise _Bad("expected a UUID string")
+    if isinstance(value, str) and not _UUID_TEXT.fullmatch(value):
+        raise _Bad("not a UUID")
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
@@ -132,7 +153,10 @@ def _time(value: Any) -> datetime:
             raise _Bad("not an ISO-8601 time") from None
     if not isinstance(value, datetime):
         raise _Bad("expected a datetime or ISO-8601 text")
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted past datetime's range by its offset
+        raise _Bad("outside DateTime64's range 1900..2299") from None
     if not 1900 <= value.year <= 2299:
         raise _Bad("outside DateTime64's range 1900..2299")
     moment: datetime = value
@@ -192,12 +216,12 @@ def _json_text(value: Any, limits: Limits) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        if len(value) > limits.max_text_bytes // 4 and len(value.encode()) > limits.max_text_bytes:
+        if len(value) > limits.max_text_bytes // 4 and len(_utf8(value).encode()) > limits.max_text_bytes:
             raise _Bad(f"longer than {limits.max_text_bytes} bytes")
-        return value
+        return _utf8(value)
     try:
         data = json_bytes(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested deeper than json.dumps goes
         raise _Bad(f"not JSON-serializable ({exc})") from None
     if len(data) > limits.max_text_bytes:
         raise _Bad(f"longer than {limits.max_text_bytes} bytes")
@@ -211,7 +235,7 @@ def _short_text(value: Any, limits: Limits) -> str:
         raise _Bad("expected text")
     if len(value) > limits.max_string_chars:
         raise _Bad(f"longer than {limits.max_string_chars} characters")
-    return value
+    return _utf8(value)
 
 
 def _tags(value: Any, limits: Limits) -> list[str]:
@@ -226,6 +250,7 @@ def _tags(value: Any, limits: Limits) -> list[str]:
             raise _Bad(f"tag {shorten(tag, 40)} is not text")
         if len(tag) > limits.max_string_chars:
             raise _Bad(f"a tag is longer than {limits.max_string_chars} characters")
+        _utf8(tag)
     return list(value)
 
 
@@ -240,6 +265,7 @@ def _usage(value: Any, limits: Limits) -> list[tuple[str, int]]:
     for key, count in value.items():
         if not isinstance(key, str):
             raise _Bad(f"key {shorten(key, 40)} is not text")
+        _utf8(key)
         if isinstance(count, bool) or not isinstance(count, int) or not INT64[0] <= count <= INT64[1]:
             raise _Bad(f"value of {key!r} is not an integer within Int64")
         out.append((key, count))
@@ -253,11 +279,14 @@ def _cost(value: Any) -> Decimal:
         raise _Bad("expected a number")
     try:
         number = Decimal(str(value))
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):  # ValueError: an int of more than 4,300 digits
         raise _Bad("not a number") from None
-    if not number.is_finite() or number < 0 or number >= Decimal(10) ** 26:
-        raise _Bad("expected a finite number in [0, 10^26)")
-    return number.quantize(Decimal("1e-12"), context=_COST_CONTEXT)
+    if number.is_finite() and number >= 0:
+        with suppress(InvalidOperation):  # 26 nines and a fraction round up to 10^26: 39 digits
+            number = number.quantize(Decimal("1e-12"), context=_COST_CONTEXT)
+            if number < Decimal(10) ** 26:
+                return number
+    raise _Bad("expected a finite number in [0, 10^26)")
 
 
 def _ttft(value: Any) -> float:
@@ -265,7 +294,10 @@ def _ttft(value: Any) -> float:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad("expected a number of milliseconds")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise _Bad("beyond Float64's range") from None
 
 
 def _uint(value: Any, bits: int, default: int) -> int:

@@ -194,6 +194,9 @@ class BatchWriter:
         self.limits = limits or Limits()
         self.rules: TableRules = table_rules(table, self.limits, lambda: datetime.now(UTC))
         self.defaults = dict(defaults or {})
+        unknown = sorted(map(str, set(self.defaults) - self.rules.known))
+        if unknown:  # as for an item's fields: a typo must not silently drop the value
+            raise ConfigError(f"defaults name no insertable column of {table}: {', '.join(unknown)}")
         self.counters = Counters()
         self.target = f"{quote_identifier(database, 'database')}.{quote_identifier(table, 'table')}"
         self._types = [arrow_type(c.type) for c in self.rules.columns]
@@ -383,6 +386,7 @@ class StreamingWriter:
         self.rejects: list[Rejected] = []
         self._buffer: list[tuple[Any, ...]] = []
         self._seen = 0
+        self._closed = False
         self._lock = threading.Lock()
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -419,6 +423,8 @@ class StreamingWriter:
             return
         full: list[tuple[Any, ...]] = []
         with self._lock:
+            if self._closed:  # close has written its last batch: this row would stay in the buffer, unwritten
+                raise ConfigError("the StreamingWriter is closed")
             self._buffer.extend(rows)
             if len(self._buffer) >= self.writer.batch_size:
                 full, self._buffer = self._buffer, []
@@ -441,6 +447,8 @@ class StreamingWriter:
         """Stop the flush thread, write the rest, then close the writer (its connection, if it owns it)."""
         self._stop.set()
         self._thread.join()
+        with self._lock:
+            self._closed = True
         try:
             self.flush()
         finally:

@@ -92,7 +92,8 @@ class Reader:
         return {k: v for k, v in self.profiles.values(purpose).items() if k in self._known}
 
     def _sql(self, sql: str, purpose: str) -> str:
-        return sql.rstrip().rstrip(";").rstrip() + settings_clause(self.settings(purpose))
+        # on a line of its own: after a trailing "-- comment" it would be commented out, silently
+        return sql.rstrip().rstrip(";").rstrip() + "\n" + settings_clause(self.settings(purpose)).lstrip()
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None, purpose: str = "read") -> Rows:
         """Run ``sql`` with ``{name:Type}`` ``params`` under ``purpose``'s profile; the whole result."""
