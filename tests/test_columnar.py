@@ -313,6 +313,7 @@ def test_the_token_changes_with_any_value_is_stable_on_retry_and_needs_no_thread
     writer.close()
 
 
+_EMPTY: Any = []
 UNENCODABLE: list[tuple[str, object]] = [
     ("name", "lone \ud800 surrogate"),
     ("input", "lone \udfff surrogate"),
@@ -325,7 +326,7 @@ UNENCODABLE: list[tuple[str, object]] = [
     ("ttft", 10**400),  # beyond Float64
     ("total_estimated_cost", "99999999999999999999999999.9999999999999"),  # rounds up to 10^26
     ("total_estimated_cost", 10**5000),
-    ("metadata", functools.reduce(lambda inner, _: [inner], range(100_000), [])),  # RecursionError in json.dumps
+    ("metadata", functools.reduce(lambda inner, _: [inner], range(100_000), _EMPTY)),  # RecursionError in json.dumps
 ]
 
 
