@@ -231,6 +231,20 @@ def test_a_relayout_naming_missing_columns_is_refused_changing_nothing(
     assert read_back(engine, database, "traces") == before
 
 
+def test_a_relayout_of_a_table_that_does_not_exist_says_so_changing_nothing(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str
+) -> None:
+    store.migrate()
+    create = OLD.replace("CREATE TABLE traces", "CREATE TABLE ghosts", 1)
+    write_revision(migrations_copy, "0004", "0003", [relayout(create, key=KEY)], [])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        with pytest.raises(RelayoutError, match=rf"there is no table {database}\.ghosts to re-lay out"):
+            again.migrate()
+        assert again.status().applied[-1] == "0003"
+    assert not _exists(engine, database, "ghosts") and not _exists(engine, database, "ghosts_opik_store_new")
+
+
 def test_finish_refuses_a_swap_stopped_right_after_its_exchange(
     migrations_copy: Path, store: Store, engine: EmbeddedAdapter, database: str
 ) -> None:

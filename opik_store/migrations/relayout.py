@@ -574,9 +574,15 @@ class Relayout:
     def _refuse_missing_columns(self, columns: list[Column], table: str) -> None:
         """RelayoutError unless ``table`` stores every key column and the version column, and has the window
         column (the copy, catch-up and checks match rows by them)."""
+        if not columns:
+            raise RelayoutError(
+                f"there is no table {self.db}.{table} to re-lay out: a re-layout moves the rows of a table that "
+                "exists (a new table is made by a plain CREATE TABLE). Nothing was changed."
+            )
         stored = {c.name for c in columns if c.default_kind in {"", "DEFAULT"}}
         missing = [n for n in (*self.key, VERSION) if n not in stored]
         missing += [] if any(c.name == self.window_column for c in columns) else [self.window_column]
+        missing = list(dict.fromkeys(missing))
         if missing:
             raise RelayoutError(
                 f"the re-layout of {self.db}.{self.table} names columns {table} does not store: "
@@ -869,10 +875,16 @@ class Relayout:
         if bad:
             raise RelayoutError(
                 f"{self.table}: after the swap, windows {[c.window for c in bad]} of the backup differ from the "
-                "new table; nothing was dropped. Run `opik-store adopt verify` for details, or roll back."
+                f"new table; nothing was dropped. {self._after_failed_check()}"
             )
         self._record("swapped")
         return self.state()
+
+    def _after_failed_check(self) -> str:
+        """What the operator can do about a failed check after the swap, for the command that ran it."""
+        if self.origin == "adopt":
+            return "Run `opik-store adopt verify` for details, or roll back."
+        return f"The original is kept as {self.backup_table}; `opik-store migrate` checks it again."
 
     def _merges(self, table: str, stop: bool) -> None:
         verb = "STOP" if stop else "START"
