@@ -122,6 +122,22 @@ def test_prune_dry_run_then_prune_removes_only_old_log_rows(
     assert "TTL event_date + toIntervalDay(5)" in ttl.scalar()
 
 
+@pytest.mark.parametrize("cluster", ["self", "opik"])
+def test_prune_on_the_embedded_engine_with_a_cluster_prunes_the_one_engine(
+    engine_url: str, engine: EmbeddedAdapter, seeded: str, cluster: str
+) -> None:
+    """The embedded engine is one node whatever --cluster says (as for profiles and retention): it is pruned in
+    place, not refused for a cluster it cannot fan out to ('self': hosts it cannot connect to; 'opik': no such
+    cluster in system.clusters)."""
+    keep = 5
+    cutoff = days_ago(keep)
+    assert count_before(engine, "query_log", "event_date", cutoff, seeded) == 3
+    base = ["--url", engine_url, "--cluster", cluster, "system-tables", "prune", "--keep-days", str(keep)]
+    result = CliRunner().invoke(main, [*base, "--tables", "query_log", "--no-ttl"])
+    assert result.exit_code == 0, result.output
+    assert count_before(engine, "query_log", "event_date", cutoff, seeded) == 0
+
+
 def test_prune_refuses_non_log_tables_and_bad_input(engine_url: str) -> None:
     with Store.from_url(engine_url) as store:
         tables = SystemTables(store.adapter)

@@ -336,21 +336,23 @@ def prune_every_node(
     dry_run: bool = False,
     say: Callable[[str], None] | None = None,
 ) -> list[HostOutcome[PruneReport]]:
-    """:meth:`SystemTables.prune` on every host of ``cluster`` (on the connected node when ``cluster`` is None).
+    """:meth:`SystemTables.prune` on every host of ``cluster`` (on the connected node when ``cluster`` is None,
+    and on the embedded engine, which is one node whatever ``--cluster`` says).
 
     Bad arguments (``keep_days`` below 1, names that are not log tables) are
-    refused before any host changes: they are checked on the connected node
-    with a dry run first.
+    refused before any host changes: on a cluster they are checked on the
+    connected node with a dry run first (on one node ``prune`` checks them
+    before it changes anything).
     """
     chosen = list(names) if names else None
-    SystemTables(adapter).prune(keep_days, chosen, include_rotated, set_ttl, dry_run=True)
 
     def work(conn: Adapter) -> PruneReport:
         return SystemTables(conn, say).prune(keep_days, chosen, include_rotated, set_ttl, dry_run)
 
-    if cluster is None:
+    if cluster is None or adapter.spec.kind != "native":
         here = ClusterHost(1, 1, adapter.spec.host or adapter.spec.path, adapter.spec.port)
         return [HostOutcome(here, result=work(adapter))]
+    SystemTables(adapter).prune(keep_days, chosen, include_rotated, set_ttl, dry_run=True)
     hosts = cluster_hosts(adapter, cluster)
     if not hosts:
         raise ConfigError(f"cluster {cluster!r} is not defined on this server (system.clusters): nothing was pruned")
