@@ -64,6 +64,38 @@ def test_a_run_with_nothing_to_do_takes_no_lease_and_issues_no_ddl(engine_url: s
     assert states[-3:] == [("apply-retention", "succeeded"), ("health", "started"), ("health", "succeeded")]
 
 
+def test_a_runs_table_from_before_seq_gets_the_column_and_keeps_its_history(engine_url: str, database: str) -> None:
+    """A runs table created by an earlier version (DateTime64 times, no ``seq``) is upgraded in place by the next run
+    (ALTER ... ADD COLUMN seq): its rows stay, first, and new runs append after them."""
+    from opik_store.scheduling.jobs import RUNS_TABLE
+
+    with Store.from_url(engine_url, database=database) as store:
+        store.migrate()
+        table = f"`{database}`.{RUNS_TABLE}"
+        store.adapter.execute(
+            f"CREATE TABLE {table} (run_id UUID, job LowCardinality(String), state Enum8('started' = 1, "
+            "'succeeded' = 2, 'failed' = 3, 'skipped' = 4, 'interrupted' = 5), host String, pid UInt32, "
+            "started_at DateTime64(6, 'UTC'), finished_at Nullable(DateTime64(6, 'UTC')), duration_ms "
+            "Nullable(UInt64), summary String, error String, recorded_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
+            "ENGINE = MergeTree ORDER BY (job, recorded_at)"
+        )
+        store.adapter.execute(
+            f"INSERT INTO {table} (run_id, job, state, host, pid, started_at, finished_at, duration_ms, summary, "
+            "error) SELECT generateUUIDv4(), 'health', 'succeeded', 'old-host', 1, now64(6) - 60, now64(6) - 59, "
+            "1000, 'from before seq', ''"
+        )
+        runner = JobRunner(_factory(engine_url, database), FileConfig())
+        assert runner.run("prune-system-tables").state == "succeeded"
+        history = runner.history(store)
+        columns = store.adapter.query(
+            "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
+            {"d": database, "t": RUNS_TABLE},
+        ).rows
+    assert ("seq",) in [tuple(map(str, c)) for c in columns]
+    assert (history[0].job, history[0].state, history[0].summary) == ("health", "succeeded", "from before seq")
+    assert [r.job for r in history[1:]] and {r.job for r in history[1:]} == {"prune-system-tables"}
+
+
 def _tables(store: Store, database: str) -> set[str]:
     rows = store.adapter.query("SELECT name FROM system.tables WHERE database = {d:String}", {"d": database}).rows
     return {str(r[0]) for r in rows} - {"opik_store_health"}
