@@ -363,6 +363,26 @@ def test_a_change_any_node_needs_is_planned_once(access_file: Path) -> None:
     assert any(c.what == "create" and c.name == "opik_analyst" for c in both), "node 2 lacks it: created there"
 
 
+def test_changes_of_several_nodes_run_creates_before_what_needs_them(access_file: Path) -> None:
+    """Node 1 has every entity but one profile's settings differ; node 2 has none. The union must not run node 1's
+    ALTER (ON CLUSTER: it fails on node 2, which lacks the profile) before node 2's CREATE IF NOT EXISTS, nor any
+    kind before the kinds one node's plan puts first."""
+    from opik_store.access.sql import LiveProfile, plan_everywhere
+
+    planner = AccessPlanner(load_access(access_file), "opik", "opik")
+    created = {(c.kind, c.name) for c in planner.plan(LiveAccess()) if c.what == "create"}
+    node1 = LiveAccess(profiles={"opik_analyst": LiveProfile("opik_analyst", "local_directory", {}, ())})
+    both = plan_everywhere(planner, [node1, LiveAccess()])
+    kinds = ["profile", "quota", "role", "user"]
+    order = [kinds.index(c.kind) for c in both]
+    assert order == sorted(order), [(c.kind, c.what, c.name) for c in both]
+    for i, change in enumerate(both):
+        if (change.kind, change.name) in created and change.what != "create":
+            assert any(c.what == "create" and (c.kind, c.name) == (change.kind, change.name) for c in both[:i]), (
+                f"{change.kind} {change.name}: {change.what} before its create"
+            )
+
+
 def test_topology_is_used_for_on_cluster(access_file: Path) -> None:
     assert Topology(cluster="opik").is_cluster
     statements = [

@@ -422,11 +422,16 @@ def _spec_text(spec: tuple[str | None, ...] | None) -> str:
 def plan_everywhere(
     planner: AccessPlanner, lives: list[LiveAccess], prune: bool = False, rotate_passwords: bool = False
 ) -> list[Change]:
-    """The changes any of ``lives`` (one per node) needs, each once, in first-seen order.
+    """The changes any of ``lives`` (one per node) needs, each once, in the order one node's plan keeps.
 
     Correct because every statement is idempotent on a node that does not
     need it (see the module rules): applying the union ON CLUSTER brings
-    every node to the file's state.
+    every node to the file's state. Only if it runs in plan order: kinds as
+    :meth:`AccessPlanner.plan` emits them (profiles, quotas, roles, users;
+    drops last), and within a kind the creates first. A node's ALTER or GRANT
+    naming an entity another node lacks must come after that node's CREATE
+    (an ON CLUSTER ALTER fails on a node without the entity); first-seen
+    order would put node 1's changes before node 2's creates.
     """
     out: list[Change] = []
     seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
@@ -436,4 +441,11 @@ def plan_everywhere(
             if key not in seen:
                 seen.add(key)
                 out.append(change)
-    return out
+    kinds = ("profile", "quota", "role", "user")
+
+    def phase(change: Change) -> tuple[int, int, int]:
+        if change.what == "drop":  # --prune: after everything, in the order the nodes' plans gave
+            return (1, 0, 0)
+        return (0, kinds.index(change.kind), 0 if change.what == "create" else 1)
+
+    return sorted(out, key=phase)
