@@ -282,3 +282,23 @@ def test_finish_refuses_a_swap_stopped_right_after_its_exchange(
     assert gap in read_back(engine, database, "traces")
     assert store.relayout_backups() == ["traces"]
     assert store.finish_relayout("traces", yes=True)
+
+
+def test_a_finished_relayout_does_not_block_a_table_created_again(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str
+) -> None:
+    """A finished re-layout's plan stays in the progress table; once the table is dropped and created again (a
+    downgrade to base and a migrate), the plan's recorded UUIDs name neither table. That finished plan used to
+    make every later read of the table's re-layout state fail ('someone replaced it'): `relayout list` failed
+    and `migrate` refused the re-layout revision for good."""
+    store.migrate()
+    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        again.migrate()
+        assert again.finish_relayout("traces", yes=True)
+        again.downgrade("base", allow_data_loss=True)
+        assert again.relayout_backups() == []
+        assert again.migrate().revisions == ["0001", "0002", "0003", "0004"]
+        assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
+        assert again.relayout_backups() == ["traces"]

@@ -469,12 +469,13 @@ class Relayout:
         started = {int(e["window"]) for e in after if e["event"] == "window_started"}
         live = self._uuid(self.table)
         swapped = live == tgt
-        if live not in {src, tgt}:
+        finished = any(e["event"] == "finished" for e in after)
+        # a finished plan no longer binds the table: it may since have been dropped and created again
+        if live not in {src, tgt} and not finished:
             raise RelayoutError(
                 f"{self.db}.{self.table} is neither the original table nor the new one this re-layout recorded "
                 f"(UUID {live or 'missing'}; expected {src} or {tgt}): someone replaced it. Nothing was changed."
             )
-        finished = any(e["event"] == "finished" for e in after)
         cutover = max((i for i, e in enumerate(events) if e["event"] == "cutover"), default=-1)
         complete = cutover >= 0 and any(e["event"] == "swapped" for e in events[cutover + 1 :])
         origin = str(detail.get("origin", "revision"))
