@@ -933,7 +933,7 @@ class Relayout:
         original, new = self._names()
         outgoing = original if forward else new
         try:
-            self._wait_for_writers(outgoing, self.table)
+            self._wait_for_writers(self.table)
             self._wait_for_mutations(outgoing)
             gone = [self._gap_deletions(w, source, parts) for w in st.windows] if parts and not restarted else []
             pending = [(w, self._gap_writes(w, source, parts)) for w in st.windows]
@@ -1020,18 +1020,18 @@ class Relayout:
         ).rows
         return [int(r[1]) for r in rows if any(str(r[0]).rstrip(chr(0)) in c for c in commands)]
 
-    def _wait_for_writers(self, outgoing: str, live: str, timeout: float = 120.0, grace: float = 5.0) -> None:
-        """Wait (bounded) until every write that may have resolved this table's name to ``outgoing`` before the
-        EXCHANGE has finished, so the catch-up after it sees its rows and deletions.
+    def _wait_for_writers(self, live: str, timeout: float = 120.0, grace: float = 5.0) -> None:
+        """Wait (bounded) until every write that may have resolved this table's name to the outgoing table before
+        the EXCHANGE has finished, so the catch-up after it sees its rows and deletions.
 
         Called after the EXCHANGE: the writes naming the table in this database that are running now are the
-        only ones that can have reached ``outgoing`` (any later one resolves the name to ``live``); their
+        only ones that can have reached the outgoing table (any later one resolves the name to ``live``); their
         query ids are taken once. An INSERT among them is waited for. A DELETE among them may instead be one
         sent to ``live``, blocked because its merges (and so its mutations) are stopped until the catch-up is
         done; waiting for it would never end. Every such DELETE holds one unfinished mutation of ``live``, so
         the wait ends once no INSERT is left and the DELETEs still running are no more than those mutations.
         For the first ``grace`` seconds only the mutations already there at the snapshot count, so a DELETE
-        sent to ``live`` later cannot stand in for one still working on ``outgoing``; after it, every
+        sent to ``live`` later cannot stand in for one still working on the outgoing table; after it, every
         unfinished mutation of ``live`` counts (a snapshot DELETE that registered on ``live`` after the
         snapshot would otherwise be waited for until the timeout)."""
         running = self.adapter.query(
