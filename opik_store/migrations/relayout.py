@@ -613,7 +613,9 @@ class Relayout:
         try:
             self._refuse_missing_columns(read_columns(self.adapter, self.db, self.new_table), self.new_table)
         except RelayoutError:
-            self._ddl(f"DROP TABLE {self.q(self.new_table)}{self.config.topology.on_cluster}")  # just made, unrecorded
+            # just made, unrecorded; rendered (SYNC on a cluster) so the next prepare's CREATE of this name does not
+            # meet the dropped table's replica still registered in Keeper
+            self._ddl(render_statement(f"DROP TABLE {self.new_table}", self.db, self.config.topology).sql)
             raise
         detail = {
             "windows": [asdict(w) for w in windows],
