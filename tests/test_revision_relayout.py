@@ -302,3 +302,26 @@ def test_a_finished_relayout_does_not_block_a_table_created_again(
         assert again.migrate().revisions == ["0001", "0002", "0003", "0004"]
         assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
         assert again.relayout_backups() == ["traces"]
+
+
+def test_a_downgrade_whose_relayout_drops_a_column_needs_the_data_loss_confirmation(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str
+) -> None:
+    """A downgrade re-laying out a table into a layout without a column the upgrade added loses that column's
+    values, as a downgrade's DROP COLUMN would: it is refused without --yes (allow_data_loss), changing
+    nothing. It used to run without asking (a re-layout statement carried no hazard on the way down)."""
+    store.migrate()
+    wider = NEW.replace("\n    created_by ", "\n    note String DEFAULT '',\n    created_by ", 1)
+    assert wider != NEW
+    write_revision(migrations_copy, "0004", "0003", [relayout(wider, key=KEY)], [relayout(OLD, key=KEY)])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        again.migrate()
+        again.finish_relayout("traces", yes=True)
+        with pytest.raises(DataLossError, match=r"re-layout drops column traces\.note"):
+            again.downgrade("0003")
+        assert again.status().applied[-1] == "0004" and not _exists(engine, database, "traces_opik_store_new")
+        dry = again.downgrade("0003", dry_run=True)
+        assert any("traces.note" in h for s in dry.steps for h in s.hazards)
+        again.downgrade("0003", allow_data_loss=True)
+        assert _sorting_key(engine, database) == "workspace_id, project_id, id"
