@@ -325,3 +325,27 @@ def test_a_downgrade_whose_relayout_drops_a_column_needs_the_data_loss_confirmat
         assert any("traces.note" in h for s in dry.steps for h in s.hazards)
         again.downgrade("0003", allow_data_loss=True)
         assert _sorting_key(engine, database) == "workspace_id, project_id, id"
+
+
+def test_finish_without_yes_refuses_at_once_while_another_run_holds_the_lock(
+    migrations_copy: Path, store: Store, engine_url: str, database: str
+) -> None:
+    """Without --yes, finish changes nothing, so it does not queue for the migration lock: it used to wait out
+    the lock timeout behind a running migrate before saying --yes was needed."""
+    from opik_store.migrations.lock import MigrationLock
+
+    store.migrate()
+    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        again.migrate()
+        held = MigrationLock(again.adapter, again.config, 30, lambda _m: None)
+        held.acquire(5)
+        try:
+            with Store.from_url(engine_url, database=database, lock_timeout=1) as other:
+                with pytest.raises(DataLossError, match="--yes"):
+                    other.finish_relayout("traces")
+                assert other.finish_relayout("traces", dry_run=True)
+        finally:
+            held.release()
+        assert again.relayout_backups() == ["traces"]
