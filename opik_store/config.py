@@ -217,7 +217,7 @@ class StoreConfig:
         cluster_name = cluster or env.get(ENV_CLUSTER) or None
         if cluster_name is not None:
             check_name(cluster_name, "cluster name")
-        shards = sharded if sharded else _flag(env.get(ENV_SHARDED, ""), ENV_SHARDED)
+        shards = sharded if sharded is not None else _flag(env.get(ENV_SHARDED, ""), ENV_SHARDED)
         if shards and cluster_name is None:
             raise ConfigError("the sharded topology needs a cluster: name it with --cluster (OPIK_STORE_CLUSTER)")
         topology = Topology(

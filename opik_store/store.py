@@ -269,7 +269,7 @@ class Store:
 
     def finish_relayout(self, table: str, yes: bool = False, dry_run: bool = False) -> str:
         """Drop the original a revision's re-layout of ``table`` kept (only with ``yes``); returns the action."""
-        if dry_run:
+        if dry_run or not yes:  # changes nothing (refuses, or reports nothing to finish): no need for the lock
             return relayout.finish(self.adapter, self.config, table, yes, dry_run)
         lock = self.migrator().lock()  # never while a migrate (or adopt) is running a re-layout of it
         lock.acquire(self.config.lock_timeout)

@@ -207,3 +207,41 @@ def test_ledger_error_text_round_trips_backslashes_and_quotes(store: Store) -> N
     nasty = "it's a \\N \t tab\nnewline `x` {p:String} \\\\"
     ledger.record("0001", "failed", "downgrade", ("c", "c"), ledger.now(), error=nasty)
     assert store.history()[-1].error == nasty
+
+
+def test_a_ledger_from_before_seq_is_read_in_time_order_and_gets_seq_from_the_next_run(
+    store: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """A ledger created by earlier code (DateTime64 times, no ``seq``): read as it is, in time order (two rows
+    of one revision a microsecond apart keep their order), and the next migrate adds ``seq`` and appends
+    after the old rows."""
+    from opik_store.migrations.ledger import LEDGER_DDL
+
+    store.migrate("0002")
+    rows = store.history()
+    old_ddl = LEDGER_DDL.replace("DateTime('UTC')", "DateTime64(6, 'UTC')").replace(",\n    seq          UInt64", "")
+    old_ddl = old_ddl.replace("ORDER BY (revision, seq)", "ORDER BY (revision, recorded_at)")
+    assert "seq" not in old_ddl
+    engine.execute(f"DROP TABLE `{database}`.{LEDGER_TABLE}")
+    engine.execute(old_ddl.replace(f"CREATE TABLE {LEDGER_TABLE}", f"CREATE TABLE `{database}`.{LEDGER_TABLE}"))
+    moment = "2026-01-01 00:00:00.0000"
+    for i, e in enumerate(rows):  # every row within one second, told apart by microseconds only
+        engine.execute(
+            f"INSERT INTO `{database}`.{LEDGER_TABLE} (revision, state, direction, checksum, source_checksum, run_id, "
+            "host, pid, started_at, error, note, recorded_at) VALUES ({r:String}, {s:String}, {d:String}, {c:String}, "
+            "{sc:String}, {u:UUID}, 'h', 1, {t:String}, '', '', {t:String})",
+            {"r": e.revision, "s": e.state, "d": e.direction, "c": e.checksum, "sc": e.source_checksum,
+             "u": e.run_id, "t": f"{moment}{i:02d}"},
+        )  # fmt: skip
+    assert [(e.revision, e.state) for e in store.history()] == [(e.revision, e.state) for e in rows]
+    assert store.status().applied == ["0001", "0002"]
+
+    assert store.migrate().revisions == ["0003"]
+    columns = engine.query(
+        "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
+        {"d": database, "t": LEDGER_TABLE},
+    ).rows
+    assert ("seq",) in [tuple(c) for c in columns]
+    history = [(e.revision, e.state) for e in store.history()]
+    assert history == [(e.revision, e.state) for e in rows] + [("0003", "started"), ("0003", "applied")]
+    assert store.status().applied == ["0001", "0002", "0003"] and store.migrate().revisions == []

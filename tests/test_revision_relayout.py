@@ -282,3 +282,70 @@ def test_finish_refuses_a_swap_stopped_right_after_its_exchange(
     assert gap in read_back(engine, database, "traces")
     assert store.relayout_backups() == ["traces"]
     assert store.finish_relayout("traces", yes=True)
+
+
+def test_a_finished_relayout_does_not_block_a_table_created_again(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str
+) -> None:
+    """A finished re-layout's plan stays in the progress table; once the table is dropped and created again (a
+    downgrade to base and a migrate), the plan's recorded UUIDs name neither table. That finished plan used to
+    make every later read of the table's re-layout state fail ('someone replaced it'): `relayout list` failed
+    and `migrate` refused the re-layout revision for good."""
+    store.migrate()
+    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        again.migrate()
+        assert again.finish_relayout("traces", yes=True)
+        again.downgrade("base", allow_data_loss=True)
+        assert again.relayout_backups() == []
+        assert again.migrate().revisions == ["0001", "0002", "0003", "0004"]
+        assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
+        assert again.relayout_backups() == ["traces"]
+
+
+def test_a_downgrade_whose_relayout_drops_a_column_needs_the_data_loss_confirmation(
+    migrations_copy: Path, store: Store, engine: EmbeddedAdapter, engine_url: str, database: str
+) -> None:
+    """A downgrade re-laying out a table into a layout without a column the upgrade added loses that column's
+    values, as a downgrade's DROP COLUMN would: it is refused without --yes (allow_data_loss), changing
+    nothing. It used to run without asking (a re-layout statement carried no hazard on the way down)."""
+    store.migrate()
+    wider = NEW.replace("\n    created_by ", "\n    note String DEFAULT '',\n    created_by ", 1)
+    assert wider != NEW
+    write_revision(migrations_copy, "0004", "0003", [relayout(wider, key=KEY)], [relayout(OLD, key=KEY)])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        again.migrate()
+        again.finish_relayout("traces", yes=True)
+        with pytest.raises(DataLossError, match=r"re-layout drops column traces\.note"):
+            again.downgrade("0003")
+        assert again.status().applied[-1] == "0004" and not _exists(engine, database, "traces_opik_store_new")
+        dry = again.downgrade("0003", dry_run=True)
+        assert any("traces.note" in h for s in dry.steps for h in s.hazards)
+        again.downgrade("0003", allow_data_loss=True)
+        assert _sorting_key(engine, database) == "workspace_id, project_id, id"
+
+
+def test_finish_without_yes_refuses_at_once_while_another_run_holds_the_lock(
+    migrations_copy: Path, store: Store, engine_url: str, database: str
+) -> None:
+    """Without --yes, finish changes nothing, so it does not queue for the migration lock: it used to wait out
+    the lock timeout behind a running migrate before saying --yes was needed."""
+    from opik_store.migrations.lock import MigrationLock
+
+    store.migrate()
+    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [])
+    store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
+        again.migrate()
+        held = MigrationLock(again.adapter, again.config, 30, lambda _m: None)
+        held.acquire(5)
+        try:
+            with Store.from_url(engine_url, database=database, lock_timeout=1) as other:
+                with pytest.raises(DataLossError, match="--yes"):
+                    other.finish_relayout("traces")
+                assert other.finish_relayout("traces", dry_run=True)
+        finally:
+            held.release()
+        assert again.relayout_backups() == ["traces"]

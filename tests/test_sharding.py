@@ -188,6 +188,8 @@ def test_sharded_configuration_rules() -> None:
     assert not off.is_sharded and off.cluster_wide_path == off.replica_path
     with pytest.raises(ConfigError, match="OPIK_STORE_SHARDED must be"):
         StoreConfig.from_env(url="chdb://:memory:", environ={**env, "OPIK_STORE_SHARDED": "maybe"})
+    # an explicit argument wins over the environment, as for every other field
+    assert not StoreConfig.from_env(url="chdb://:memory:", sharded=False, environ=env).topology.is_sharded
 
 
 @pytest.mark.parametrize(

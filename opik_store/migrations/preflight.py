@@ -29,7 +29,7 @@ exists to prevent. So a failed check refuses with the list of what is wrong.
 from __future__ import annotations
 
 from opik_store.engine.adapter import Adapter
-from opik_store.engine.hosts import cluster_hosts, on_every_host
+from opik_store.engine.hosts import ClusterHost, cluster_hosts, on_every_host
 from opik_store.engine.quoting import quote_string
 from opik_store.errors import OpikStoreError, ServerError
 
@@ -40,21 +40,17 @@ class PreflightError(OpikStoreError):
 
 def check_cluster(adapter: Adapter, cluster: str, sharded: bool = False) -> None:
     """Raise PreflightError listing every problem found; ``sharded``: the sharded topology is configured."""
-    replicas = adapter.query(
-        "SELECT shard_num, replica_num, host_name, port FROM system.clusters WHERE cluster = {c:String} "
-        "ORDER BY shard_num, replica_num",
-        {"c": cluster},
-    ).rows
+    replicas = cluster_hosts(adapter, cluster)
     if not replicas:
         raise PreflightError(
             f"cluster {cluster!r} is not defined on this server (system.clusters); check <remote_servers> "
             "or the --cluster name. Nothing was changed."
         )
-    check_shards(len({s for s, _, _, _ in replicas}), cluster, sharded)
-    listing = ", ".join(f"{host}:{port} (shard {s}, replica {r})" for s, r, host, port in replicas)
+    check_shards(len({h.shard for h in replicas}), cluster, sharded)
+    listing = ", ".join(h.label for h in replicas)
     literal = quote_string(cluster)
     if not _has_cluster_all_replicas(adapter):
-        _check_host_by_host(adapter, cluster)
+        _check_host_by_host(adapter, cluster, replicas)
         return
     try:
         answered = adapter.query(
@@ -92,9 +88,9 @@ def _has_cluster_all_replicas(adapter: Adapter) -> bool:
 _READONLY = "SELECT database, table FROM system.replicas WHERE is_readonly OR is_session_expired ORDER BY 1, 2"
 
 
-def _check_host_by_host(adapter: Adapter, cluster: str) -> None:
+def _check_host_by_host(adapter: Adapter, cluster: str, hosts: list[ClusterHost]) -> None:
     """Checks 2 and 3 with one connection per host (servers without clusterAllReplicas)."""
-    outcomes = on_every_host(adapter.spec, cluster_hosts(adapter, cluster), lambda a: a.query(_READONLY).rows)
+    outcomes = on_every_host(adapter.spec, hosts, lambda a: a.query(_READONLY).rows)
     down = [o for o in outcomes if o.error]
     if down:
         named = "; ".join(f"{o.host.label}: {o.error}" for o in down)

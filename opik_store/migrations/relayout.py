@@ -469,12 +469,13 @@ class Relayout:
         started = {int(e["window"]) for e in after if e["event"] == "window_started"}
         live = self._uuid(self.table)
         swapped = live == tgt
-        if live not in {src, tgt}:
+        finished = any(e["event"] == "finished" for e in after)
+        # a finished plan no longer binds the table: it may since have been dropped and created again
+        if live not in {src, tgt} and not finished:
             raise RelayoutError(
                 f"{self.db}.{self.table} is neither the original table nor the new one this re-layout recorded "
                 f"(UUID {live or 'missing'}; expected {src} or {tgt}): someone replaced it. Nothing was changed."
             )
-        finished = any(e["event"] == "finished" for e in after)
         cutover = max((i for i, e in enumerate(events) if e["event"] == "cutover"), default=-1)
         complete = cutover >= 0 and any(e["event"] == "swapped" for e in events[cutover + 1 :])
         origin = str(detail.get("origin", "revision"))
@@ -612,7 +613,9 @@ class Relayout:
         try:
             self._refuse_missing_columns(read_columns(self.adapter, self.db, self.new_table), self.new_table)
         except RelayoutError:
-            self._ddl(f"DROP TABLE {self.q(self.new_table)}{self.config.topology.on_cluster}")  # just made, unrecorded
+            # just made, unrecorded; rendered (SYNC on a cluster) so the next prepare's CREATE of this name does not
+            # meet the dropped table's replica still registered in Keeper
+            self._ddl(render_statement(f"DROP TABLE {self.new_table}", self.db, self.config.topology).sql)
             raise
         detail = {
             "windows": [asdict(w) for w in windows],
@@ -932,7 +935,7 @@ class Relayout:
         original, new = self._names()
         outgoing = original if forward else new
         try:
-            self._wait_for_writers(outgoing, self.table)
+            self._wait_for_writers(self.table)
             self._wait_for_mutations(outgoing)
             gone = [self._gap_deletions(w, source, parts) for w in st.windows] if parts and not restarted else []
             pending = [(w, self._gap_writes(w, source, parts)) for w in st.windows]
@@ -1019,18 +1022,18 @@ class Relayout:
         ).rows
         return [int(r[1]) for r in rows if any(str(r[0]).rstrip(chr(0)) in c for c in commands)]
 
-    def _wait_for_writers(self, outgoing: str, live: str, timeout: float = 120.0, grace: float = 5.0) -> None:
-        """Wait (bounded) until every write that may have resolved this table's name to ``outgoing`` before the
-        EXCHANGE has finished, so the catch-up after it sees its rows and deletions.
+    def _wait_for_writers(self, live: str, timeout: float = 120.0, grace: float = 5.0) -> None:
+        """Wait (bounded) until every write that may have resolved this table's name to the outgoing table before
+        the EXCHANGE has finished, so the catch-up after it sees its rows and deletions.
 
         Called after the EXCHANGE: the writes naming the table in this database that are running now are the
-        only ones that can have reached ``outgoing`` (any later one resolves the name to ``live``); their
+        only ones that can have reached the outgoing table (any later one resolves the name to ``live``); their
         query ids are taken once. An INSERT among them is waited for. A DELETE among them may instead be one
         sent to ``live``, blocked because its merges (and so its mutations) are stopped until the catch-up is
         done; waiting for it would never end. Every such DELETE holds one unfinished mutation of ``live``, so
         the wait ends once no INSERT is left and the DELETEs still running are no more than those mutations.
         For the first ``grace`` seconds only the mutations already there at the snapshot count, so a DELETE
-        sent to ``live`` later cannot stand in for one still working on ``outgoing``; after it, every
+        sent to ``live`` later cannot stand in for one still working on the outgoing table; after it, every
         unfinished mutation of ``live`` counts (a snapshot DELETE that registered on ``live`` after the
         snapshot would otherwise be waited for until the timeout)."""
         running = self.adapter.query(

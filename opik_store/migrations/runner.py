@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opik_store.config import StoreConfig, Topology
@@ -296,6 +296,27 @@ class Migrator:
     def upgrade_step(self, revision: Revision) -> Step:
         return render_revision(revision, UPGRADE, self.config, self.hazards.get(revision.id, ()))
 
+    def downgrade_step(self, revision: Revision) -> Step:
+        """``revision`` rendered to revert it, with the hazards of its statements; a re-layout among them also
+        names the columns its layout drops and the types it narrows, from the schema the revisions up to
+        ``revision`` leave (a re-layout's statement alone shows neither)."""
+        step = render_revision(revision, DOWNGRADE, self.config)
+        if not any(parse_relayout(s) for s in step.sources):
+            return step
+        model = ColumnModel()
+        ordered = self.revisions.ordered
+        found = list(step.hazards)
+        upgrades = [s for r in ordered[: ordered.index(revision) + 1] for s in r.upgrade_statements()]
+        for index, source in enumerate([*upgrades, *step.sources]):
+            spec = parse_relayout(source)
+            if spec is None:
+                model.apply(source)
+            elif index < len(upgrades):
+                model.relayout(spec.table, spec.create)
+            else:
+                found.extend(model.relayout(spec.table, spec.create))
+        return replace(step, hazards=tuple(found))
+
     def lock(self) -> MigrationLock:
         """The lock for this database; it carries the ledger's run id so status can tell live runs apart."""
         return MigrationLock(self.adapter, self.config, self.config.lock_lease, self.say, run_id=self.ledger.run_id)
@@ -516,11 +537,11 @@ class Migrator:
             target = self.revisions.resolve(target)
         if dry_run:
             applied = self._reverting(self.status().applied)
-            steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, applied)]
+            steps = [self.downgrade_step(r) for r in self.revisions.to_revert(target, applied)]
             return Report(DOWNGRADE, steps, dry_run=True)
         with self._locked() as lock:
             applied = self._reverting(self.status().applied)
-            steps = [render_revision(r, DOWNGRADE, self.config) for r in self.revisions.to_revert(target, applied)]
+            steps = [self.downgrade_step(r) for r in self.revisions.to_revert(target, applied)]
             lossy = [s for s in steps if s.destructive]
             if lossy and not allow_data_loss:
                 listing = "; ".join(f"{s.revision.id}: {', '.join(s.hazards)}" for s in lossy)
