@@ -98,14 +98,14 @@ def _plan(opts: Options, profiles_path: str | None, prune: bool, rotate: bool, s
     CLUSTER statements but has no other node to read).
     """
     from opik_store.access.sql import AccessPlanner, plan_everywhere, read_live
-    from opik_store.engine.hosts import cluster_hosts, on_every_host
+    from opik_store.engine.hosts import cluster_hosts, fans_out, on_every_host
     from opik_store.errors import OpikStoreError
 
     model = _checked_model(profiles_path, store)
     cluster = store.config.topology.cluster
     planner = AccessPlanner(model, store.config.database, cluster)
     database = store.config.database
-    if cluster is None or store.config.connection.kind != "native":
+    if cluster is None or not fans_out(store.config.connection, cluster):
         lives = [read_live(store.adapter, database)]
     else:
         outcomes = on_every_host(

@@ -104,6 +104,15 @@ def host_map(environ: Mapping[str, str] | None = None) -> dict[tuple[str, int], 
     return mapping
 
 
+def fans_out(spec: ConnectionSpec, cluster: str | None) -> bool:
+    """Whether work for ``cluster`` runs on each of its hosts, one connection each.
+
+    Only a cluster reached over the network does: with no cluster the work is the connected node's, and the
+    embedded engine is one node whatever ``--cluster`` says (it cannot connect to another).
+    """
+    return bool(cluster) and spec.kind == "native"
+
+
 def host_spec(
     spec: ConnectionSpec, host: ClusterHost, mapping: Mapping[tuple[str, int], tuple[str, int]] | None = None
 ) -> ConnectionSpec:

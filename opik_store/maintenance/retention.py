@@ -67,7 +67,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opik_store.config import StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
-from opik_store.engine.hosts import cluster_hosts, on_every_host
+from opik_store.engine.hosts import cluster_hosts, fans_out, on_every_host
 from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import ConfigError, OpikStoreError
 from opik_store.maintenance.config_file import RetentionConfig
@@ -297,7 +297,7 @@ class Retention:
 
     def _every_host(self) -> bool:
         """Whether the lookup lives on several servers (a cluster reached over the network)."""
-        return bool(self.config.topology.cluster) and self.adapter.spec.kind == "native"
+        return fans_out(self.adapter.spec, self.config.topology.cluster)
 
     def stale_lookup(self) -> list[tuple[str, str]]:
         """Keys whose row in the ``retention`` lookup is missing or differs from the rules (on any host)."""

@@ -33,7 +33,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from opik_store.engine.adapter import Adapter
-from opik_store.engine.hosts import ClusterHost, HostOutcome, cluster_hosts, on_every_host
+from opik_store.engine.hosts import ClusterHost, HostOutcome, cluster_hosts, fans_out, on_every_host
 from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import ConfigError
 from opik_store.schema.shapes import split_engine_full
@@ -349,7 +349,7 @@ def prune_every_node(
     def work(conn: Adapter) -> PruneReport:
         return SystemTables(conn, say).prune(keep_days, chosen, include_rotated, set_ttl, dry_run)
 
-    if cluster is None or adapter.spec.kind != "native":
+    if cluster is None or not fans_out(adapter.spec, cluster):
         here = ClusterHost(1, 1, adapter.spec.host or adapter.spec.path, adapter.spec.port)
         return [HostOutcome(here, result=work(adapter))]
     SystemTables(adapter).prune(keep_days, chosen, include_rotated, set_ttl, dry_run=True)
