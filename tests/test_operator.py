@@ -618,3 +618,25 @@ def test_an_embedded_folder_held_by_another_process_names_the_real_cause(tmp_pat
     assert out.returncode == 2, out.stderr
     assert f"is in use by another process (pid {holder.pid})" in out.stderr
     assert "already has another embedded database open" not in out.stderr and "Code: 76" not in out.stderr
+
+
+def test_a_migrate_that_applies_revisions_checks_the_layout_once(
+    engine_url: str, database: str, engine: EmbeddedAdapter
+) -> None:
+    """The layout check runs before the no-op test (so "up to date" cannot pass a wrong layout) and not again
+    under the lock."""
+    from datetime import UTC, datetime
+
+    from opik_store.store import Store
+
+    since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with Store.from_url(engine_url, database=database) as store:
+        assert [s.revision.id for s in store.migrate().steps] == ["0001", "0002", "0003"]
+    engine.execute("SYSTEM FLUSH LOGS")
+    checks = engine.query(
+        "SELECT count() FROM system.query_log WHERE type = 'QueryFinish' AND position(query, 'spans_local') > 0 "
+        "AND position(query, 'system.tables') > 0 AND position(query, {d:String}) > 0 "
+        "AND event_time_microseconds >= toDateTime64({t:String}, 6, 'UTC') AND query NOT LIKE '%query_log%'",
+        {"d": database, "t": since},
+    ).scalar()
+    assert checks == 1

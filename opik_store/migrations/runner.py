@@ -322,13 +322,14 @@ class Migrator:
         return MigrationLock(self.adapter, self.config, self.config.lock_lease, self.say, run_id=self.ledger.run_id)
 
     @contextmanager
-    def _locked(self) -> Iterator[MigrationLock]:
+    def _locked(self, layout_checked: bool = False) -> Iterator[MigrationLock]:
         """Pre-flight, database, lock, ledger table -- then the caller's work -- then release.
 
         Everything before the lock is safe to run concurrently (checks and
         IF NOT EXISTS); everything that reads the ledger to decide runs inside.
+        ``layout_checked``: the caller has just run :func:`check_layout`.
         """
-        self._prepare()
+        self._prepare(layout_checked)
         lock = self.lock()
         lock.acquire(self.config.lock_timeout)
         try:
@@ -341,11 +342,12 @@ class Migrator:
         finally:
             lock.release()
 
-    def _prepare(self) -> None:
+    def _prepare(self, layout_checked: bool = False) -> None:
         """Pre-flight (cluster mode) and the database: both safe to run without the lock."""
         if self.config.topology.cluster:
             check_cluster(self.adapter, self.config.topology.cluster, sharded=self.config.topology.is_sharded)
-        check_layout(self.adapter, self.config.database, self.config.topology.is_sharded)
+        if not layout_checked:
+            check_layout(self.adapter, self.config.database, self.config.topology.is_sharded)
         self._run(create_database_sql(self.config.database, self.config.topology))
 
     def _applied(self, latest: dict[str, LedgerEntry]) -> list[str]:
@@ -415,7 +417,7 @@ class Migrator:
         current = self._up_to_date(target, allow_changed, allow_destructive)
         if current is not None:
             return Report(UPGRADE, [], current=current)
-        with self._locked() as lock:
+        with self._locked(layout_checked=True) as lock:
             status = self.status()  # again, under the lock: another run may have applied something meanwhile
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
             self._refuse_upgrade(status, steps, allow_changed, allow_destructive)
