@@ -45,6 +45,7 @@ from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import OpikStoreError
 from opik_store.health import host
 from opik_store.maintenance.config_file import HealthConfig
+from opik_store.maintenance.system_tables import LOG_TABLE_PATTERN
 from opik_store.schema.shapes import split_engine_full
 
 LOG_COMMENT = "opik-store health"
@@ -136,7 +137,6 @@ CGROUP_CPU = ("CGroupUserTimeNormalized", "CGroupSystemTimeNormalized")
 #: CPU of the whole host, normalized to its cores (to CGroupMaxCPU when a quota is set).
 OS_CPU = ("OSUserTimeNormalized", "OSSystemTimeNormalized")
 _MEMORY = ("OSMemoryTotal", "CGroupMemoryTotal", "CGroupMaxCPU")
-_LOG_TABLE = "_log(_[0-9]+)?$"
 
 
 class Health:
@@ -656,7 +656,7 @@ class Health:
         tables = self._q(
             f"SELECT hostName() AS host, name, engine_full FROM {self.source('tables')} WHERE database = 'system' "
             "AND match(name, {re:String}) AND engine LIKE '%MergeTree' ORDER BY host, name",
-            {"re": _LOG_TABLE},
+            {"re": LOG_TABLE_PATTERN},
         )
         sizes = {
             (str(h), str(t)): (int(r), int(b))

@@ -38,6 +38,8 @@ from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import ConfigError
 from opik_store.schema.shapes import split_engine_full
 
+#: What makes a system table a log table, for ``match(name, ...)`` in SQL: ``*_log`` or a rotated ``*_log_N``.
+LOG_TABLE_PATTERN = "_log(_[0-9]+)?$"
 _LOG_NAME = re.compile(r"^[a-z0-9_]+_log(?:_(\d+))?$")
 RESTART_WARNING = (
     "a TTL set with ALTER on a system table lasts until the next server restart or log-config change "
@@ -145,7 +147,8 @@ class SystemTables:
         """
         tables = self.adapter.query(
             "SELECT name, engine, engine_full, partition_key FROM system.tables "
-            "WHERE database = 'system' AND match(name, '_log(_[0-9]+)?$') AND engine LIKE '%MergeTree' ORDER BY name"
+            "WHERE database = 'system' AND match(name, {re:String}) AND engine LIKE '%MergeTree' ORDER BY name",
+            {"re": LOG_TABLE_PATTERN},
         ).rows
         sizes = {
             t: (int(r), int(b))
