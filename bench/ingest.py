@@ -41,7 +41,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
@@ -269,7 +269,10 @@ def breakdown(store: Store, raw_store: Store, batches: int) -> dict[str, list[fl
         raw.adapter.insert_arrow(raw.target, names, table, {})
         out["raw"].append((time.perf_counter() - started) * 1000)
         # alternating which goes first: the second finds the items the first read still in the CPU caches
-        sides = [("writer", writer.prepare_tables), ("floor", lambda each: floor_table(each, names, types))]
+        sides: list[tuple[str, Callable[[list[dict[str, Any]]], object]]] = [
+            ("writer", writer.prepare_tables),
+            ("floor", lambda each: floor_table(each, names, types)),
+        ]
         for side, build in sides if b % 2 == 0 else sides[::-1]:
             started = time.perf_counter()
             build(batch)

@@ -238,30 +238,35 @@ class BatchWriter:
             raise ValidationError([p for r in rejects for p in r.problems])
         return rows, rejects
 
-    def prepare_tables(self, items: Iterable[Any]) -> tuple[list[tuple[pyarrow.Table, str]], list[Rejected]]:
+    def prepare_tables(
+        self, items: Iterable[Any], tokens: bool = True
+    ) -> tuple[list[tuple[pyarrow.Table, str]], list[Rejected]]:
         """Validate ``items`` -> ([(Arrow table, its token)] one per batch of ``batch_size``, rejects).
 
         Writes nothing. Column by column (``columnar``) when every item is
         valid; otherwise ``prepare`` (item by item) decides, names every
         problem and, in ``"all"`` mode, raises ValidationError. Both give
         equal tables, and equal tables get equal tokens (:meth:`token`).
+        ``tokens=False`` (the caller brings its own) leaves every token ''.
         """
         items = items if isinstance(items, list) else list(items)
         batches: list[tuple[pyarrow.Table, str]] = []
         for start in range(0, len(items), self.batch_size):
-            hasher = self._hasher()
+            hasher = self._hasher() if tokens else None
             table = self._columnar.table(
-                items[start : start + self.batch_size], self.defaults, partial(hash_column, hasher)
+                items[start : start + self.batch_size],
+                self.defaults,
+                None if hasher is None else partial(hash_column, hasher),
             )
             if table is None:
                 break
-            batches.append((table, str(hasher.hexdigest())))
+            batches.append((table, "" if hasher is None else str(hasher.hexdigest())))
         else:
             return batches, []
         rows, rejects = self.prepare(items)
         step = self.batch_size
         tables = [self._arrow(rows[s : s + step]) for s in range(0, len(rows), step)]
-        return [(t, self.token(t)) for t in tables], rejects
+        return [(t, self.token(t) if tokens else "") for t in tables], rejects
 
     # -- writing -----------------------------------------------------------
     def write(self, items: Iterable[Any], token: str | None = None) -> WriteResult:
@@ -271,7 +276,7 @@ class BatchWriter:
         batch ``n`` gets ``f"{token}:{n}"``, so a caller re-sending a request
         with the same idempotency key is stored once.
         """
-        batches, rejects = self.prepare_tables(items)
+        batches, rejects = self.prepare_tables(items, tokens=token is None)
         self.counters.add(rejected=len(rejects))
         total = sum(t.num_rows for t, _ in batches)
         stored = 0
