@@ -1200,6 +1200,13 @@ class Relayout:
         self._record("rolled_back")
         return self.state()
 
+    def backup_is_empty(self) -> bool:
+        """Whether the swapped re-layout keeps an original that holds no row (on any replica it reads)."""
+        st = self.state()
+        if not (st.swapped and st.swap_complete) or not self._exists(self.backup_table):
+            return False
+        return int(self.adapter.query(f"SELECT count() FROM {self.q(self.backup_table)}").scalar()) == 0
+
     def drop_backup(self) -> None:
         """Drop the backup (the original layout) of a swapped re-layout and record it finished."""
         st = self.state()

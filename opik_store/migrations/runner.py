@@ -584,7 +584,8 @@ class Migrator:
 
     def _relayout(self, step: Step, position: int, lock: MigrationLock) -> None:
         """Run the re-layout at ``step.sources[position]`` to its swap (resuming one a killed run left); the
-        backup stays until ``opik-store relayout finish``.
+        backup stays until ``opik-store relayout finish``, unless it holds no row at all (a fresh database):
+        then it is dropped at once, as keeping an empty original protects nothing.
 
         The new table's CREATE is checked in a scratch database built from the schema just before it (the
         revisions below this one, and this one's statements before it), so lookups it reads exist there.
@@ -598,6 +599,8 @@ class Migrator:
         job = Relayout(self.adapter, self.config, spec.table, spec.create, spec.key, spec.window_column, Limits(),
                        say=self.say, after_window=lambda _w, _t: lock.check(), prerequisites=prior)  # fmt: skip
         job.swap()
+        if job.backup_is_empty():
+            job.drop_backup()
 
     # -- drift and adoption ------------------------------------------------------
     def differences(self, sources: list[str]) -> list[Difference]:

@@ -75,17 +75,24 @@ class ColumnModel:
     """Column types per table, as the revisions replayed so far leave them."""
 
     tables: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Per table, the columns a CREATE wrote as MATERIALIZED or ALIAS: computed from other columns, so a
+    #: re-layout that drops or retypes one loses no stored value.
+    computed: dict[str, set[str]] = field(default_factory=dict)
 
     def relayout(self, table: str, create: str) -> list[str]:
-        """Replay a re-layout of ``table`` into ``create``; return the columns it drops and the types it narrows
-        (the copy casts every kept column to its new type)."""
+        """Replay a re-layout of ``table`` into ``create``; return the stored columns it drops and the stored
+        types it narrows (the copy casts every kept column to its new type; computed columns are recomputed)."""
         parsed = parse_statement(create)
-        new = _create_columns(parsed.tokens, parsed.names[0])
+        computed: set[str] = set()
+        new = _create_columns(parsed.tokens, parsed.names[0], computed)
         old = self.tables.get(table, {})
-        found = [f"re-layout drops column {table}.{name}" for name in old if name not in new]
+        was_computed = self.computed.get(table, set())
+        found = [f"re-layout drops column {table}.{name}" for name in old if name not in new
+                 and name not in was_computed]  # fmt: skip
         found += [f"type narrowing {table}.{name}: {old[name]} -> {t}" for name, t in new.items()
-                  if old.get(name) and t and narrows(old[name], t)]  # fmt: skip
+                  if old.get(name) and t and name not in computed | was_computed and narrows(old[name], t)]  # fmt: skip
         self.tables[table] = new
+        self.computed[table] = computed
         return found
 
     def apply(self, source: str) -> list[str]:
@@ -95,8 +102,10 @@ class ColumnModel:
         if parsed.kind == "create_table":
             if len(parsed.names) > 1:  # CREATE TABLE t AS source
                 self.tables.setdefault(table, dict(self.tables.get(tokens[parsed.names[1]].text, {})))
-            else:
-                self.tables.setdefault(table, _create_columns(tokens, parsed.names[0]))
+            elif table not in self.tables:
+                computed: set[str] = set()
+                self.tables[table] = _create_columns(tokens, parsed.names[0], computed)
+                self.computed[table] = computed
             return []
         if parsed.kind == "drop_table":
             self.tables.pop(table, None)
@@ -133,7 +142,9 @@ class ColumnModel:
         return found
 
 
-def _create_columns(tokens: list[Token], name_index: int) -> dict[str, str]:
+def _create_columns(tokens: list[Token], name_index: int, computed: set[str] | None = None) -> dict[str, str]:
+    """Column name -> type of a CREATE TABLE's column list; names written MATERIALIZED or ALIAS are added
+    to ``computed`` when given."""
     source_cols: dict[str, str] = {}
     open_index = name_index + 1
     if word(tokens, open_index) != "(":
@@ -150,6 +161,8 @@ def _create_columns(tokens: list[Token], name_index: int) -> dict[str, str]:
         if (text == "," and depth == 0) or j == close:
             if start < j and word(tokens, start) not in {"INDEX", "PROJECTION", "CONSTRAINT"}:
                 source_cols[tokens[start].text] = _type_text(None, tokens[:j], start + 1)
+                if computed is not None and {word(tokens, k) for k in range(start + 1, j)} & {"MATERIALIZED", "ALIAS"}:
+                    computed.add(tokens[start].text)
             start = j + 1
     return source_cols
 
