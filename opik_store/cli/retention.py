@@ -18,12 +18,13 @@ from opik_store.maintenance.retention import local
 
 @click.group()
 def retention() -> None:
-    """Retention classes for traces and spans, enforced by TTL (whole-part drops).
+    """Retention classes for traces and spans, enforced by the expiry job.
 
     \b
-    A row's class comes from the rule for its workspace/project at the moment
-    its id was created, so changing a class applies to new data at once.
-    Existing rows keep their class until `retention backfill` moves them.
+    A row's class is the rule for its workspace/project in effect on the UTC
+    day of its id; a changed rule applies to ids from the day after tomorrow.
+    Past ids keep their class until `retention backfill` gives them the new one.
+    `apply --expire-now` (and the apply-retention job) removes what is due.
     Examples:
       opik-store retention plan
       opik-store retention apply --dry-run
@@ -45,26 +46,20 @@ def _print_plan(plan: Any, as_json: bool) -> None:
     for w, p, d in plan.unmanaged:
         key = f"workspace {w!r}" + (f" project {p!r}" if p else "")
         click.echo(f"  not in the configuration (left alone; --prune resets it): {key}: {d} days")
-    for sql in plan.ttl_statements:
-        click.echo(f"TTL fix: {sql}")
-    for w, p in plan.stale_lookup:
-        click.echo(f"lookup fix: the retention lookup of workspace {w!r} project {p!r} differs from its rules")
-    for host in plan.lookup_unchecked:
-        click.echo(f"lookup not checked (apply will try again, and fail naming it if it still cannot): {host}")
     for table, rows in sorted(plan.undated_rows.items()):
         click.echo(f"{table}: {rows} row(s) whose id carries no usable time are kept (class unlimited)")
     expired = plan.expired
     click.echo(f"server clock: {local(plan.now, plan.timezone):%Y-%m-%d %H:%M:%S} {plan.timezone}")
     if plan.expiring:
-        click.echo(f"{'table':8} {'class':>9} {'week of':10} {'all expired at':25} {'rows':>10} {'bytes':>12}")
-        for p in plan.expiring:
-            mark = "  EXPIRED" if p in expired else ""
-            at = f"{local(p.expires_at, plan.timezone):%Y-%m-%d %H:%M} {plan.timezone}"
-            click.echo(f"{p.table:8} {p.retention_days:>9} {p.week} {at:25} {p.rows:>10} {p.bytes_on_disk:>12}{mark}")
+        click.echo(f"{'table':8} {'class':>9} {'week of':10} {'all due from (UTC)':18} {'rows':>10}")
+        for g in plan.expiring:
+            mark = "  DUE" if g in expired else ""
+            click.echo(f"{g.table:8} {g.days:>9} {g.week} {g.due_on!s:18} {g.rows:>10}{mark}")
     else:
-        click.echo("nothing expires within the horizon")
+        click.echo("nothing is due within the horizon")
     if expired:
-        click.echo(f"{len(expired)} partition(s) are past their TTL: TTL merges drop them, or --expire-now does it now")
+        click.echo(f"{len(expired)} group(s) are due: `retention apply --expire-now` (or the apply-retention job) "
+                   "removes them")  # fmt: skip
 
 
 @retention.command("plan")
@@ -80,7 +75,7 @@ def _print_plan(plan: Any, as_json: bool) -> None:
 @click.pass_obj
 @handle_errors
 def retention_plan(opts: Options, horizon_days: int, prune: bool, as_json: bool) -> None:
-    """Show the rule changes, TTL fixes and upcoming expiry; change nothing.
+    """Show the rule changes and the (class, week) groups due soon; change nothing.
 
     \b
     Example:
@@ -93,21 +88,20 @@ def retention_plan(opts: Options, horizon_days: int, prune: bool, as_json: bool)
 
 @retention.command("apply")
 @click.option("--prune", is_flag=True, help="Also reset rules that are in the database but not in the file.")
-@click.option(
-    "--expire-now", is_flag=True, help="Drop partitions already past their TTL now, without waiting for merges."
-)
+@click.option("--expire-now", is_flag=True, help="Also remove every (class, week) group that is due now.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
 def retention_apply(opts: Options, prune: bool, expire_now: bool, dry_run: bool, as_json: bool) -> None:
-    """Append changed rules, refresh the retention lookup, fix TTLs.
+    """Append changed rules; with --expire-now, remove what is due.
 
     A changed rule applies to ids created from the start of the UTC day after
     tomorrow (so every version of a row keeps one class); `retention backfill`
-    moves past rows. TTL changes are metadata-only (materialize_ttl_after_modify
-    = 0). With --expire-now, partitions whose every row has expired by the
-    server's clock, with the server's TTL agreeing, are dropped whole.
+    gives past ids the new class. With --expire-now, each due (class, week)
+    group goes: a week past every class in effect on its days is dropped whole,
+    other due groups by a lightweight DELETE, and a week left with one class
+    has its deleted rows reclaimed once.
 
     \b
     Example:
@@ -131,14 +125,14 @@ def retention_apply(opts: Options, prune: bool, expire_now: bool, dry_run: bool,
 
 
 @retention.command("backfill")
-@click.option("--workspace", default=None, help="Workspace whose past rows take its newest class.")
+@click.option("--workspace", default=None, help="Workspace whose past ids take its newest class.")
 @click.option("--project", default="", help="Only this project (its own rule must exist).")
 @click.option(
     "--default", "default_key", is_flag=True,
     help="The deployment default: rows of every workspace and project without a rule of its own.",
 )  # fmt: skip
-@click.option("--max-partitions", type=click.IntRange(min=1), default=10, show_default=True, help="Bound on this run.")
-@click.option("--dry-run", is_flag=True, help="List the partitions and rows that would move; change nothing.")
+@click.option("--yes", is_flag=True, help="Confirm when rows would be due at once (the next expiry deletes them).")
+@click.option("--dry-run", is_flag=True, help="Count, per table and workspace/project, the rows due at once.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 @handle_errors
@@ -147,20 +141,20 @@ def retention_backfill(
     workspace: str | None,
     project: str,
     default_key: bool,
-    max_partitions: int,
+    yes: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Apply a workspace's, project's or the default's newest class to its existing rows.
+    """Give a workspace's, project's or the default's past ids its newest class.
 
-    Rows are re-inserted so the server recomputes their class, then the
-    originals are deleted partition by partition. Rows that are already older
-    than the new retention expire at the next TTL merge. Run again until
-    nothing remains.
+    Rules are appended for the key's past periods; no row is moved or
+    rewritten. Rows that the new class makes due at once are counted first
+    (per table and workspace/project) and the command refuses without --yes
+    when there are any: the next expiry deletes them.
 
     \b
     Examples:
-      opik-store retention backfill --workspace acme --max-partitions 5 --dry-run
+      opik-store retention backfill --workspace acme --dry-run
       opik-store retention backfill --default --dry-run
     """
     if default_key == (workspace is not None) or (default_key and project):
@@ -169,16 +163,12 @@ def retention_backfill(
     if not workspace and not default_key:
         raise click.UsageError("--workspace must not be empty (use --default for the deployment default)")
     with opts.store(must_exist="database") as store:
-        report = store.retention(progress(as_json)).backfill(workspace, project, max_partitions, dry_run)
+        report = store.retention(progress(as_json)).backfill(workspace, project, dry_run=dry_run, yes=yes)
         if as_json:
-            emit_json({**report.__dict__, "partitions": [p.__dict__ for p in report.partitions]})
+            emit_json(report.as_json())
             return
-        if report.shard_note:
-            click.echo(report.shard_note)
-        verb = "would move" if dry_run else "moved"
-        click.echo(
-            f"class {report.days} days; {verb} {sum(p.rows for p in report.partitions)} rows "
-            f"from {len(report.partitions)} partition(s); {report.remaining} partition(s) left for later runs"
-        )
-        for p in report.partitions:
-            click.echo(f"  {p.table} {p.partition_id}: {p.rows} rows")
+        verb = "would add" if dry_run else "added"
+        click.echo(f"class {report.days} days; {verb} rules for the past ids; "
+                   f"{report.due_rows} row(s) due at once under it")  # fmt: skip
+        for key, rows in sorted(report.due_now.items()):
+            click.echo(f"  {key}: {rows} rows")

@@ -1,64 +1,47 @@
-"""Retention of trace data by class, enforced by TTL over partition-aligned parts.
+"""Retention of trace data by class, enforced by the store's expiry job inside Opik's weekly partitions.
 
-The rules this module keeps (see ddl/README.md for the schema and its proofs):
+The rules this module keeps (ddl/README.md has the design and its measurements):
 
-* **A row's class is a function of immutable fields.** Every trace and span
-  row carries ``retention_at`` (the UTC day of its id's UUIDv7 time; for
-  spans, their trace's) and ``retention_days``, both MATERIALIZED. The class
-  is the rule of (workspace, project), else (workspace, ''), else ('', ''),
-  in effect on ``retention_at``, read from the ``retention`` Join table (one
-  ``arrayLast`` over the three keys' histories, default first, project last). All
-  versions of a row compute the same class, land in the same partition and
-  collapse under ReplacingMergeTree.
+* **A row's class is computed when the job runs, never stored.** The tables
+  are Opik's own (partitioned by the week of each row's own id; no class
+  column). A row's class is the rule of (workspace, project), else
+  (workspace, ''), else ('', ''), in effect on the UTC day of its id's UUIDv7
+  time, read from ``retention_rules`` (replicated on a cluster) by the job
+  itself and bound into its statements. No node keeps a lookup, so no new,
+  restarted or restored node can give a row a wrong class, and an INSERT reads
+  nothing of retention: ingestion cannot fail or wait because of it.
 * **Rules only ever take effect in the future.** ``apply`` writes a rule
-  effective from the start of the UTC day after tomorrow (24 to 48 hours
-  ahead, ``ACTIVATION_DAYS``). No id already written, no node whose lookup is
-  minutes stale and no client clock less than a day ahead can see a class
-  that differs from what a later version of the same row computes.
+  effective from the start of the UTC day after tomorrow (``ACTIVATION_DAYS``),
+  so an id already written keeps its class. All versions of a row share its id,
+  so they share its day, its partition and its class, and collapse.
+  ``backfill`` is the one explicit way to give past ids a new class: it counts
+  the rows that would then be due at once and refuses without ``yes``.
 * **An id without a usable time is kept.** Ids that are not UUIDv7, nil,
-  malformed, or dated before 2000 or from 2070 on (clients do mint ids dated
-  2199-2201) get ``retention_at`` 1970-01-01 and class 0 (unlimited): the
-  lookup never holds a period in effect on that day (``FIRST_DAY``).
-  ``plan`` counts them.
-* **Nothing expires early.** The TTL is the UTC moment ``retention_at +
-  retention_days`` (a DateTime in UTC, so the server's timezone plays no
-  part), computed in Date32 arithmetic that cannot wrap; classes are at most
-  ``MAX_DAYS``. The partition key is (class, week of ``retention_at``), and
-  ``ttl_only_drop_parts`` drops whole parts only.
-* **--expire-now never runs ahead of the TTL.** A partition is dropped only
-  once the last moment any of its rows can expire has passed on the server's
-  clock (its week's Sunday + class, next midnight UTC), and only if the
-  server's own TTL bookkeeping agrees for every active part.
-* **Ingestion never depends on the retention machinery.** The lookup is a
-  Join table inside the database: no dictionary source, no login, no load to
-  fail or wait for. An empty or partial lookup yields the safe class 0.
-* **Sharded topology: data is moved on the shard that holds it.** Parts,
-  partitions, TTL and mutations belong to the shard-local tables
-  (``traces_local``, ``spans_local``). ``backfill`` copies and deletes in the
-  shard-local tables of the shard it is connected to, and never runs its
-  DELETE ON CLUSTER: part names repeat across shards, so a DELETE bound to
-  one shard's parts would remove rows another shard never copied. Run it
-  against a node of every shard (the report names the shard). ``plan`` and
-  ``--expire-now`` read the parts of every shard (``cluster()``) and drop a
-  partition on every shard only once all of them are past their TTL. The
-  lookup is read at insert on the node that stores the row (a Distributed
-  table forwards blocks without their MATERIALIZED columns, and the shard
-  computes the class), so every node of every shard needs it refreshed.
-* **Every node's lookup follows the rules.** The ``retention`` Join table is
-  per node (never replicated); the rules table is replicated. On a cluster
-  of servers, ``stale_lookup`` (and so ``plan``) reports a key stale on any
-  host, and ``apply`` refreshes each host from its own replica of the rules
-  after ``SYSTEM SYNC REPLICA``, one connection per host (the hosts
-  ``system.clusters`` lists). A host that cannot be reached is named in a
-  RetentionLookupError raised after everything else ``apply`` does, so the
-  job run fails and the next one retries; the rule margin (rules take effect
-  the day after tomorrow) leaves a day for that. The embedded engine has one
-  node: its lookup is refreshed in place.
+  malformed, or dated before 2000 or from 2070 on are never due: their weeks
+  (1969-12-29 for the undated) are skipped whole. ``plan`` counts them.
+* **Nothing expires early.** The rows of one (class, week) group are deleted
+  together once the youngest id the week can hold is ``class`` days old: from
+  00:00 UTC of the week's Monday + 7 + class (Date32 arithmetic in UTC; the
+  server's timezone plays no part). A row goes at least ``class`` x 24 h after
+  its id's time and at most 7 days (plus the job's cadence) after that.
+* **Expiry writes little.** A due (class, week) group goes by one lightweight
+  ``DELETE ... IN PARTITION ID`` (a row mask is written, not the rows); once
+  the rows left in a week are all of one class, the masked rows are reclaimed
+  once (``APPLY DELETED MASK``); a week past the longest class in effect on any
+  of its days, with no unlimited class in effect on them, is dropped whole
+  (``DROP PARTITION``, nothing written). That condition holds for every row the
+  week can ever receive, so the drop races no INSERT.
+* **Opik's own retention job may run beside it.** Each deletes only rows due
+  by its own rules; the shorter rule removes a row first, and neither brings
+  back what the other deleted.
+* **Sharded topology: every shard expires its own rows.** Parts, partitions
+  and mutations belong to the shard-local tables, so the job runs on every
+  host of the cluster; a replicated DELETE or DROP reaches the other replicas
+  of its shard by replication (they then find nothing left to do).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -69,23 +52,52 @@ from opik_store.config import StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.hosts import cluster_hosts, fans_out, on_every_host
 from opik_store.engine.quoting import quote_identifier, quote_string
-from opik_store.errors import ConfigError, OpikStoreError
+from opik_store.errors import ConfigError, DataLossError, OpikStoreError
 from opik_store.maintenance.config_file import RetentionConfig
-from opik_store.schema.ddl import TABLES, ddl
-from opik_store.schema.render import render_statement
-from opik_store.schema.shapes import expected_shapes, read_shapes
 from opik_store.schema.sharding import storage_table
 
-#: Tables whose rows carry retention_days and are partitioned by (retention_days, week).
+#: Tables whose rows the expiry job removes (Opik's weekly partitions by each row's own id).
 RETAINED_TABLES = ("traces", "spans")
-#: retention_at of rows whose id carries no usable time (kept: class 0).
-UNDATED = date(1970, 1, 1)
-#: The lookup's earliest period start: a rule from an earlier day is stored as from this one, so no period is
-#: in effect on UNDATED (the class expression has no separate test for undated rows).
-FIRST_DAY = UNDATED + timedelta(days=1)
+#: The week (Monday) of ids without a usable time: UUIDv7ToDateTime gives the epoch for them.
+UNDATED = date(1969, 12, 29)
+#: Ids dated before this or from LAST_DATED on are kept whatever their class (clients do mint ids dated 2199).
+FIRST_DATED = date(2000, 1, 1)
+LAST_DATED = date(2070, 1, 1)
 #: A rule applied today takes effect for ids from this many UTC days ahead (start of that day).
 ACTIVATION_DAYS = 2
-_PARTITION = re.compile(r"^\((\d+),'(\d{4}-\d{2}-\d{2})'\)$")
+
+#: A row's UTC id day when its id carries a usable time, else NULL (never due).
+_DAY = (
+    "if(substring(id, 15, 1) = '7' AND id_at >= toDateTime64('2000-01-01 00:00:00', 0, 'UTC') "
+    "AND id_at < toDateTime64('2070-01-01 00:00:00', 0, 'UTC'), toDate32(id_at), NULL)"
+)
+
+
+def _history(part: str, key: str, prefix: str) -> str:
+    """One key's ``part`` ('froms' or 'days') array out of the bound rule history (empty when the key has none)."""
+    element = "Date32" if part == "froms" else "UInt16"
+    keys = f"{{{prefix}keys:Array(Tuple(String, String))}}"
+    return f"{{{prefix}{part}:Array(Array({element}))}}[indexOf({keys}, {key})]"
+
+
+def class_expression(prefix: str = "") -> str:
+    """A row's class in days (0: unlimited) from a rule history bound as ``{prefix}keys``/``froms``/``days``
+    (Rules.params): the last period in effect on its id day over the default's, then the workspace's, then
+    the project's periods (so a project period in effect wins, then a workspace one, then the default); 0 when
+    none is in effect or the id has no usable day."""
+    keys = ("('', '')", "(workspace_id, '')", "(workspace_id, toString(project_id))")
+    days = ", ".join(_history("days", k, prefix) for k in keys)
+    froms = ", ".join(_history("froms", k, prefix) for k in keys)
+    return f"ifNull(arrayLast((d, f) -> f <= {_DAY}, arrayConcat({days}), arrayConcat({froms})), 0)"
+
+
+def due_expression(prefix: str = "") -> str:
+    """Whether a row's (class, week) group is due on the bound ``{today:Date32}`` (see GroupExpiry.due_on)."""
+    cls = class_expression(prefix)
+    return f"({cls} > 0 AND ({_DAY} - toDayOfWeek({_DAY}, 1)) + 7 + {cls} <= {{today:Date32}})"
+
+
+CLASS = class_expression()
 
 
 @dataclass(frozen=True)
@@ -120,65 +132,89 @@ def _days(days: int) -> str:
     return "unlimited" if days == 0 else f"{days} days"
 
 
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
 @dataclass(frozen=True)
-class PartitionExpiry:
-    """One partition of a retained table and when every row it can hold has expired."""
+class Rules:
+    """The rule history, periods collapsed (per key and start day the newest rule wins), as the job binds it."""
+
+    periods: dict[tuple[str, str], list[tuple[date, int]]]  # key -> [(from, days)] sorted by day
+
+    def params(self) -> dict[str, Any]:
+        keys = sorted(self.periods)
+        return {
+            "keys": [tuple(k) for k in keys],
+            "froms": [[f.isoformat() for f, _ in self.periods[k]] for k in keys],
+            "days": [[d for _, d in self.periods[k]] for k in keys],
+        }
+
+    def classes_on(self, first: date, last: date) -> set[int]:
+        """Every class some key has in effect on some day from ``first`` to ``last`` (0 included: unlimited,
+        also when the default has no period in effect)."""
+        found: set[int] = set()
+        for periods in self.periods.values():
+            for i, (start, days) in enumerate(periods):
+                end = periods[i + 1][0] if i + 1 < len(periods) else date.max
+                if start <= last and end > first:
+                    found.add(days)
+        default = self.periods.get(("", ""), [])
+        if not default or default[0][0] > first:
+            found.add(0)  # a key without any period in effect keeps its rows
+        return found
+
+    def shortest(self) -> int | None:
+        """The shortest limited class of any period (None when every class is unlimited)."""
+        limited = [d for periods in self.periods.values() for _, d in periods if d > 0]
+        return min(limited) if limited else None
+
+
+@dataclass(frozen=True)
+class GroupExpiry:
+    """The live rows of one class in one week of a retained table, and when they are all due."""
 
     table: str
     partition_id: str
-    retention_days: int
-    week: date  # the Monday (UTC) of the ids' week; 1969-12-29 holds the undated rows
+    week: date  # the Monday (UTC) of the ids' week
+    days: int  # the class; 0 = unlimited
     rows: int
-    bytes_on_disk: int
-    ttl_max: datetime | None  # the server's TTL bookkeeping: the latest delete TTL of the active parts
 
     @property
-    def undated(self) -> bool:
-        return self.week <= UNDATED
-
-    @property
-    def expires_at(self) -> datetime | None:
-        """Midnight UTC after the week's last day + class: no row of this partition expires later."""
-        if self.retention_days == 0 or self.undated:
+    def due_on(self) -> date | None:
+        """The UTC day from whose start every row of the group is due (None: never)."""
+        if self.days == 0 or not FIRST_DATED <= self.week < LAST_DATED:
             return None
-        last = self.week + timedelta(days=6 + self.retention_days)
-        return datetime(last.year, last.month, last.day, tzinfo=UTC)
+        return self.week + timedelta(days=7 + self.days)
 
-    def expired(self, now: datetime) -> bool:
-        """Past its expiry by the server's clock, and the server's TTL agrees for every active part."""
-        at = self.expires_at
-        return at is not None and at <= now and self.ttl_max is not None and self.ttl_max <= now
+    def due(self, today: date) -> bool:
+        at = self.due_on
+        return at is not None and at <= today
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "partition_id": self.partition_id,
-            "retention_days": self.retention_days,
-            "week": self.week.isoformat(),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,  # UTC
-            "ttl_max": self.ttl_max.isoformat() if self.ttl_max else None,
-            "rows": self.rows,
-            "bytes_on_disk": self.bytes_on_disk,
-        }
+        at = self.due_on
+        return {"table": self.table, "partition_id": self.partition_id, "week": self.week.isoformat(),
+                "days": self.days, "rows": self.rows, "due_on": at.isoformat() if at else None}  # fmt: skip
 
 
 @dataclass
 class RetentionPlan:
-    """What ``apply`` would do, and what is about to expire (times in the server's timezone)."""
+    """What ``apply`` would do, and what is due within the horizon (times in the server's timezone)."""
 
     changes: list[RuleChange]
     unmanaged: list[tuple[str, str, int]]  # rules in the database but not in the file
-    ttl_statements: list[str]
-    expiring: list[PartitionExpiry]
+    expiring: list[GroupExpiry]
     now: datetime  # the server's clock (aware, UTC); shown in ``timezone``
     timezone: str
     undated_rows: dict[str, int] = field(default_factory=dict)
-    stale_lookup: list[tuple[str, str]] = field(default_factory=list)  # keys whose lookup row differs from rules
-    lookup_unchecked: list[str] = field(default_factory=list)  # "host: error" for cluster hosts not reached
 
     @property
-    def expired(self) -> list[PartitionExpiry]:
-        return [p for p in self.expiring if p.expired(self.now)]
+    def today(self) -> date:
+        return self.now.astimezone(UTC).date()
+
+    @property
+    def expired(self) -> list[GroupExpiry]:
+        return [g for g in self.expiring if g.due(self.today)]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -186,48 +222,35 @@ class RetentionPlan:
             "server_timezone": self.timezone,
             "changes": [c.as_json() for c in self.changes],
             "unmanaged": [{"workspace": w, "project": p, "days": d} for w, p, d in self.unmanaged],
-            "ttl_statements": self.ttl_statements,
-            "stale_lookup": [{"workspace": w, "project": p} for w, p in self.stale_lookup],
-            "lookup_unchecked_hosts": self.lookup_unchecked,
             "undated_rows": self.undated_rows,
-            "expiring": [p.as_json() for p in self.expiring],
-            "expired_partitions": [p.partition_id for p in self.expired],
+            "expiring": [g.as_json() for g in self.expiring],
+            "due_groups": len(self.expired),
+            "due_rows": sum(g.rows for g in self.expired),
         }
 
 
 @dataclass
-class BackfillPartition:
-    table: str
-    partition_id: str
-    rows: int
-    bytes_on_disk: int
-
-
-@dataclass
 class BackfillReport:
+    """A backfill of one key: the class its past ids take, and the rows that are due at once under it."""
+
     workspace: str
     project: str
     days: int
-    partitions: list[BackfillPartition] = field(default_factory=list)
-    remaining: int = 0  # partitions left for a later run (max_partitions)
+    due_now: dict[str, int] = field(default_factory=dict)  # "table workspace/project" -> rows due at once
     dry_run: bool = False
-    #: Sharded topology: the shard(s) this run moved rows on, and every shard of the cluster (else both empty).
-    shards: list[int] = field(default_factory=list)
-    all_shards: list[int] = field(default_factory=list)
+    rules_added: int = 0
 
     @property
-    def shard_note(self) -> str:
-        """What an operator must still do on a sharded cluster ('' elsewhere)."""
-        if not self.all_shards:
-            return ""
-        others = [s for s in self.all_shards if s not in self.shards]
-        here = ", ".join(map(str, self.shards)) or "none (this node is not in the cluster)"
-        rest = f"; run it against a node of shard(s) {', '.join(map(str, others))} too" if others else ""
-        return f"sharded: rows moved on shard {here} of {len(self.all_shards)} only{rest}"
+    def due_rows(self) -> int:
+        return sum(self.due_now.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"workspace": self.workspace, "project": self.project, "days": self.days, "dry_run": self.dry_run,
+                "rules_added": self.rules_added, "due_rows": self.due_rows, "due_now": self.due_now}  # fmt: skip
 
 
 class RetentionLookupError(OpikStoreError):
-    """The lookup of some cluster hosts could not be refreshed (each named, with its error)."""
+    """Some cluster hosts could not be reached by the expiry job (each named, with its error)."""
 
 
 class Retention:
@@ -239,31 +262,9 @@ class Retention:
         self.say = say or (lambda _m: None)
         self.db = quote_identifier(config.database, "database name")
 
-    def _render(self, sql: str) -> str:
-        return render_statement(sql, self.config.database, self.config.topology).sql
-
     def _stored(self, table: str) -> str:
         """The quoted table that holds ``table``'s rows here (shard-local on the sharded topology)."""
         return f"{self.db}.{quote_identifier(storage_table(table, self.config.topology))}"
-
-    def _parts_source(self) -> str:
-        """``system.parts`` of this node, or of one replica of every shard on the sharded topology."""
-        topology = self.config.topology
-        if topology.is_sharded and topology.cluster:
-            return f"cluster({quote_string(topology.cluster)}, system.parts)"
-        return "system.parts"
-
-    def local_shards(self) -> tuple[list[int], list[int]]:
-        """(this node's shard numbers, every shard number) of the cluster; both empty off the sharded topology."""
-        topology = self.config.topology
-        if not topology.is_sharded:
-            return [], []
-        rows = self.adapter.query(
-            "SELECT shard_num, max(is_local) FROM system.clusters WHERE cluster = {c:String} GROUP BY shard_num "
-            "ORDER BY shard_num",
-            {"c": topology.cluster},
-        ).rows
-        return [int(s) for s, here in rows if int(here)], [int(s) for s, _ in rows]
 
     def _periods(self) -> str:
         """Rules with re-issued ones collapsed: per (key, effective_from) the newest created_at wins."""
@@ -280,116 +281,60 @@ class Retention:
         ).rows
         return {(w, p): int(d) for w, p, d in rows}
 
-    def _history_sql(self) -> str:
-        """Per key, its periods as the lookup's (froms, days) arrays, sorted by day.
-
-        A period starting on or before 1970-01-01 is stored as starting on 1970-01-02 (of several such, the
-        latest): the class expression gives undated rows (``retention_at`` 1970-01-01) class 0 only because
-        no period in the lookup is in effect on that day. Dated rows (2000 on) get the same class either way.
-        """
-        return (
-            "SELECT workspace_id, project_id, arrayMap(x -> x.1, h) AS froms, arrayMap(x -> x.2, h) AS days FROM ("
-            "SELECT workspace_id, project_id, arraySort(groupArray((day, days))) AS h FROM ("
-            f"SELECT workspace_id, project_id, greatest(effective_from, toDate32('{FIRST_DAY}')) AS day, "
-            f"argMax(days, effective_from) AS days FROM ({self._periods()}) GROUP BY workspace_id, project_id, day) "
-            "GROUP BY workspace_id, project_id)"
-        )
-
-    def _every_host(self) -> bool:
-        """Whether the lookup lives on several servers (a cluster reached over the network)."""
-        return fans_out(self.adapter.spec, self.config.topology.cluster)
-
-    def stale_lookup(self) -> list[tuple[str, str]]:
-        """Keys whose row in the ``retention`` lookup is missing or differs from the rules (on any host)."""
-        return self.lookup_state()[0]
-
-    def lookup_state(self) -> tuple[list[tuple[str, str]], list[str]]:
-        """(keys stale on any host, "host: error" for each host that could not be checked)."""
-        if not self._every_host():
-            return self._stale_here(), []
-        keys: set[tuple[str, str]] = set()
-        unchecked: list[str] = []
-        for outcome in self._on_every_host(lambda here: here._stale_here()):
-            if outcome.error:
-                unchecked.append(f"{outcome.host.label}: {outcome.error}")
-            keys.update(outcome.result or [])
-        return sorted(keys), unchecked
-
-    def _on_every_host(self, work: Callable[[Retention], Any]) -> list[Any]:
-        assert self.config.topology.cluster is not None
-        hosts = cluster_hosts(self.adapter, self.config.topology.cluster)
-        return on_every_host(self.adapter.spec, hosts, lambda conn: work(Retention(conn, self.config, self.say)))
-
-    def _stale_here(self) -> list[tuple[str, str]]:
-        rows = self.adapter.query(
-            f"SELECT r.workspace_id, r.project_id FROM ({self._history_sql()}) AS r "
-            "WHERE (r.froms, r.days) != (joinGet({t:String}, 'froms', r.workspace_id, r.project_id), "
-            "joinGet({t:String}, 'days', r.workspace_id, r.project_id))",
-            {"t": f"{self.config.database}.retention"},
-        ).rows
-        return sorted((str(w), str(p)) for w, p in rows)
-
-    def refresh_lookup(self, keys: list[tuple[str, str]] | None = None) -> str:
-        """Copy the rules of ``keys`` (all keys if None) into the ``retention`` lookup.
-
-        Rows are only ever added (the newest per key wins), so a reader never
-        sees a key vanish half-way through a refresh.
-        """
-        if keys is None:
-            self.adapter.execute(f"INSERT INTO {self.db}.retention {self._history_sql()}")
-        for workspace, project in keys or []:
-            self.adapter.execute(
-                f"INSERT INTO {self.db}.retention SELECT * FROM ({self._history_sql()}) "
-                "WHERE workspace_id = {w:String} AND project_id = {p:String}",
-                {"w": workspace, "p": project},
-            )
-        return f"lookup: refreshed {'all keys' if keys is None else f'{len(keys)} key(s)'}"
+    def rules(self) -> Rules:
+        """The whole rule history, as the expiry job reads it (one query, from the replicated rules table)."""
+        rows = self.adapter.query(f"{self._periods()} ORDER BY workspace_id, project_id, effective_from").rows
+        periods: dict[tuple[str, str], list[tuple[date, int]]] = {}
+        for w, p, start, days in rows:
+            periods.setdefault((str(w), str(p)), []).append((_as_date(start), int(days)))
+        return Rules(periods)
 
     def server_clock(self) -> tuple[datetime, str]:
         """The server's clock (as an aware UTC datetime) and its timezone name."""
         ts, tz = self.adapter.query("SELECT toUnixTimestamp(now()), timezone()").rows[0]
         return datetime.fromtimestamp(int(ts), UTC), str(tz)
 
-    def partitions(self) -> list[PartitionExpiry]:
-        """Partitions of the retained tables (summed over every shard on the sharded topology)."""
-        stored = {storage_table(t, self.config.topology): t for t in RETAINED_TABLES}
+    def weeks(self, table: str) -> list[tuple[str, date, int]]:
+        """(partition id, Monday, rows) of every week of ``table`` stored here (partition ids are YYYYMMDD)."""
         rows = self.adapter.query(
-            "SELECT table, partition_id, any(partition), sum(rows), sum(bytes_on_disk), "
-            "toUnixTimestamp(max(delete_ttl_info_max)) "
-            f"FROM {self._parts_source()} WHERE database = {{db:String}} AND active AND table IN {{t:Array(String)}} "
-            "GROUP BY table, partition_id ORDER BY table, partition_id",
-            {"db": self.config.database, "t": list(stored)},
+            "SELECT partition_id, sum(rows) FROM system.parts WHERE database = {db:String} AND table = {t:String} "
+            "AND active GROUP BY partition_id ORDER BY partition_id",
+            {"db": self.config.database, "t": storage_table(table, self.config.topology)},
         ).rows
         out = []
-        for stored_table, pid, partition, count, size, ttl_max in rows:
-            table = stored[str(stored_table)]
-            match = _PARTITION.match(str(partition))
-            if not match:
-                continue  # not the store's partitioning (a table created by other tooling): not ours to judge
-            week = date.fromisoformat(match.group(2))
-            ttl = datetime.fromtimestamp(int(ttl_max), UTC) if int(ttl_max) > 0 else None
-            out.append(PartitionExpiry(table, pid, int(match.group(1)), week, int(count), int(size), ttl))
+        for pid, count in rows:
+            text = str(pid)
+            if len(text) == 8 and text.isdigit():
+                out.append((text, date(int(text[:4]), int(text[4:6]), int(text[6:])), int(count)))
         return out
 
-    def ttl_statements(self) -> list[str]:
-        """ALTERs that bring each retained table's TTL and ttl_only_drop_parts back to the design."""
-        settings = dict(self.config.ddl_settings)
-        expected = expected_shapes(self.adapter, [ddl(t) for t in TABLES], settings)
-        stored = {t: storage_table(t, self.config.topology) for t in RETAINED_TABLES}
-        live = read_shapes(self.adapter, self.config.database, stored.values())
-        out = []
-        for table in RETAINED_TABLES:
-            want, have = expected[table], live.get(stored[table])
-            if have is None:
-                raise ConfigError(f"table {table} does not exist in {self.config.database!r}: run `opik-store migrate`")
-            if want.ttl != have.ttl:  # a table the server cannot describe (full disk) raised in read_shapes
-                out.append(self._render(f"ALTER TABLE {table} MODIFY TTL {want.ttl}"))
-            if "ttl_only_drop_parts = 1" not in have.settings:
-                out.append(self._render(f"ALTER TABLE {table} MODIFY SETTING ttl_only_drop_parts = 1"))
-        return out
+    def groups(self, table: str, partition_id: str, week: date, rules: Rules) -> list[GroupExpiry]:
+        """The live rows of one week by class (rows of ids without a usable time are class 0)."""
+        rows = self.adapter.query(
+            f"SELECT {CLASS} AS class, count() FROM {self._stored(table)} WHERE _partition_id = {{pid:String}} "
+            "GROUP BY class ORDER BY class",
+            {**rules.params(), "pid": partition_id},
+        ).rows
+        return [GroupExpiry(table, partition_id, week, int(c), int(n)) for c, n in rows]
+
+    def droppable(self, week: date, rules: Rules, today: date) -> bool:
+        """Whether every row week ``week`` holds or can ever receive is due: a dated week past the longest class
+        in effect on any of its days, with no unlimited class in effect on them."""
+        if not FIRST_DATED <= week < LAST_DATED:
+            return False
+        classes = rules.classes_on(week, week + timedelta(days=6))
+        return 0 not in classes and week + timedelta(days=7 + max(classes)) <= today
+
+    def candidates(self, table: str, rules: Rules, today: date) -> list[tuple[str, date, int]]:
+        """Weeks of ``table`` in which some group may be due: dated weeks at least the shortest class old."""
+        shortest = rules.shortest()
+        if shortest is None:
+            return []
+        return [(pid, week, n) for pid, week, n in self.weeks(table)
+                if FIRST_DATED <= week < LAST_DATED and week + timedelta(days=7 + shortest) <= today]  # fmt: skip
 
     def plan(self, wanted: RetentionConfig, horizon_days: int = 7, prune: bool = False) -> RetentionPlan:
-        """Compare the file with the newest rules; list lookup and TTL fixes and what expires within the horizon."""
+        """Compare the file with the newest rules; list the (class, week) groups due within the horizon."""
         if horizon_days < 0:
             raise ConfigError(f"horizon must not be negative, got {horizon_days}")
         now, tz = self.server_clock()
@@ -407,107 +352,122 @@ class Retention:
                 RuleChange(w, p, d, wanted.default_days, effective) for w, p, d in unmanaged if d != wanted.default_days
             ]
             unmanaged = []
-        limit = now + timedelta(days=horizon_days)
-        parts = self.partitions()
-        expiring = [p for p in parts if (at := p.expires_at) is not None and at <= limit]
+        rules = self.rules()
+        horizon = now.date() + timedelta(days=horizon_days)
+        expiring: list[GroupExpiry] = []
         undated: dict[str, int] = {}
-        for p in parts:
-            if p.undated:
-                undated[p.table] = undated.get(p.table, 0) + p.rows
-        stale, unchecked = self.lookup_state()
-        return RetentionPlan(changes, unmanaged, self.ttl_statements(), expiring, now, tz, undated, stale, unchecked)
+        for table in RETAINED_TABLES:
+            for _pid, week, rows in self.weeks(table):
+                if not FIRST_DATED <= week < LAST_DATED:
+                    undated[table] = undated.get(table, 0) + rows
+            for pid, week, _ in self.candidates(table, rules, horizon):
+                expiring += [g for g in self.groups(table, pid, week, rules)
+                             if (at := g.due_on) is not None and at <= horizon]  # fmt: skip
+        return RetentionPlan(changes, unmanaged, expiring, now, tz, undated)
 
     def _activation_day(self) -> date:
-        value = self.adapter.query(f"SELECT toDate32(now('UTC')) + {ACTIVATION_DAYS}").scalar()
-        return value if isinstance(value, date) else date.fromisoformat(str(value))
+        return _as_date(self.adapter.query(f"SELECT toDate32(now('UTC')) + {ACTIVATION_DAYS}").scalar())
 
     def add_rule(self, workspace: str, project: str, days: int, effective_from: date, note: str) -> None:
-        """Append one rule (the lookup is refreshed separately). Callers keep effective_from in the future."""
+        """Append one rule. Callers keep effective_from in the future (``backfill`` is the explicit exception)."""
         self.adapter.execute(
             f"INSERT INTO {self.db}.retention_rules (workspace_id, project_id, days, effective_from, note) "
             "SELECT {w:String}, {p:String}, {d:UInt16}, toDate32({e:String}), {n:String}",
             {"w": workspace, "p": project, "d": days, "e": effective_from.isoformat(), "n": note},
-            settings=self._write_settings(),
+            settings=control_write_settings(),
         )
 
     def apply(self, plan: RetentionPlan, expire_now: bool = False) -> list[str]:
-        """Carry out ``plan``; return what was done, in order."""
+        """Carry out ``plan`` (append its rules), then, with ``expire_now``, run the expiry; return what was done."""
         done: list[str] = []
         earliest = self._activation_day()  # a plan made earlier must not bring a rule closer than the margin
         for change in plan.changes:
             effective = max(change.effective_from or earliest, earliest)
             self.add_rule(change.workspace, change.project, change.days, effective, "opik-store retention apply")
             done.append(f"rule: {change.describe()}")
-        keys = sorted({(c.workspace, c.project) for c in plan.changes} | set(plan.stale_lookup))
-        # A host the plan could not check may hold a stale lookup: it is asked again (it computes its own keys).
-        work = bool(keys or plan.lookup_unchecked)
-        refreshed, unreached = self.refresh_lookup_everywhere(keys) if work else ([], [])
-        done += refreshed
-        for sql in plan.ttl_statements:
-            self.adapter.execute(sql, settings={**self.config.ddl_settings, "materialize_ttl_after_modify": "0"})
-            done.append(sql)
         if expire_now:
             done += self.expire_now()
-        if unreached:
-            raise RetentionLookupError(
-                f"the retention lookup was not refreshed on {len(unreached)} host(s): {'; '.join(unreached)}. "
-                f"Everything else was done ({len(done)} step(s)); run `retention apply` again once they answer."
-            )
         return done
 
-    def refresh_lookup_everywhere(self, keys: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-        """(what was done, "host: error" for each host not refreshed): every host on a cluster of servers.
+    # -- expiry --------------------------------------------------------------------
+    def _every_host(self) -> bool:
+        """Whether the shard-local tables live on several servers (a sharded cluster reached over the network)."""
+        return self.config.topology.is_sharded and fans_out(self.adapter.spec, self.config.topology.cluster)
 
-        On a cluster each host syncs its replica of the rules and refreshes
-        the keys stale there (``keys`` only decides that there is work); on
-        one node the ``keys`` are refreshed in place.
-        """
+    def expire_now(self, dry_run: bool = False) -> list[str]:
+        """Remove every due (class, week) group: DROP PARTITION of weeks wholly past their classes, a
+        lightweight DELETE per other due group, one reclaim of the masked rows when one class is left.
+
+        On a sharded cluster every host runs it on its own shard-local tables; a host not reached is named in
+        a RetentionLookupError raised after every other host was done."""
         if not self._every_host():
-            return [self.refresh_lookup(keys)], []
+            return self._expire_here(dry_run)
+        assert self.config.topology.cluster is not None
+        hosts = cluster_hosts(self.adapter, self.config.topology.cluster)
         done: list[str] = []
         unreached: list[str] = []
-        for outcome in self._on_every_host(lambda here: here._sync_and_refresh()):
+
+        def here(conn: Adapter) -> list[str]:
+            return Retention(conn, self.config, self.say)._expire_here(dry_run)
+
+        for outcome in on_every_host(self.adapter.spec, hosts, here):
             if outcome.error:
                 unreached.append(f"{outcome.host.label}: {outcome.error}")
             else:
-                done.append(f"{outcome.result} on {outcome.host.label}")
-        return done, unreached
-
-    def _sync_and_refresh(self) -> str:
-        """On one host: wait for its replica of the rules to catch up, then refresh the keys stale there."""
-        self.adapter.execute(f"SYSTEM SYNC REPLICA {self.db}.{quote_identifier('retention_rules')}")
-        stale = self._stale_here()
-        return self.refresh_lookup(stale) if stale else "lookup: up to date"
-
-    def expire_now(self) -> list[str]:
-        """Drop every partition whose rows have all expired, re-reading the parts right before each drop."""
-        done = []
-        now, _ = self.server_clock()
-        for part in self.partitions():
-            if not part.expired(now):
-                continue
-            sql = self._render(f"ALTER TABLE {part.table} DROP PARTITION ID {quote_string(part.partition_id)}")
-            self.say(f"dropping expired partition {part.table} {part.partition_id} ({part.rows} rows)")
-            self.adapter.execute(sql, settings=self.config.ddl_settings)
-            done.append(sql)
+                done += [f"{line} on {outcome.host.label}" for line in outcome.result or []]
+        if unreached:
+            raise RetentionLookupError(
+                f"expiry did not run on {len(unreached)} host(s): {'; '.join(unreached)}. Everything else was "
+                f"done ({len(done)} step(s)); run it again once they answer."
+            )
         return done
 
-    def _write_settings(self) -> dict[str, str]:
-        """Rule rows follow the control-row quorum policy (config.control_write_settings)."""
-        return control_write_settings()
+    def _expire_here(self, dry_run: bool) -> list[str]:
+        now, _ = self.server_clock()
+        today = now.date()
+        rules = self.rules()
+        done: list[str] = []
+        settings = {**self.config.ddl_settings, "mutations_sync": "2"}
+        for table in RETAINED_TABLES:
+            stored = self._stored(table)
+            for pid, week, rows in self.candidates(table, rules, today):
+                if self.droppable(week, rules, today):
+                    sql = f"ALTER TABLE {stored} DROP PARTITION ID {quote_string(pid)}"
+                    self.say(f"dropping week {week} of {table} ({rows} rows, all past their class)")
+                    if not dry_run:
+                        self.adapter.execute(sql, settings=self.config.ddl_settings)
+                    done.append(f"drop {table} week {week} ({rows} rows)")
+                    continue
+                groups = self.groups(table, pid, week, rules)
+                due = [g for g in groups if g.due(today)]
+                for g in due:
+                    self.say(f"deleting {g.rows} rows of {table} week {week} class {g.days} days")
+                    if not dry_run:
+                        self.adapter.execute(
+                            f"DELETE FROM {stored} IN PARTITION ID {quote_string(pid)} WHERE {CLASS} = {{c:UInt16}}",
+                            {**rules.params(), "c": g.days},
+                            settings=settings,
+                        )
+                    done.append(f"delete {table} week {week} class {g.days} days ({g.rows} rows)")
+                left = {g.days for g in groups} - {g.days for g in due}
+                if due and len(left) <= 1:
+                    if not dry_run:
+                        self.adapter.execute(
+                            f"ALTER TABLE {stored} APPLY DELETED MASK IN PARTITION ID {quote_string(pid)}",
+                            settings=settings,
+                        )
+                    done.append(f"reclaim {table} week {week}")
+        return done
 
     # -- past data ---------------------------------------------------------------
-    def backfill(
-        self, workspace: str, project: str = "", max_partitions: int = 10, dry_run: bool = False
-    ) -> BackfillReport:
-        """Apply the key's newest class (even one not yet in effect) to its existing rows.
+    def backfill(self, workspace: str, project: str = "", dry_run: bool = False, yes: bool = False) -> BackfillReport:
+        """Give the key's past ids its newest class (even one not yet in effect).
 
-        At most ``max_partitions`` partitions a run. The key's past periods are
-        re-issued with the newest class first, so a row updated while the
-        backfill runs computes the same class as its moved copy.
-        """
-        if max_partitions < 1:
-            raise ConfigError(f"max partitions must be at least 1, got {max_partitions}")
+        Appends, for every period of the key that has started (and for all time before its first one), a
+        rule with the newest class; rules of other keys are untouched (a workspace's projects with rules of
+        their own keep theirs). Counts per table and workspace/project the rows that would be due at once
+        under it; refuses (DataLossError, nothing written) when any would and ``yes`` is not given. The
+        next expiry removes them."""
         if project and not workspace:
             raise ConfigError("a project rule belongs to a workspace: name the workspace too")
         key = (workspace, project)
@@ -517,113 +477,56 @@ class Retention:
             raise ConfigError(
                 f"no retention rule for the {what}: assign a class with `opik-store retention apply` first"
             )
-        report = BackfillReport(workspace, project, current[key], dry_run=dry_run)
-        report.shards, report.all_shards = self.local_shards()
-        if not dry_run:
-            self._reissue(workspace, project, current[key])
-        found: list[BackfillPartition] = []
-        where, params = self._mismatch(workspace, project, current[key])
-        for table in RETAINED_TABLES:
-            rows = self.adapter.query(
-                f"SELECT _partition_id, count(), sum(length(input) + length(output) + length(metadata)) "
-                f"FROM {self._stored(table)} WHERE {where} GROUP BY _partition_id ORDER BY _partition_id",
-                params,
-            ).rows
-            found += [BackfillPartition(table, pid, int(n), int(b)) for pid, n, b in rows]
-        report.partitions = found[:max_partitions]
-        report.remaining = max(0, len(found) - max_partitions)
+        days = current[key]
+        report = BackfillReport(workspace, project, days, dry_run=dry_run)
+        rules = self.rules()
+        starts = sorted({date(1970, 1, 1)} | {f for f, _ in rules.periods.get(key, []) if f <= self._today()})
+        history = dict(rules.periods)
+        merged = dict(history.get(key, []))
+        merged.update({s: days for s in starts})
+        history[key] = sorted(merged.items())
+        after = Rules(history)
+        report.due_now = self._due_counts(after, rules)
         if dry_run:
             return report
-        for part in report.partitions:
-            self._move(part, where, params)
+        if report.due_rows and not yes:
+            raise DataLossError(
+                f"backfilling {days} days onto the past ids of the {_key(workspace, project)} makes "
+                f"{report.due_rows} row(s) due at once; the next expiry deletes them ("
+                + ", ".join(f"{k}: {n}" for k, n in sorted(report.due_now.items()))
+                + "). Nothing was changed. Re-run with --yes to confirm, or --dry-run to see the count."
+            )
+        for start in starts:
+            self.add_rule(workspace, project, days, start, "opik-store retention backfill")
+        report.rules_added = len(starts)
         return report
 
-    def _mismatch(self, workspace: str, project: str, days: int) -> tuple[str, dict[str, Any]]:
-        """Rows of the key whose class is not ``days``.
+    def _today(self) -> date:
+        return self.server_clock()[0].date()
 
-        Rows without a usable id time keep class 0 by rule and are never
-        "mismatched" (moving them would recompute 0 again, forever). A
-        workspace key leaves out projects with rules of their own; the
-        default key ('', '') leaves out every workspace with a workspace rule
-        and every project with a project rule: their rows follow those rules.
-        Rows updated while a multi-run (bounded) backfill is still going take
-        the new class at once while older versions wait in not-yet-moved
-        partitions; they collapse again when the backfill finishes.
-        """
-        where = "retention_days != {d:UInt16} AND retention_at != toDate32('1970-01-01')"
-        params: dict[str, Any] = {"w": workspace, "d": days}
-        if not workspace:
-            rules = f"{self.db}.retention_rules"
-            return (
-                f"{where} AND workspace_id NOT IN (SELECT workspace_id FROM {rules} WHERE workspace_id != '' "
-                "AND project_id = '') AND (workspace_id, toString(project_id)) NOT IN "
-                f"(SELECT workspace_id, project_id FROM {rules} WHERE project_id != '')"
-            ), params
-        where += " AND workspace_id = {w:String}"
-        if project:
-            where += " AND project_id = {p:String}"
-            params["p"] = project
-        else:
-            where += (
-                f" AND toString(project_id) NOT IN (SELECT project_id FROM {self.db}.retention_rules "
-                "WHERE workspace_id = {w:String} AND project_id != '')"
-            )
-        return where, params
-
-    def _reissue(self, workspace: str, project: str, days: int) -> None:
-        """Make every period of the key (and all time before its first rule) map to ``days``."""
-        starts = self.adapter.query(
-            f"SELECT DISTINCT effective_from FROM {self.db}.retention_rules "
-            "WHERE workspace_id = {w:String} AND project_id = {p:String} AND effective_from <= toDate32(now('UTC'))",
-            {"w": workspace, "p": project},
-        ).rows
-        days_from = {UNDATED} | {s[0] if isinstance(s[0], date) else date.fromisoformat(str(s[0])) for s in starts}
-        for day in sorted(days_from):
-            self.add_rule(workspace, project, days, day, "opik-store retention backfill")
-        _, unreached = self.refresh_lookup_everywhere([(workspace, project)])
-        if unreached:  # a node with the old lookup would write new versions into the old class: move nothing yet
-            raise RetentionLookupError(
-                f"the rules were re-issued but the lookup was not refreshed on {'; '.join(unreached)}; nothing was "
-                "moved. Run the backfill again once those hosts answer."
-            )
-
-    def _move(self, part: BackfillPartition, where: str, params: dict[str, Any]) -> None:
-        """Re-insert the partition's mismatched rows (the class is recomputed), then delete the originals.
-
-        Both steps are bound to the parts that held the rows when the move
-        began (``_part``), so the DELETE can never reach a copy, nor a row that
-        arrived in that partition after the copy was taken. If a merge renames
-        those parts in between, nothing is deleted and the next run moves the
-        rows again: the copies are the same versions in the same new partition,
-        so they collapse. Interrupted between the two steps, the same holds.
-        On the sharded topology both steps act on this shard's local table and
-        the DELETE is not sent ON CLUSTER (it replicates to this shard's
-        replicas only): other shards have parts of the same names holding rows
-        this run never copied.
-        """
-        table = self._stored(part.table)
-        params = {**params, "pid": part.partition_id}
-        parts = [
-            str(r[0])
-            for r in self.adapter.query(
-                f"SELECT DISTINCT _part FROM {table} WHERE _partition_id = {{pid:String}} AND {where}", params
+    def _due_counts(self, after: Rules, before: Rules) -> dict[str, int]:
+        """Per "table workspace/project", the rows due today under ``after`` that are not due under ``before``."""
+        today = self._today()
+        shortest = after.shortest()
+        if shortest is None:
+            return {}
+        found: dict[str, int] = {}
+        params = {**after.params(), **{f"b_{k}": v for k, v in before.params().items()}, "today": today.isoformat()}
+        for table in RETAINED_TABLES:
+            rows = self.adapter.query(
+                f"SELECT workspace_id, toString(project_id), count() FROM {self._stored(table)} "
+                f"WHERE {due_expression()} AND NOT {due_expression('b_')} GROUP BY 1, 2 ORDER BY 1, 2",
+                params,
             ).rows
-        ]
-        if not parts:
-            return
-        params["parts"] = parts
-        bound = f"has({{parts:Array(String)}}, _part) AND {where}"
-        self.say(f"moving {part.rows} rows of {part.table} out of partition {part.partition_id}")
-        self.adapter.execute(
-            f"INSERT INTO {table} SELECT * FROM {table} WHERE _partition_id = {{pid:String}} AND {bound}", params
-        )
-        partition = quote_string(part.partition_id)
-        on_cluster = "" if self.config.topology.is_sharded else self.config.topology.on_cluster
-        self.adapter.execute(
-            f"ALTER TABLE {table}{on_cluster} DELETE IN PARTITION ID {partition} WHERE {bound}",
-            params,
-            settings={**self.config.ddl_settings, "mutations_sync": "2", "allow_nondeterministic_mutations": "1"},
-        )
+            for w, p, n in rows:
+                found[f"{table} {w}/{p}"] = int(n)
+        return found
+
+
+def _key(workspace: str, project: str) -> str:
+    if not workspace:
+        return "default"
+    return f"workspace {workspace!r}" + (f" project {project!r}" if project else "")
 
 
 def _zone(name: str) -> tzinfo:

@@ -3,8 +3,8 @@
 Rules:
 
 * A job is a named function of (store, file config, dry_run) that returns a
-  one-line summary. The built-in jobs are ``apply-retention`` (rules, TTL fixes,
-  dropping fully expired partitions), ``prune-system-tables`` and ``health``
+  one-line summary. The built-in jobs are ``apply-retention`` (rules, then due groups removed,
+  a week past every class dropped whole), ``prune-system-tables`` and ``health``
   (one snapshot of the health checks appended to ``<db>.opik_store_health``,
   a table with its own TTL of ``[health] history_days``, reset by MODIFY TTL
   when that value changes).
@@ -130,13 +130,11 @@ def apply_retention(store: Store, config: FileConfig, dry_run: bool) -> str:
     retention = store.retention()
     plan = retention.plan(config.retention, horizon_days=0)
     if dry_run:
-        return (
-            f"would add {len(plan.changes)} rule(s), run {len(plan.ttl_statements)} TTL fix(es), "
-            f"drop {len(plan.expired)} expired partition(s)"
-        )
+        return f"would add {len(plan.changes)} rule(s), remove {len(plan.expired)} due (class, week) group(s)"
     done = retention.apply(plan, expire_now=True)
-    drops = sum("DROP PARTITION" in d for d in done)
-    return f"added {len(plan.changes)} rule(s), {len(plan.ttl_statements)} TTL fix(es), dropped {drops} partition(s)"
+    drops = sum(d.startswith("drop ") for d in done)
+    deletes = sum(d.startswith("delete ") for d in done)
+    return f"added {len(plan.changes)} rule(s), dropped {drops} week(s), deleted {deletes} (class, week) group(s)"
 
 
 def prune_system_tables(store: Store, config: FileConfig, dry_run: bool) -> str:
@@ -197,10 +195,9 @@ def record_health(store: Store, config: FileConfig, dry_run: bool) -> str:
 
 
 def retention_has_work(store: Store, config: FileConfig) -> bool:
-    """Rules to add, lookup rows to refresh (or a host whose lookup could not be checked: the run then fails
-    naming it), TTLs to fix or partitions fully expired."""
+    """Rules to add, or (class, week) groups due."""
     plan = store.retention().plan(config.retention, horizon_days=0)
-    return bool(plan.changes or plan.stale_lookup or plan.lookup_unchecked or plan.ttl_statements or plan.expired)
+    return bool(plan.changes or plan.expired)
 
 
 def prune_has_work(store: Store, config: FileConfig) -> bool:
@@ -217,7 +214,7 @@ BUILTIN_PROBES: dict[str, Probe] = {"apply-retention": retention_has_work, "prun
 LEASE_FREE_JOBS = frozenset({"health"})
 
 BUILTIN_JOBS: dict[str, tuple[JobFunc, str]] = {
-    "apply-retention": (apply_retention, "retention rules, TTL fixes, drop fully expired partitions"),
+    "apply-retention": (apply_retention, "retention rules, then remove the due (class, week) groups"),
     "prune-system-tables": (prune_system_tables, "bound ClickHouse's system log tables"),
     "health": (record_health, f"record a health snapshot in {HEALTH_TABLE} (kept [health] history_days)"),
 }
