@@ -1,9 +1,8 @@
 -- Canonical definition of the `traces` table (single-node form): Opik's newest trace table, column for column
 -- (traces_local_v2 of Opik's changesets 000114 + 000119, commits in ddl/README.md): its types, defaults,
--- MATERIALIZED helpers, codecs, skip indexes, engine, partition key and sort key. The store adds nothing Opik's
--- statements could see; its differences (id_at reads a malformed id as the nil UUID instead of failing the
--- INSERT; a single-node deduplication window) are listed in ddl/README.md. Retention classes are not stored:
--- the expiry job computes them from retention_rules (opik_store/maintenance/retention.py).
+-- MATERIALIZED helpers, codecs, skip indexes, engine, partition key and sort key. The store adds one table
+-- setting (a single-node deduplication window, revision 0002), nothing Opik's statements could see. Retention
+-- classes are not stored: the expiry job computes them from retention_rules (maintenance/retention.py).
 CREATE TABLE traces
 (
     id                   FixedString(36)        CODEC(ZSTD(1)),
@@ -41,7 +40,7 @@ CREATE TABLE traces
         if(end_time = toDateTime64('1970-01-01 00:00:00', 6, 'UTC') OR start_time = toDateTime64('1970-01-01 00:00:00', 6, 'UTC'),
             toFloat64('nan'),
             dateDiff('microsecond', start_time, end_time) / 1000.0) CODEC(ZSTD(1)),
-    id_at                DateTime64(0, 'UTC') MATERIALIZED UUIDv7ToDateTime(toUUIDOrZero(id), 'UTC') CODEC(Delta, ZSTD(1)),
+    id_at                DateTime64(0, 'UTC') MATERIALIZED UUIDv7ToDateTime(toUUID(id)) CODEC(Delta, ZSTD(1)),
     INDEX idx_traces_id_minmax id TYPE minmax GRANULARITY 1,
     INDEX idx_traces_id_bf id TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_traces_id_at id_at TYPE minmax GRANULARITY 1,

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from test_retention import establish, uuid7
 
-from opik_store import Store
+from opik_store import ServerError, Store
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.errors import DataLossError
 from opik_store.maintenance.config_file import MAX_DAYS, RetentionConfig
@@ -96,7 +96,6 @@ ODD_IDS = {
     "v7 1970": uuid7(at(1970, 1, 5), 12),
     "v4": str(uuid.UUID(int=0x1234_5678_9ABC_4DEF_8123_4567_89AB_CDEF)),
     "nil": "00000000-0000-0000-0000-000000000000",
-    "malformed": "not-a-uuid-at-all-but-36-characters!",
 }
 
 
@@ -113,6 +112,16 @@ def test_ids_without_a_usable_time_and_far_dates_are_never_removed(
     migrated.retention().expire_now()
     assert surviving(engine, database) == set(ODD_IDS.values())
     assert surviving(engine, database, "spans") == set(ODD_IDS.values())
+
+
+def test_a_malformed_id_is_refused_at_insert_as_opik_refuses_it(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """id_at is Opik's ``UUIDv7ToDateTime(toUUID(id))``: a text that is no UUID fails the INSERT (the batch writer
+    refuses it first and hands it back) and nothing of that INSERT is stored."""
+    with pytest.raises(ServerError, match="UUID"):
+        insert(engine, database, "not-a-uuid-at-all-but-36-characters!")
+    assert surviving(engine, database) == set()
 
 
 @pytest.mark.parametrize("days", [1, 7, 14, 30])
@@ -175,7 +184,7 @@ import json, sys
 from datetime import UTC, date, datetime, timedelta
 sys.path.insert(0, sys.argv[2])
 from test_retention import uuid7
-from opik_store import Store
+from opik_store import ServerError, Store
 with Store.from_url(f"chdb:{sys.argv[1]}", database="tz") as store:
     store.migrate()
     store.retention().add_rule("", "", 14, date(2000, 1, 1), "test")
@@ -263,7 +272,7 @@ import json, sys
 from datetime import UTC, date, datetime, timedelta
 sys.path.insert(0, sys.argv[2])
 from test_retention import uuid7
-from opik_store import Store
+from opik_store import ServerError, Store
 with Store.from_url(f"chdb:{sys.argv[1]}", database="n") as store:
     store.migrate()
     ids = {
@@ -282,7 +291,7 @@ with Store.from_url(f"chdb:{sys.argv[1]}", database="n") as store:
 """
 NODE_SCRIPT = """
 import json, sys
-from opik_store import Store
+from opik_store import ServerError, Store
 with Store.from_url(f"chdb:{sys.argv[1]}", database="n") as store:
     done = store.retention().expire_now()
     left = sorted(str(r[0]) for r in store.adapter.query("SELECT id FROM n.traces").rows)
