@@ -37,6 +37,7 @@ from typing import Any
 
 from opik_store.config import StoreConfig, Topology
 from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_identifier
 from opik_store.engine.retry import RetryPolicy, call_with_retries
 from opik_store.errors import DataLossError, OpikStoreError, RevisionError, ServerError
 from opik_store.migrations.ledger import (
@@ -156,17 +157,17 @@ def _render_source(source: str, config: StoreConfig) -> list[Rendered]:
     spec = parse_relayout(source)
     if spec is None:
         return render_statements(source, config.database, config.topology)
-    if config.topology.is_sharded:
-        raise RevisionError(
-            f"the re-layout of {spec.table} cannot run on the sharded topology (it needs a run per shard); "
-            "nothing was changed"
-        )
-    create = render_statement(spec.create, config.database, config.topology, guard=False)
-    commented = "\n".join(f"--   {line}" for line in create.sql.splitlines())
+    creates = render_statements(spec.create, config.database, config.topology, guard=False)
+    commented = "\n".join(f"--   {line}" for c in creates for line in c.sql.splitlines())
+    how = (
+        "rebuilt only while it holds no row on any shard (a sharded table with rows cannot be re-laid out: the "
+        "copy needs a run per shard)"
+        if config.topology.is_sharded
+        else f"copy, verify, EXCHANGE; the old table stays as {spec.table}_opik_store_backup"
+    )
     return [Rendered(
-        sql=f"{HEADER} {spec.table} key={','.join(spec.key)} window={spec.window_column}: copy, verify, EXCHANGE; "
-        f"the old table stays as {spec.table}_opik_store_backup (runs only through `opik-store migrate`; "
-        f"SQL alone cannot do it) into:\n{commented}",
+        sql=f"{HEADER} {spec.table} key={','.join(spec.key)} window={spec.window_column}: {how} (runs only "
+        f"through `opik-store migrate`; SQL alone cannot do it) into:\n{commented}",
         kind="relayout",
         table=spec.table,
     )]  # fmt: skip
@@ -592,6 +593,9 @@ class Migrator:
         Refused (RelayoutError) while an earlier re-layout of the same table is unfinished."""
         spec = parse_relayout(step.sources[position])
         assert spec is not None
+        if self.config.topology.is_sharded:
+            self._rebuild_empty_sharded(spec.table, spec.create)
+            return
         ordered = self.revisions.ordered
         upto = ordered.index(step.revision) + (0 if step.direction == UPGRADE else 1)
         below = [s for r in ordered[:upto] for s in r.upgrade_statements()]
@@ -601,6 +605,35 @@ class Migrator:
         job.swap()
         if job.backup_is_empty():
             job.drop_backup()
+
+    def _rebuild_empty_sharded(self, table: str, create: str) -> None:
+        """The sharded topology's re-layout: DROP and CREATE (Distributed and shard-local tables, rendered as
+        every sharded statement is) while the table holds no row on any shard; RelayoutError, with nothing
+        changed, when it holds rows or a shard does not answer the count."""
+        db = quote_identifier(self.config.database, "database name")
+        exists = self.adapter.query(
+            "SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+            {"d": self.config.database, "t": table},
+        ).scalar()
+        if int(exists):
+            try:
+                rows = int(self.adapter.query(f"SELECT count() FROM {db}.{quote_identifier(table)}").scalar())
+            except ServerError as exc:
+                raise RelayoutError(
+                    f"cannot count the rows of {self.config.database}.{table} on every shard ({exc.server_message}): "
+                    "a sharded table is re-laid out only while it is empty. Nothing was changed."
+                ) from None
+            if rows:
+                raise RelayoutError(
+                    f"{self.config.database}.{table} holds {rows} row(s) across its shards, and a sharded table is "
+                    "re-laid out only while it is empty (the online copy needs a run per shard, which this version "
+                    "does not have). Nothing was changed. Stay at the revision before this one, or copy the rows "
+                    "out, migrate, and insert them back."
+                )
+        for statement in render_statements(f"DROP TABLE {table}", self.config.database, self.config.topology):
+            self.run_statement(statement)
+        for statement in render_statements(create, self.config.database, self.config.topology):
+            self.run_statement(statement)
 
     # -- drift and adoption ------------------------------------------------------
     def differences(self, sources: list[str]) -> list[Difference]:
