@@ -1,13 +1,12 @@
-"""Opik's two layouts, written from the prior-art note, and a writer that remembers what it wrote.
+"""Opik's two layouts and a writer that remembers what it wrote.
 
 ORIGINAL (Opik's first migrations): ReplacingMergeTree(last_updated_at), no
 PARTITION BY, no codecs or skip indexes, DateTime64(9) times with a Nullable
 end_time and ttft, spans sorted with ``parent_span_id`` (a String), ``usage``
 Map(String, Int32), the source enum without 'evaluator', no ``is_deleted``.
 
-SUCCESSOR (its migrations 000101-000115): the store's columns without the
-retention class, ``is_deleted`` as the engine's delete column, weekly
-partitions by ``id_at`` (Date32 arithmetic), no TTL.
+SUCCESSOR (its changesets 000114-000119): Opik's own definition as typed in
+tests/opik_schema.py (the store's tables are the same since revision 0004).
 
 ``Writer`` writes rows as Opik's backend does (a new version per update, a
 newer ``last_updated_at``; deletes as lightweight DELETE on the original
@@ -19,15 +18,15 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from opik_schema import opik_create
+
 from opik_store.engine.adapter import Adapter
-from opik_store.schema.ddl import ddl
 
 ORIGINAL_TRACES = """
 CREATE TABLE {db}.traces
@@ -101,17 +100,9 @@ ORDER BY (workspace_id, project_id, trace_id, parent_span_id, id)
 
 
 def successor_ddl(table: str, db: str) -> str:
-    """Opik's successor layout: the store's columns and codecs without the retention class or TTL, partitioned
-    weekly by the id's time with Date32 arithmetic (the note's facts)."""
-    sql = ddl(table)
-    sql = "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
-    start, end = sql.index("    retention_at"), sql.index("    INDEX idx_id ")
-    sql = sql[:start] + sql[end:]
-    sql = re.sub(r"PARTITION BY [^\n]*\n", "PARTITION BY toDate32(id_at) - (toDayOfWeek(toDate32(id_at)) - 1)\n", sql)
-    sql = re.sub(r"TTL [^\n]*\n", "", sql)
-    sql = sql.replace(", ttl_only_drop_parts = 1", "").replace(", non_replicated_deduplication_window = 10000", "")
-    sql = "\n".join(line for line in sql.splitlines() if "idx_span_id" not in line)
-    return sql.replace(f"CREATE TABLE {table}", f"CREATE TABLE {db}.{table}", 1)
+    """Opik's successor layout (after its cutover): Opik's own definition, typed from its changesets
+    (tests/opik_schema.py), under ``db``."""
+    return opik_create(table, f"{db}.{table}")
 
 
 def create_layout(engine: Adapter, db: str, layout: str) -> None:

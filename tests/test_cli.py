@@ -89,7 +89,7 @@ def test_sql_range_and_json() -> None:
     assert result.exit_code == 0 and "CREATE TABLE" not in result.output and "MODIFY SETTING" in result.output
     result = CliRunner().invoke(main, ["--url", "chdb:///nonexistent", "migrate", "--sql", "--json"])
     data = json.loads(result.stdout)
-    assert [r["revision"] for r in data["revisions"]] == ["0001", "0002", "0003"]
+    assert [r["revision"] for r in data["revisions"]] == ["0001", "0002", "0003", "0004"]
     assert not Path("/nonexistent").exists()
 
 
@@ -101,12 +101,12 @@ def test_migrate_status_history_downgrade(engine_url: str, engine: EmbeddedAdapt
     assert table_names(engine, database) == set()
 
     result = run(main, [*base, "migrate"])
-    assert result.exit_code == 0 and "applied 0001, 0002, 0003" in result.output
+    assert result.exit_code == 0 and "applied 0001, 0002, 0003, 0004" in result.output
     result = run(main, [*base, "migrate"])
-    assert result.exit_code == 0 and "up to date at 0003; nothing to apply" in result.output
+    assert result.exit_code == 0 and "up to date at 0004; nothing to apply" in result.output
 
     status = json.loads(run(main, [*base, "status", "--json"]).stdout)
-    assert status["current"] == ["0003"] and status["pending"] == [] and status["up_to_date"]
+    assert status["current"] == ["0004"] and status["pending"] == [] and status["up_to_date"]
     history = json.loads(run(main, [*base, "history", "--json"]).stdout)
     assert [h["state"] for h in history] == ["started", "applied"] * 3
     assert "applied" in run(main, [*base, "history"]).output
@@ -115,7 +115,7 @@ def test_migrate_status_history_downgrade(engine_url: str, engine: EmbeddedAdapt
     assert result.exit_code == 2 and "--yes" in result.output
     assert {"traces", "spans"} <= table_names(engine, database)
     result = run(main, [*base, "downgrade", "base", "--yes"])
-    assert result.exit_code == 0 and "reverted 0003, 0002, 0001" in result.output
+    assert result.exit_code == 0 and "reverted 0004, 0003, 0002, 0001" in result.output
     assert "traces" not in table_names(engine, database)
 
 
@@ -135,7 +135,7 @@ def test_revision_creates_a_numbered_script_that_runs(
     created = Path(result.output.split("created ", 1)[1].strip())
     assert created.parent == migrations_copy / "versions" and created.name.startswith("0004_add_note_to_traces")
     text = created.read_text()
-    assert "revision = '0004'" in text and "down_revision = '0003'" in text
+    assert "revision = '0005'" in text and "down_revision = '0004'" in text
     created.write_text(
         text.replace('# "ALTER TABLE traces ADD', '"ALTER TABLE traces ADD').replace(
             '# "ALTER TABLE traces DROP', '"ALTER TABLE traces DROP'
@@ -143,7 +143,7 @@ def test_revision_creates_a_numbered_script_that_runs(
     )
     base = ["--url", engine_url, "--database", database, "--migrations-dir", str(migrations_copy)]
     result = run(main, [*base, "migrate"])
-    assert result.exit_code == 0 and "applied 0001, 0002, 0003, 0004" in result.output
+    assert result.exit_code == 0 and "applied 0001, 0002, 0003, 0004, 0005" in result.output
     cols = engine.query(
         "SELECT name FROM system.columns WHERE database = {d:String} AND table = 'traces' AND name = 'example'",
         {"d": database},
@@ -159,7 +159,7 @@ def test_installed_script_runs_the_readme_command(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
     first = subprocess.run([str(script), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    assert "database 'opik'" in first.stdout and "applied 0001, 0002, 0003" in first.stdout
+    assert "database 'opik'" in first.stdout and "applied 0001, 0002, 0003, 0004" in first.stdout
     assert (tmp_path / ".opik-store").is_dir()
     second = subprocess.run(
         [str(script), "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120

@@ -46,6 +46,7 @@ from opik_store.engine.native import NativeAdapter
 from opik_store.engine.urls import parse_url
 from opik_store.errors import ConfigError
 from opik_store.maintenance.config_file import FileConfig
+from opik_store.maintenance.retention import RetentionLookupError
 from opik_store.migrations.ledger import Ledger
 from opik_store.migrations.lock import MigrationLock
 from opik_store.migrations.preflight import PreflightError
@@ -460,27 +461,22 @@ def test_missing_binaries_fail_unless_explicitly_skipped(monkeypatch: pytest.Mon
         cluster_harness.require_cluster_binaries()
 
 
-def test_retention_lookup_refresh_goes_to_every_host_and_names_each_failure(cluster_2x1: Cluster, db: str) -> None:
-    """`retention apply` on a cluster of servers refreshes the (per-node) lookup host by host.
+def test_sharded_expiry_goes_to_every_host_and_names_each_failure(cluster_2x1: Cluster, db: str) -> None:
+    """On the sharded topology the expiry runs host by host (each on its own shard-local tables).
 
-    18.16 cannot hold the rules table (revision 0001: Date32, DateTime64), so what is proven here is the fan-out
-    and its failure rule: each host is asked on its own connection, and a reached-but-failing host and an
-    unreachable one are both named (``apply`` raises RetentionLookupError with them after the rest). The refresh on
-    modern replicas is in test_docker_cluster.py (it needs the runner inside the Docker network).
-    """
+    18.16 cannot hold the rules table (Date32, DateTime64) nor run a lightweight DELETE, so what is proven
+    here is the fan-out and its failure rule: each host is asked on its own connection, and a reached-but-
+    failing host and an unreachable one are both named in one RetentionLookupError raised after the rest.
+    The expiry itself is tested on the engine (test_retention_invariants.py, test_sharding.py)."""
     a, b = cluster_2x1.nodes
     b.kill()
-    with _store(a, db, "opik") as store:
+    with _store(a, db, "opik", sharded=True) as store:
         store.adapter.execute(f"CREATE DATABASE IF NOT EXISTS {db}")  # on a only: b is down
-        keys, unchecked = store.retention().lookup_state()  # what plan() reports: nobody answered, nothing hidden
-        assert keys == [] and len(unchecked) == 2, unchecked
-        done, unreached = store.retention().refresh_lookup_everywhere([("acme", "")])
-    assert done == []
-    assert [u.split(": ", 1)[0] for u in unreached] == [
-        f"127.0.0.1:{a.tcp} (shard 1, replica 1)",
-        f"127.0.0.1:{b.tcp} (shard 1, replica 2)",
-    ], unreached
-    assert "retention_rules" in unreached[0], unreached  # a answered: it has no rules table (18.16 cannot hold it)
+        with pytest.raises(RetentionLookupError) as info:
+            store.retention().expire_now()
+    text = str(info.value)
+    assert f"127.0.0.1:{a.tcp} (shard 1, replica 1)" in text and f"127.0.0.1:{b.tcp} (shard 1, replica 2)" in text
+    assert "retention_rules" in text, text  # a answered: it has no rules table (18.16 cannot hold it)
 
 
 def test_host_map_sends_per_host_work_where_the_operator_says(

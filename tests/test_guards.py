@@ -118,7 +118,7 @@ def test_narrowing_rules(old: str, new: str, narrowing: bool) -> None:
 def test_destructive_revision_is_refused_without_flag(
     migrations_copy: Path, engine_url: str, engine: EmbeddedAdapter, database: str
 ) -> None:
-    write_revision(migrations_copy, "0004", "0003", ["ALTER TABLE spans DROP COLUMN model"], [])
+    write_revision(migrations_copy, "0005", "0004", ["ALTER TABLE spans DROP COLUMN model"], [])
     base = ["--url", engine_url, "--database", database, "--migrations-dir", str(migrations_copy)]
     sql = CliRunner().invoke(main, [*base, "migrate", "--sql"])
     assert "-- DESTRUCTIVE: drop column spans.model" in sql.output
@@ -128,11 +128,11 @@ def test_destructive_revision_is_refused_without_flag(
     )
     assert table_names(engine, database) == {"opik_store_ledger"}, "a refused run applies nothing, not even 0001"
     status = CliRunner().invoke(main, [*base, "status"])
-    assert "0004" in status.output and "DESTRUCTIVE: drop column spans.model" in status.output
+    assert "0005" in status.output and "DESTRUCTIVE: drop column spans.model" in status.output
     data = json.loads(CliRunner().invoke(main, [*base, "status", "--json"]).stdout)
     assert data["pending"][3]["destructive"] == ["drop column spans.model"]
     result = CliRunner().invoke(main, [*base, "migrate", "--allow-destructive"])
-    assert result.exit_code == 0 and "applied 0001, 0002, 0003, 0004" in result.output
+    assert result.exit_code == 0 and "applied 0001, 0002, 0003, 0004, 0005" in result.output
     cols = engine.query(
         "SELECT count() FROM system.columns WHERE database = {d:String} AND table = 'spans' AND name = 'model'",
         {"d": database},
@@ -144,21 +144,21 @@ def test_destructive_revision_is_refused_without_flag(
 
 
 def test_edited_applied_revision_is_reported_and_refused(migrations_copy: Path, engine_url: str, database: str) -> None:
-    path = write_revision(migrations_copy, "0004", "0003", ["ALTER TABLE traces ADD COLUMN c1 UInt8"], [])
+    path = write_revision(migrations_copy, "0005", "0004", ["ALTER TABLE traces ADD COLUMN c1 UInt8"], [])
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
         store.migrate()
         assert store.status().changed == []
     path.write_text(path.read_text().replace("c1 UInt8", "c1 UInt16"))
-    write_revision(migrations_copy, "0005", "0004", ["ALTER TABLE traces ADD COLUMN c2 UInt8"], [])
+    write_revision(migrations_copy, "0006", "0005", ["ALTER TABLE traces ADD COLUMN c2 UInt8"], [])
     base = ["--url", engine_url, "--database", database, "--migrations-dir", str(migrations_copy)]
     status = CliRunner().invoke(main, [*base, "status"])
     assert "WARNING" in status.output and "0004 was edited" in status.output
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
-        assert [c.revision for c in store.status().changed] == ["0004"]
+        assert [c.revision for c in store.status().changed] == ["0005"]
         with pytest.raises(RefusedError, match="--allow-changed"):
             store.migrate()
-        assert [s.revision.id for s in store.status().pending] == ["0005"]
-        assert store.migrate(allow_changed=True).revisions == ["0005"]
+        assert [s.revision.id for s in store.status().pending] == ["0006"]
+        assert store.migrate(allow_changed=True).revisions == ["0006"]
 
 
 # -- check ---------------------------------------------------------------------------
@@ -199,14 +199,17 @@ def test_stamp_adopts_matching_tables_and_refuses_different_ones(
     create_from_ddl(engine, database)  # created by other tooling
     engine.execute(f"ALTER TABLE `{database}`.spans DROP COLUMN provider")
     base = ["--url", engine_url, "--database", database]
-    refused = CliRunner().invoke(main, [*base, "stamp", "0003"])
+    refused = CliRunner().invoke(main, [*base, "stamp", "0004"])
     assert refused.exit_code == 2 and "spans: column provider: expected LowCardinality(String)" in refused.output
     assert "Nothing was recorded" in refused.output
     with Store.from_url(engine_url, database=database) as store:
         assert store.status().applied == []
-    engine.execute(f"ALTER TABLE `{database}`.spans ADD COLUMN provider LowCardinality(String) DEFAULT '' AFTER model")
-    ok = CliRunner().invoke(main, [*base, "stamp", "0003"])
-    assert ok.exit_code == 0 and "stamped 0001, 0002, 0003" in ok.output, ok.output
+    engine.execute(
+        f"ALTER TABLE `{database}`.spans ADD COLUMN provider LowCardinality(String) DEFAULT '' "
+        "CODEC(ZSTD(1)) AFTER model"
+    )
+    ok = CliRunner().invoke(main, [*base, "stamp", "0004"])
+    assert ok.exit_code == 0 and "stamped 0001, 0002, 0003, 0004" in ok.output, ok.output
     with Store.from_url(engine_url, database=database) as store:
         assert store.status().up_to_date
         entry = store.history()[-1]

@@ -67,7 +67,7 @@ def test_writer_stores_opik_shaped_spans_and_traces_with_sentinels(
     assert (result.rows, result.batches, result.rejects) == (3, 1, ())
     row = engine.query(
         f"SELECT id, usage, total_estimated_cost, end_time, isNaN(ttft) AS nan_ttft, input, start_time, type, "
-        f"source, retention_days FROM `{database}`.spans ORDER BY id LIMIT 1"
+        f"source FROM `{database}`.spans ORDER BY id LIMIT 1"
     ).dicts()[0]
     assert row["usage"] == {"prompt_tokens": 12, "completion_tokens": 5_000_000_000}
     assert row["end_time"].year == 1970 and row["nan_ttft"] == 1 and row["source"] == "unknown"

@@ -45,6 +45,7 @@ from zookeeper import ZooKeeper, running_zookeeper
 from opik_store.config import Topology
 from opik_store.migrations.ledger import LEDGER_DDL
 from opik_store.migrations.lock import LOCK_PREFIX, lock_ddl
+from opik_store.migrations.operations import parse_relayout
 from opik_store.migrations.replicas import StaleReplica, stale_replica
 from opik_store.migrations.revisions import RevisionSet
 from opik_store.scheduling.jobs import HEALTH_DDL, RUNS_DDL
@@ -94,14 +95,20 @@ def head_sources() -> list[str]:
 
 
 def revision_creates() -> list[str]:
-    """The CREATEs the runner runs: the store's own tables, then every revision's, in order."""
-    upgrades = [s for revision in RevisionSet().ordered for s in revision.upgrade_statements()]
+    """The CREATEs the runner runs: the store's own tables, then every revision's, in order (a re-layout's
+    CREATE is not run as written: the re-layout builds its new table under another name)."""
+    upgrades = [s for revision in RevisionSet().ordered for s in revision.upgrade_statements() if not parse_relayout(s)]
     return OWN + [s for s in upgrades if render_statement(s, "x", CLUSTER).kind == "create_table"]
 
 
 def drop_sources() -> list[str]:
     """The store's drops: every revision's downgrade DROPs, newest first, then its own tables."""
-    downgrades = [s for revision in reversed(RevisionSet().ordered) for s in revision.downgrade_statements()]
+    downgrades = [
+        s
+        for revision in reversed(RevisionSet().ordered)
+        for s in revision.downgrade_statements()
+        if not parse_relayout(s)
+    ]
     own = [f"DROP TABLE {t}" for t in ("opik_store_ledger", f"{LOCK_PREFIX}1", "opik_store_job_runs")]
     drops = [s for s in downgrades if render_statement(s, "x", CLUSTER).kind == "drop_table"]
     return [*drops, *own, "DROP TABLE opik_store_health"]

@@ -1,10 +1,10 @@
-"""The partitioned layout must not make point reads cost more than Opik's current layout.
+"""The store's layout must not make point reads cost more than Opik's current layout.
 
 Four copies of the same generated data (20 days, 1,500 traces a day, 10 spans
-a trace: 300,000 spans) are stored with: our DDL; Opik's successor layout
-(same columns, weekly partitions by the id's time, no retention class); Opik's
-original layout (no PARTITION BY, no skip index); and a naive day partition on
-start_time. Each point read is tagged with log_comment and its read_rows taken
+a trace: 300,000 spans) are stored with: our DDL; Opik's newest tables as
+typed from its changesets (tests/opik_schema.py); an approximation of Opik's
+original layout (our columns, no PARTITION BY, no skip index); and a naive day
+partition on start_time. Each point read is tagged with log_comment and its read_rows taken
 from system.query_log, as ClickHouse itself counts them.
 """
 
@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from opik_schema import opik_create
 
 from opik_store import Store
 from opik_store.engine.embedded import EmbeddedAdapter
@@ -49,11 +50,10 @@ def layouts(engine_url: str, engine: EmbeddedAdapter) -> Iterator[tuple[str, dic
     for table in ("spans", "traces"):
         create = str(engine.query(f"SHOW CREATE TABLE {database}.{table}").scalar())
         create = create.replace(f"{database}.{table}", f"`{table}`", 1)
-        key = "trace_id" if table == "spans" else "id"
-        successor = f"toMonday(UUIDv7ToDateTime(toUUIDOrZero({key}), 'UTC'))"
-        variants = ((f"{table}_opik", None), (f"{table}_v2", successor), (f"{table}_naive", "toYYYYMMDD(start_time)"))
+        variants = ((f"{table}_opik", None), (f"{table}_naive", "toYYYYMMDD(start_time)"))
         for name, partition in variants:
             engine.execute(_variant(create, table, name, partition).replace(f"`{name}`", f"{database}.{name}", 1))
+        engine.execute(opik_create(table, f"{database}.{table}_v2"))  # Opik's own definition
     trace_no = "intDiv(number, 10)"
     trace_ms = (
         f"({BASE_MS} + intDiv({trace_no}, {TRACES_PER_DAY}) * 86400000 + ({trace_no} % {TRACES_PER_DAY}) * 57000)"
@@ -125,5 +125,7 @@ def test_point_reads_read_no_more_rows_than_opik_layout(
     naive = _read_rows(engine, layouts, f"{table}_naive", where, tag)
     print(f"{table} {tag}: ours={ours} opik-successor={successor} opik-original={opik} naive-day-partition={naive}")
     assert ours <= successor, f"{tag}: our layout read {ours} rows, Opik's successor layout {successor}"
-    # the check can fail: a start_time day partition touches every partition for the same read
-    assert naive >= 2 * ours
+    # the check can fail: a start_time day partition touches every partition for the same read (a trace's
+    # spans by trace_id alone prune in no layout partitioned by the span's own id, Opik's included)
+    if tag != "trace_spans_any_project":
+        assert naive >= 2 * ours

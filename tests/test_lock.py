@@ -25,13 +25,13 @@ from opik_store.migrations.lock import Holder, LockLost, LockTimeout, MigrationL
 def _extra_revisions(folder: Path) -> None:
     write_revision(
         folder,
+        "0005",
         "0004",
-        "0003",
         ["ALTER TABLE traces ADD COLUMN a String DEFAULT ''", "ALTER TABLE spans ADD COLUMN a String DEFAULT ''"],
         ["ALTER TABLE spans DROP COLUMN a", "ALTER TABLE traces DROP COLUMN a"],
     )
     write_revision(
-        folder, "0005", "0004", ["ALTER TABLE traces ADD COLUMN b UInt8"], ["ALTER TABLE traces DROP COLUMN b"]
+        folder, "0006", "0005", ["ALTER TABLE traces ADD COLUMN b UInt8"], ["ALTER TABLE traces DROP COLUMN b"]
     )
 
 
@@ -58,12 +58,12 @@ def test_concurrent_runs_apply_each_revision_exactly_once(
     for t in threads:
         t.join(120)
     assert not errors, errors
-    assert sorted(r for revs in applied for r in revs) == ["0001", "0002", "0003", "0004", "0005"]
+    assert sorted(r for revs in applied for r in revs) == ["0001", "0002", "0003", "0004", "0005", "0006"]
     assert sum(1 for revs in applied if revs) == 1, f"one run does the work, the others find nothing: {applied}"
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
         rows = Counter((e.revision, e.state) for e in store.history())
         assert store.status().up_to_date
-    assert rows == {(r, s): 1 for r in ("0001", "0002", "0003", "0004", "0005") for s in ("started", "applied")}
+    assert rows == {(r, s): 1 for r in ("0001", "0002", "0003", "0004", "0005", "0006") for s in ("started", "applied")}
 
 
 def _held_lock(store: Store, lease: float) -> MigrationLock:
@@ -91,7 +91,7 @@ def test_a_live_holder_makes_others_wait_then_time_out_naming_it(engine_url: str
         finally:
             lock.release()
         with Store.from_url(engine_url, database=database, lock_timeout=1) as other:
-            assert other.migrate().revisions == ["0001", "0002", "0003"]
+            assert other.migrate().revisions == ["0001", "0002", "0003", "0004"]
 
 
 def test_a_holder_that_stops_heartbeating_loses_the_lock_after_its_lease(engine_url: str, database: str) -> None:
@@ -100,7 +100,7 @@ def test_a_holder_that_stops_heartbeating_loses_the_lock_after_its_lease(engine_
         dead.abandon()  # what a killed process leaves: a lock nobody heartbeats
         messages: list[str] = []
         started = time.monotonic()
-        assert store.migrate(progress=messages.append).revisions == ["0001", "0002", "0003"]
+        assert store.migrate(progress=messages.append).revisions == ["0001", "0002", "0003", "0004"]
         assert time.monotonic() - started >= 0.9, "took over before the lease ran out"
         assert any("taking over the lock" in m for m in messages)
         with pytest.raises(LockLost, match="taken over"):
@@ -131,7 +131,7 @@ def test_unlock_shows_the_holder_and_force_releases(engine_url: str, database: s
     assert result.exit_code == 0 and "released" in result.output
     assert "free" in CliRunner().invoke(main, [*base, "unlock"]).output
     result = CliRunner().invoke(main, [*base, "--lock-timeout", "1", "migrate"])
-    assert result.exit_code == 0 and "applied 0001, 0002, 0003" in result.output
+    assert result.exit_code == 0 and "applied 0001, 0002, 0003, 0004" in result.output
 
 
 KILLABLE = textwrap.dedent(
@@ -179,7 +179,7 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> N
     assert time.monotonic() - started < 60, "waited for the lease instead of seeing the holder is gone"
     assert "taking over the lock" in later.stderr and "is no longer running on this host" in later.stderr
     assert "revision 0001 was interrupted" in later.stderr
-    assert "applied 0001, 0002, 0003" in later.stdout
+    assert "applied 0001, 0002, 0003, 0004" in later.stdout
     history = subprocess.run([str(script), "history", "--json"], env=env, capture_output=True, text=True, timeout=120)
     states = [(e["revision"], e["state"]) for e in json.loads(history.stdout)]
     assert states == [
@@ -190,6 +190,8 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> N
         ("0002", "applied"),
         ("0003", "started"),
         ("0003", "applied"),
+        ("0004", "started"),
+        ("0004", "applied"),
     ]
 
 

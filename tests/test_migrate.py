@@ -15,31 +15,31 @@ from opik_store.migrations.runner import MigrationError
 
 def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAdapter, database: str) -> None:
     report = store.migrate()
-    assert report.revisions == ["0001", "0002", "0003"]
+    assert report.revisions == ["0001", "0002", "0003", "0004"]
     assert table_names(engine, database) == {
         "retention_rules",
         "retention",
         "traces",
         "spans",
         LEDGER_TABLE,
+        "opik_store_relayout",  # 0004's re-layout progress (its empty originals were dropped at once)
     }
 
+    opik_week = "toYYYYMMDD(toDate32(id_at) - toIntervalDay(toDayOfWeek(id_at, 1)))"
     traces = table_info(engine, database, "traces")
     assert traces["engine"] == "ReplacingMergeTree"
     assert traces["engine_full"].startswith("ReplacingMergeTree(last_updated_at, is_deleted)")
-    # the week is computed from the id column itself, so `id = ?` prunes partitions by the id's min/max
-    assert traces["partition_key"].startswith("(retention_days, toMonday(if((substring(id, 15, 1) = '7')")
+    assert traces["partition_key"] == opik_week, "Opik's weekly key: its deletes name IN PARTITION <yyyymmdd>"
     assert traces["sorting_key"] == "workspace_id, project_id, id"
-    assert "INDEX idx_thread_id thread_id TYPE bloom_filter(0.01) GRANULARITY 1" in traces["create_table_query"]
+    create = traces["create_table_query"]
+    assert "INDEX idx_traces_thread_id_bf thread_id TYPE bloom_filter(0.01) GRANULARITY 1" in create
+    assert "INDEX idx_traces_id_bf id TYPE bloom_filter(0.01) GRANULARITY 1" in traces["create_table_query"]
+    assert "TTL" not in traces["engine_full"], "no TTL: the expiry job removes rows"
 
     spans = table_info(engine, database, "spans")
     assert spans["engine"] == "ReplacingMergeTree"
-    assert spans["partition_key"].startswith("(retention_days, toMonday(if((substring(trace_id, 15, 1) = '7')")
-    assert (
-        "TTL if(retention_days = 0, toDateTime('2105-12-31 00:00:00', 'UTC'), toDateTime(retention_at + "
-        in (spans["engine_full"])
-    )
-    assert "ttl_only_drop_parts = 1" in spans["engine_full"]
+    assert spans["partition_key"] == opik_week, "each span by its own id's week, as Opik"
+    assert "INDEX idx_spans_last_updated_at last_updated_at TYPE minmax GRANULARITY 1" in spans["create_table_query"]
     assert spans["sorting_key"] == "workspace_id, project_id, trace_id, id", "mutable parent_span_id is not in the key"
 
     columns = engine.query(
@@ -53,7 +53,9 @@ def test_empty_to_head_creates_designed_tables(store: Store, engine: EmbeddedAda
         for moment in ("last_updated_at", "start_time", "end_time", "created_at"):
             assert by_name[(table, moment)][0] == "DateTime64(6, 'UTC')"
         assert by_name[(table, "id")][0] == "FixedString(36)"
-        assert by_name[(table, "retention_at")][0] == "Date32", "Date32 arithmetic never wraps"
+        assert by_name[(table, "truncated_input")][0] == "String", "the text cut to the threshold, as Opik reads it"
+        assert by_name[(table, "id_at")][0] == "DateTime64(0, 'UTC')", "no saturation in 2106"
+        assert (table, "retention_days") not in by_name, "the class is computed by the expiry job, not stored"
         assert by_name[(table, "source")][0].endswith("'optimization' = 4, 'evaluator' = 5)")
     assert by_name[("spans", "usage")][0] == "Map(String, Int64)"
     assert by_name[("traces", "output_keys")][0] == "Array(Tuple(key String, type String))"
@@ -80,26 +82,26 @@ def test_downgrade_then_upgrade_round_trips(store: Store, engine: EmbeddedAdapte
     assert {"traces", "spans"} <= table_names(engine, database), "a refused downgrade must change nothing"
 
     report = store.downgrade("base", allow_data_loss=True)
-    assert report.revisions == ["0003", "0002", "0001"]
+    assert report.revisions == ["0004", "0003", "0002", "0001"]
     assert table_names(engine, database) == {LEDGER_TABLE}, "downgrade to base removes everything 0001 made"
-    assert [s.revision.id for s in store.status().pending] == ["0001", "0002", "0003"]
+    assert [s.revision.id for s in store.status().pending] == ["0001", "0002", "0003", "0004"]
 
     store.migrate()
     assert {t: table_info(engine, database, t)["create_table_query"] for t in ("traces", "spans")} == created
     states = [(e.revision, e.direction, e.state) for e in store.history()]
-    up = [(r, "upgrade", s) for r in ("0001", "0002", "0003") for s in ("started", "applied")]
-    down = [(r, "downgrade", s) for r in ("0003", "0002", "0001") for s in ("started", "reverted")]
+    up = [(r, "upgrade", s) for r in ("0001", "0002", "0003", "0004") for s in ("started", "applied")]
+    down = [(r, "downgrade", s) for r in ("0004", "0003", "0002", "0001") for s in ("started", "reverted")]
     assert states == up + down + up
 
 
 def test_status_and_history(store: Store) -> None:
     status = store.status()
-    assert status.current == [] and [s.revision.id for s in status.pending] == ["0001", "0002", "0003"]
+    assert status.current == [] and [s.revision.id for s in status.pending] == ["0001", "0002", "0003", "0004"]
     assert not status.up_to_date
     assert store.history() == []
     store.migrate()
     status = store.status()
-    assert status.current == ["0003"] and status.pending == [] and status.up_to_date
+    assert status.current == ["0004"] and status.pending == [] and status.up_to_date
     applied = store.history()[-1]
     assert applied.state == "applied" and applied.duration_ms is not None and applied.finished_at is not None
     assert len(applied.checksum) == 64 and applied.error == ""
@@ -108,7 +110,7 @@ def test_status_and_history(store: Store) -> None:
 
 def test_dry_run_changes_nothing(store: Store, engine: EmbeddedAdapter, database: str) -> None:
     report = store.migrate(dry_run=True)
-    assert report.revisions == ["0001", "0002", "0003"] and report.dry_run
+    assert report.revisions == ["0001", "0002", "0003", "0004"] and report.dry_run
     assert table_names(engine, database) == set()
 
 
@@ -117,28 +119,28 @@ def test_migrate_to_a_revision_and_failed_statement_is_recorded_then_resumed(
 ) -> None:
     write_revision(
         migrations_copy,
+        "0005",
         "0004",
-        "0003",
         ["ALTER TABLE traces ADD COLUMN remark String", "ALTER TABLE spans ADD COLUMN remark String AFTER nope"],
         ["ALTER TABLE spans DROP COLUMN remark", "ALTER TABLE traces DROP COLUMN remark"],
     )
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
-        assert store.migrate(to="0003").revisions == ["0001", "0002", "0003"]
-        assert [s.revision.id for s in store.status().pending] == ["0004"]
-        with pytest.raises(MigrationError, match=r"revision 0004 failed at statement 2/2.*nope"):
+        assert store.migrate(to="0004").revisions == ["0001", "0002", "0003", "0004"]
+        assert [s.revision.id for s in store.status().pending] == ["0005"]
+        with pytest.raises(MigrationError, match=r"revision 0005 failed at statement 2/2.*nope"):
             store.migrate()
         failed = store.status().failed
-        assert [e.revision for e in failed] == ["0004"] and "nope" in failed[0].error
+        assert [e.revision for e in failed] == ["0005"] and "nope" in failed[0].error
         # the first statement ran; the fix makes the same command finish the job
         write_revision(
             migrations_copy,
+            "0005",
             "0004",
-            "0003",
             ["ALTER TABLE traces ADD COLUMN remark String", "ALTER TABLE spans ADD COLUMN remark String"],
             ["ALTER TABLE spans DROP COLUMN remark", "ALTER TABLE traces DROP COLUMN remark"],
         )
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
-        assert store.migrate().revisions == ["0004"]
+        assert store.migrate().revisions == ["0005"]
         assert store.status().up_to_date
     cols = engine.query(
         "SELECT table FROM system.columns WHERE database = {db:String} AND name = 'remark' ORDER BY table",
@@ -158,7 +160,7 @@ def test_interrupted_revision_is_applied_again(store: Store, engine: EmbeddedAda
     status = store.status()
     assert [e.revision for e in status.interrupted] == ["0001"]
     messages: list[str] = []
-    assert store.migrate(progress=messages.append).revisions == ["0001", "0002", "0003"]
+    assert store.migrate(progress=messages.append).revisions == ["0001", "0002", "0003", "0004"]
     assert any("interrupted" in m for m in messages)
     assert {"traces", "spans"} <= table_names(engine, database)
     assert store.status().up_to_date
@@ -184,7 +186,7 @@ def test_two_databases_never_share_state(engine_url: str, engine: EmbeddedAdapte
         with Store.from_url(engine_url, database=database) as a:
             a.migrate()
         with Store.from_url(engine_url, database=other) as b:
-            assert [s.revision.id for s in b.status().pending] == ["0001", "0002", "0003"]
+            assert [s.revision.id for s in b.status().pending] == ["0001", "0002", "0003", "0004"]
             assert b.history() == []
     finally:
         engine.execute(f"DROP DATABASE IF EXISTS `{other}` SYNC")
@@ -236,12 +238,17 @@ def test_a_ledger_from_before_seq_is_read_in_time_order_and_gets_seq_from_the_ne
     assert [(e.revision, e.state) for e in store.history()] == [(e.revision, e.state) for e in rows]
     assert store.status().applied == ["0001", "0002"]
 
-    assert store.migrate().revisions == ["0003"]
+    assert store.migrate().revisions == ["0003", "0004"]
     columns = engine.query(
         "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
         {"d": database, "t": LEDGER_TABLE},
     ).rows
     assert ("seq",) in [tuple(c) for c in columns]
     history = [(e.revision, e.state) for e in store.history()]
-    assert history == [(e.revision, e.state) for e in rows] + [("0003", "started"), ("0003", "applied")]
-    assert store.status().applied == ["0001", "0002", "0003"] and store.migrate().revisions == []
+    assert history == [(e.revision, e.state) for e in rows] + [
+        ("0003", "started"),
+        ("0003", "applied"),
+        ("0004", "started"),
+        ("0004", "applied"),
+    ]
+    assert store.status().applied == ["0001", "0002", "0003", "0004"] and store.migrate().revisions == []

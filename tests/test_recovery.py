@@ -27,8 +27,8 @@ class SimulatedKill(Exception):
 def _more_revisions(folder: Path) -> None:
     write_revision(
         folder,
+        "0005",
         "0004",
-        "0003",
         [
             "ALTER TABLE traces ADD COLUMN reviewer LowCardinality(String) DEFAULT ''",
             "ALTER TABLE spans ADD COLUMN reviewer LowCardinality(String) DEFAULT '', "
@@ -72,7 +72,7 @@ def test_interrupting_after_every_statement_recovers_to_the_same_end_state(
             want_shape = read_shapes(store.adapter, reference)
             want_ledger = _effective(store)
         points = list(_points(revised))
-        assert len(points) == 11  # 4 statements in 0001, 2 in 0002, 2 in 0003, 3 in 0004
+        assert len(points) == 13  # 4 statements in 0001, 2 in 0002, 2 in 0003, 2 re-layouts in 0004, 3 in 0005
         for revision, index in points:
             database = f"t_kill_{revision}_{index}_{uuid.uuid4().hex[:6]}"
             databases.append(database)
@@ -101,8 +101,8 @@ def test_an_interrupted_non_idempotent_statement_stops_with_instructions(
 ) -> None:
     write_revision(
         migrations_copy,
+        "0005",
         "0004",
-        "0003",
         [
             "CREATE TABLE traces_v2 AS traces",
             "EXCHANGE TABLES traces AND traces_v2",
@@ -112,7 +112,7 @@ def test_an_interrupted_non_idempotent_statement_stops_with_instructions(
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as store:
 
         def kill(rev: str, i: int) -> None:
-            if (rev, i) == ("0004", 2):
+            if (rev, i) == ("0005", 2):
                 raise SimulatedKill
 
         with pytest.raises(SimulatedKill):
@@ -120,8 +120,8 @@ def test_an_interrupted_non_idempotent_statement_stops_with_instructions(
         with pytest.raises(RefusedError) as info:
             store.migrate(allow_destructive=True)
         text = str(info.value)
-        assert "must not run twice" in text and "EXCHANGE TABLES" in text and "opik-store stamp 0004" in text
-        assert [e.revision for e in store.status().interrupted] == ["0004"]  # nothing changed
+        assert "must not run twice" in text and "EXCHANGE TABLES" in text and "opik-store stamp 0005" in text
+        assert [e.revision for e in store.status().interrupted] == ["0005"]  # nothing changed
 
 
 # -- transient errors ---------------------------------------------------------
@@ -220,7 +220,7 @@ def test_migrate_retries_a_transient_failure_and_fails_fast_otherwise(engine_url
     with Store.from_url(engine_url, database=database, retries=3) as store:
         store._adapter = FlakyAdapter(store.adapter, "`spans`", failures=2)
         messages: list[str] = []
-        assert store.migrate(progress=messages.append).revisions == ["0001", "0002", "0003"]
+        assert store.migrate(progress=messages.append).revisions == ["0001", "0002", "0003", "0004"]
         assert sum("transient error" in m and "code 210 NETWORK_ERROR" in m for m in messages) == 2
     with Store.from_url(engine_url, database=database + "_b", retries=2) as store:
         store._adapter = FlakyAdapter(store.adapter, "`spans`", failures=5)
@@ -248,7 +248,7 @@ def test_an_interrupted_downgrade_shows_and_migrate_restores_it(
     status = store.status()
     assert [(e.revision, e.direction) for e in status.interrupted] == [("0001", "downgrade")]
     assert not status.up_to_date, "not up to date"
-    assert [s.revision.id for s in status.pending] == ["0001", "0002", "0003"]
+    assert [s.revision.id for s in status.pending] == ["0001", "0002", "0003", "0004"]
     messages: list[str] = []
     store.migrate(progress=messages.append)
     assert any("revision 0001's downgrade was interrupted" in m for m in messages), messages
@@ -264,4 +264,4 @@ def test_an_interrupted_downgrade_is_finished_by_downgrading_again(
     assert "traces" not in table_names(engine, database)
     status = store.status()
     assert status.interrupted == [] and status.current == []
-    assert [s.revision.id for s in status.pending] == ["0001", "0002", "0003"]
+    assert [s.revision.id for s in status.pending] == ["0001", "0002", "0003", "0004"]

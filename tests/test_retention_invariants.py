@@ -264,6 +264,55 @@ def test_inserts_never_fail_while_the_expiry_runs(migrated: Store, engine: Embed
     assert set(written) <= surviving(engine, database), "no new row was touched by the expiry"
 
 
+GRANTS_SCRIPT = """
+import json, sys
+from datetime import date
+from pathlib import Path
+import chdb
+from opik_store import Store
+from opik_store.access.model import effective_grants, grant_target, load_access
+
+root = Path(sys.argv[1])
+with Store.from_url(f"chdb:{root / 'data'}", database="g") as store:  # the migration user: full rights
+    store.migrate()
+    store.retention().add_rule("", "", 14, date(2000, 1, 1), "test")
+grants = effective_grants(load_access(None).roles["opik_ingest"].grants)
+queries = "".join(f"<query>GRANT {p} ON {t}</query>" for p, t in (grant_target(g, "g") for g in grants))
+(root / "users.xml").write_text(
+    "<clickhouse><users><default><password></password><networks><ip>::/0</ip></networks>"
+    f"<profile>default</profile><quota>default</quota><grants>{queries}</grants></default></users>"
+    "<profiles><default/></profiles><quotas><default/></quotas></clickhouse>"
+)
+(root / "config.xml").write_text(f"<clickhouse><users_config>{root / 'users.xml'}</users_config></clickhouse>")
+conn = chdb.connect(f"file:{root / 'data'}?config-file={root / 'config.xml'}")  # the ingest user
+out = {"grants": list(grants)}
+for table, sql in (
+    ("traces", "INSERT INTO g.traces (id, workspace_id, project_id) VALUES "
+               "('019ace00-0000-7000-8000-000000000000', 'w', 'p')"),
+    ("spans", "INSERT INTO g.spans (id, workspace_id, project_id, trace_id) VALUES "
+              "('019ace00-0000-7000-8000-000000000001', 'w', 'p', '019ace00-0000-7000-8000-000000000000')"),
+):
+    try:
+        conn.query(sql)
+        out[table] = "ok"
+    except Exception as exc:
+        out[table] = str(exc).splitlines()[0][:200]
+print(json.dumps(out))
+"""
+
+
+def test_the_shipped_ingest_role_inserts_with_insert_alone(tmp_path: Path) -> None:
+    """chdb enforces users.xml grants: the ingest role's grants are INSERT only, and both tables take rows."""
+    script = tmp_path / "grants.py"
+    script.write_text(GRANTS_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=180,
+                         cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["grants"] == ["INSERT"]
+    assert (got["traces"], got["spans"]) == ("ok", "ok"), got
+
+
 # -- the class never depends on per-node state ----------------------------------------------------
 
 
@@ -378,6 +427,30 @@ def test_an_unlimited_class_keeps_its_rows_and_blocks_the_whole_week_drop(
     ).scalar()
     assert int(masked) == 0, "the reclaim applied the deleted-rows mask"
     assert migrated.retention().expire_now() == [], "a second run finds nothing due"
+
+
+def test_traces_linked_to_experiments_are_kept_as_opik_keeps_them(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """Opik's retention DELETEs exclude trace ids in experiment_items; so does the store's expiry, and a week
+    holding such a trace is expired group by group instead of dropped whole."""
+    establish(migrated, RetentionConfig(default_days=7))
+    base = datetime.now(UTC) - timedelta(days=60)
+    linked, plain = uuid7(base, 1), uuid7(base + timedelta(hours=1), 2)
+    insert(engine, database, linked)
+    insert(engine, database, plain)
+    engine.execute(
+        f"CREATE TABLE `{database}`.experiment_items (id FixedString(36), workspace_id String, "
+        "experiment_id FixedString(36), trace_id FixedString(36)) ENGINE = MergeTree ORDER BY id"
+    )
+    engine.execute(
+        f"INSERT INTO `{database}`.experiment_items (id, workspace_id, experiment_id, trace_id) "
+        "SELECT {i:String}, 'ws', {i:String}, {t:String}",
+        {"i": uuid7(datetime.now(UTC), 3), "t": linked},
+    )
+    done = migrated.retention().expire_now()
+    assert not any(d.startswith("drop") for d in done), done
+    assert surviving(engine, database) == {linked} and surviving(engine, database, "spans") == {linked}
 
 
 # -- backfill ------------------------------------------------------------------------------------

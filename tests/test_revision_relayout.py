@@ -77,7 +77,7 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
     writer.seed_rows(150)
     before = read_back(engine, database, "traces")
     assert len(before) > 100
-    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    write_revision(migrations_copy, "0005", "0004", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
     store.close()
     store = Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy))  # sees 0004
 
@@ -87,7 +87,7 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
     assert "opik-store: relayout traces" in dry.output and not _exists(engine, database, "traces_opik_store_new")
 
     report = store.migrate()
-    assert report.revisions == ["0004"]
+    assert report.revisions == ["0005"]
     assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
     assert read_back(engine, database, "traces") == before
     assert _sorting_key(engine, database, "traces_opik_store_backup") == "workspace_id, project_id, id"
@@ -98,8 +98,8 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
 
     # the original is kept: a downgrade (another re-layout of traces) is refused, changing nothing
     with pytest.raises(RelayoutError, match="not finished"):
-        store.downgrade("0003")
-    assert store.status().applied[-1] == "0004" and _exists(engine, database, "traces_opik_store_backup")
+        store.downgrade("0004")
+    assert store.status().applied[-1] == "0005" and _exists(engine, database, "traces_opik_store_backup")
 
     refused = CliRunner().invoke(main, [*base, "relayout", "finish", "traces"])
     assert (
@@ -114,23 +114,27 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
     with pytest.raises(RelayoutError, match="does not exist"):
         store.finish_relayout("no_such_table", yes=True)
 
-    store.downgrade("0003")
+    store.downgrade("0004")
     assert _sorting_key(engine, database) == "workspace_id, project_id, id"
     assert read_back(engine, database, "traces") == before
     assert store.relayout_backups() == ["traces"]
     store.finish_relayout("traces", yes=True)
-    assert store.check() == [] and store.status().applied[-1] == "0003"  # ddl/ is head again
+    assert store.check() == [] and store.status().applied[-1] == "0004"  # ddl/ is head again
     store.close()
 
 
-def test_a_relayout_is_refused_on_the_sharded_topology(migrations_copy: Path, engine_url: str) -> None:
-    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+def test_a_relayout_on_the_sharded_topology_says_it_rebuilds_only_empty_tables(
+    migrations_copy: Path, engine_url: str
+) -> None:
+    write_revision(migrations_copy, "0005", "0004", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
     result = CliRunner().invoke(
         main,
         ["--url", engine_url, "--migrations-dir", str(migrations_copy), "--cluster", "c", "--sharded", "migrate",
          "--sql"],
     )  # fmt: skip
-    assert result.exit_code == 2 and "sharded topology" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "relayout traces" in result.output and "rebuilt only while it holds no row on any shard" in result.output
+    assert "--   CREATE TABLE" in result.output and "`traces_local`" in result.output
 
 
 def test_migrate_resumes_a_relayout_a_killed_run_left(
@@ -146,7 +150,7 @@ def test_migrate_resumes_a_relayout_a_killed_run_left(
     store.migrate()
     Writer(store.adapter, database, "successor", seed=4).seed_rows(120)
     before = read_back(engine, database, "traces")
-    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    write_revision(migrations_copy, "0005", "0004", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
     seen: list[int] = []
 
     def kill(window: object, _totals: object) -> None:
@@ -163,7 +167,7 @@ def test_migrate_resumes_a_relayout_a_killed_run_left(
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         lines: list[str] = []
-        assert again.migrate(progress=lines.append).revisions == ["0004"]
+        assert again.migrate(progress=lines.append).revisions == ["0005"]
         assert not any("windows planned" in line for line in lines), lines  # the recorded plan was resumed
         assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
         assert read_back(engine, database, "traces") == before
@@ -179,15 +183,15 @@ def test_a_table_relaid_out_twice_in_one_run_is_refused_before_anything_runs(
     Writer(store.adapter, database, "successor", seed=5).seed_rows(30)
     other = OLD.replace("ORDER BY (workspace_id, project_id, id)", "ORDER BY (workspace_id, id)", 1)
     if where == "one revision":
-        write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY), relayout(other, key=KEY)], [])
+        write_revision(migrations_copy, "0005", "0004", [relayout(NEW, key=KEY), relayout(other, key=KEY)], [])
     else:
-        write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [])
-        write_revision(migrations_copy, "0005", "0004", [relayout(other, key=KEY)], [])
+        write_revision(migrations_copy, "0005", "0004", [relayout(NEW, key=KEY)], [])
+        write_revision(migrations_copy, "0006", "0005", [relayout(other, key=KEY)], [])
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         with pytest.raises(RelayoutError, match="again in this run"):
             again.migrate()
-        assert again.status().applied[-1] == "0003"
+        assert again.status().applied[-1] == "0004"
         assert _sorting_key(engine, database) == "workspace_id, project_id, id"
         assert not _exists(engine, database, "traces_opik_store_new")
 
@@ -220,12 +224,12 @@ def test_a_relayout_naming_missing_columns_is_refused_changing_nothing(
     store.migrate()
     Writer(store.adapter, database, "successor", seed=6).seed_rows(20)
     before = read_back(engine, database, "traces")
-    write_revision(migrations_copy, "0004", "0003", [relayout(create, key=key, window_column=window)], [])
+    write_revision(migrations_copy, "0005", "0004", [relayout(create, key=key, window_column=window)], [])
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         with pytest.raises(RelayoutError, match="does not store"):
             again.migrate(allow_destructive=True)
-        assert again.status().applied[-1] == "0003"
+        assert again.status().applied[-1] == "0004"
         assert again.history()[-1].state == "failed"
     assert not _exists(engine, database, "traces_opik_store_new")
     assert read_back(engine, database, "traces") == before
@@ -236,12 +240,12 @@ def test_a_relayout_of_a_table_that_does_not_exist_says_so_changing_nothing(
 ) -> None:
     store.migrate()
     create = OLD.replace("CREATE TABLE traces", "CREATE TABLE ghosts", 1)
-    write_revision(migrations_copy, "0004", "0003", [relayout(create, key=KEY)], [])
+    write_revision(migrations_copy, "0005", "0004", [relayout(create, key=KEY)], [])
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         with pytest.raises(RelayoutError, match=rf"there is no table {database}\.ghosts to re-lay out"):
             again.migrate()
-        assert again.status().applied[-1] == "0003"
+        assert again.status().applied[-1] == "0004"
     assert not _exists(engine, database, "ghosts") and not _exists(engine, database, "ghosts_opik_store_new")
 
 
@@ -268,7 +272,7 @@ def test_finish_refuses_a_swap_stopped_right_after_its_exchange(
             )
             raise Killed
 
-    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
+    write_revision(migrations_copy, "0005", "0004", [relayout(NEW, key=KEY)], [relayout(OLD, key=KEY)])
     prior = tuple(s for r in store.migrator().revisions.ordered[:2] for s in r.upgrade_statements())
     job = Relayout(store.adapter, store.config, "traces", NEW, KEY, "id", after_step=kill,
                    prerequisites=(*prior, "DROP TABLE traces"))  # fmt: skip
@@ -292,16 +296,19 @@ def test_a_finished_relayout_does_not_block_a_table_created_again(
     make every later read of the table's re-layout state fail ('someone replaced it'): `relayout list` failed
     and `migrate` refused the re-layout revision for good."""
     store.migrate()
-    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [])
+    Writer(store.adapter, database, "successor", seed=6).seed_rows(5)  # so the original is kept, then finished
+    write_revision(migrations_copy, "0005", "0004", [relayout(NEW, key=KEY)], [])
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         again.migrate()
         assert again.finish_relayout("traces", yes=True)
+        again.downgrade("0003", allow_data_loss=True)  # 0004's way back keeps both originals: finish them
+        assert again.finish_relayout("traces", yes=True) and again.finish_relayout("spans", yes=True)
         again.downgrade("base", allow_data_loss=True)
         assert again.relayout_backups() == []
-        assert again.migrate().revisions == ["0001", "0002", "0003", "0004"]
+        assert again.migrate().revisions == ["0001", "0002", "0003", "0004", "0005"]
         assert _sorting_key(engine, database) == "workspace_id, project_id, id_at, id"
-        assert again.relayout_backups() == ["traces"]
+        assert again.relayout_backups() == [], "an empty original is not kept"
 
 
 def test_a_downgrade_whose_relayout_drops_a_column_needs_the_data_loss_confirmation(
@@ -313,17 +320,17 @@ def test_a_downgrade_whose_relayout_drops_a_column_needs_the_data_loss_confirmat
     store.migrate()
     wider = NEW.replace("\n    created_by ", "\n    note String DEFAULT '',\n    created_by ", 1)
     assert wider != NEW
-    write_revision(migrations_copy, "0004", "0003", [relayout(wider, key=KEY)], [relayout(OLD, key=KEY)])
+    write_revision(migrations_copy, "0005", "0004", [relayout(wider, key=KEY)], [relayout(OLD, key=KEY)])
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         again.migrate()
         again.finish_relayout("traces", yes=True)
         with pytest.raises(DataLossError, match=r"re-layout drops column traces\.note"):
-            again.downgrade("0003")
-        assert again.status().applied[-1] == "0004" and not _exists(engine, database, "traces_opik_store_new")
-        dry = again.downgrade("0003", dry_run=True)
+            again.downgrade("0004")
+        assert again.status().applied[-1] == "0005" and not _exists(engine, database, "traces_opik_store_new")
+        dry = again.downgrade("0004", dry_run=True)
         assert any("traces.note" in h for s in dry.steps for h in s.hazards)
-        again.downgrade("0003", allow_data_loss=True)
+        again.downgrade("0004", allow_data_loss=True)
         assert _sorting_key(engine, database) == "workspace_id, project_id, id"
 
 
@@ -335,7 +342,8 @@ def test_finish_without_yes_refuses_at_once_while_another_run_holds_the_lock(
     from opik_store.migrations.lock import MigrationLock
 
     store.migrate()
-    write_revision(migrations_copy, "0004", "0003", [relayout(NEW, key=KEY)], [])
+    Writer(store.adapter, database, "successor", seed=7).seed_rows(5)  # an original with rows is kept
+    write_revision(migrations_copy, "0005", "0004", [relayout(NEW, key=KEY)], [])
     store.close()
     with Store.from_url(engine_url, database=database, migrations_dir=str(migrations_copy)) as again:
         again.migrate()

@@ -23,7 +23,7 @@ replication of the cluster-wide tables between shards through Keeper.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -369,76 +369,29 @@ def test_migrate_with_nothing_pending_still_refuses_the_other_topology(engine_ur
 # -- retention backfill per shard ------------------------------------------------------------
 
 
-def test_backfill_copies_and_deletes_on_the_connected_shard_only(
+def test_expiry_removes_due_rows_in_the_shard_local_tables(
     engine_url: str, engine: EmbeddedAdapter, database: str
 ) -> None:
-    """Shard 1 of ``shards_mixed`` is this engine; shard 2 is a host nobody answers.
-
-    The rows are moved in the shard-local tables, and the DELETE is not sent
-    ON CLUSTER: the engine refuses ON CLUSTER (392), so the run finishing is
-    the proof, and query_log shows the statement. Shard 2 is named as left to do.
-    """
-    create_sharded_layout(engine, database, "shards_mixed")
-    ids = [uuid7(datetime.now(UTC) - timedelta(days=d), 70 + d) for d in (2, 6, 11)]  # younger than the class
-    for trace_id in ids:
-        engine.execute(
-            f"INSERT INTO `{database}`.traces_local (id, workspace_id, project_id, name, input) "
-            "SELECT {i:String}, 'shard-ws', '0190c1f0-0000-7000-8000-000000000000', 'n', 'in'",
-            {"i": trace_id},
-        )
-        engine.execute(
-            f"INSERT INTO `{database}`.spans_local (id, workspace_id, project_id, trace_id, name, input) "
-            "SELECT {s:String}, 'shard-ws', '0190c1f0-0000-7000-8000-000000000000', {i:String}, 'n', 'in'",
-            {"i": trace_id, "s": uuid7(datetime.now(UTC), hash(trace_id) % 1000)},
-        )
-    config = _config(engine_url, database, "shards_mixed")
-    with Store(config) as store:
-        retention = Retention(store.adapter, config)
-        retention.add_rule("shard-ws", "", 14, retention._activation_day(), "test")
-        report = retention.backfill("shard-ws")
-    assert report.shards == [1] and report.all_shards == [1, 2]
-    assert report.shard_note == "sharded: rows moved on shard 1 of 2 only; run it against a node of shard(s) 2 too"
-    assert {t: sum(p.rows for p in report.partitions if p.table == t) for t in ("traces", "spans")} == {
-        "traces": 3,
-        "spans": 3,
-    }
-    for table in ("traces_local", "spans_local"):
-        rows = engine.query(f"SELECT retention_days, count() FROM `{database}`.`{table}` GROUP BY 1").rows
-        assert rows == [(14, 3)], f"{table}: every row moved once, none lost, none doubled: {rows}"
-    engine.execute("SYSTEM FLUSH LOGS")
-    deletes = engine.query(
-        "SELECT DISTINCT query FROM system.query_log WHERE type = 'QueryFinish' AND query LIKE 'ALTER TABLE%DELETE%' "
-        "AND has(databases, {d:String})",
-        {"d": database},
-    ).rows
-    assert all("ON CLUSTER" not in q for (q,) in deletes), deletes
-    assert {t for (q,) in deletes for t in ("traces_local", "spans_local") if f".{t} (DELETE" in q} == {
-        "traces_local",
-        "spans_local",
-    }
-
-
-def test_retention_reads_partitions_and_ttl_of_the_shard_local_tables(
-    engine_url: str, engine: EmbeddedAdapter, database: str
-) -> None:
-    """plan reads parts through cluster() (one replica of every shard) and judges TTL on the local tables."""
+    """Parts, partitions and mutations belong to traces_local/spans_local: the expiry reads their weeks and
+    deletes there (on the embedded engine, the one node of the cluster); what is not due stays."""
     create_sharded_layout(engine, database, "shards1")
-    trace_id = uuid7(datetime.now(UTC) - timedelta(days=3), 5)
-    engine.execute(
-        f"INSERT INTO `{database}`.traces (id, workspace_id, project_id, name, input) "
-        "SELECT {i:String}, 'ws', '0190c1f0-0000-7000-8000-000000000000', 'n', 'in'",
-        {"i": trace_id},
-    )
+    old, young = uuid7(datetime.now(UTC) - timedelta(days=40), 5), uuid7(datetime.now(UTC) - timedelta(days=2), 6)
+    for trace_id in (old, young):
+        engine.execute(
+            f"INSERT INTO `{database}`.traces (id, workspace_id, project_id, name, input) "
+            "SELECT {i:String}, 'ws', '0190c1f0-0000-7000-8000-000000000000', 'n', 'in'",
+            {"i": trace_id},
+            settings={"distributed_foreground_insert": "1"},
+        )
     config = _config(engine_url, database, "shards1")
     with Store(config) as store:
         retention = Retention(store.adapter, config)
-        parts = retention.partitions()
-        assert [(p.table, p.rows, p.retention_days) for p in parts] == [("traces", 1, 0)]
-        assert retention.ttl_statements() == []
-        engine.execute(f"ALTER TABLE `{database}`.traces_local REMOVE TTL")
-        fixes = retention.ttl_statements()
-        assert len(fixes) == 1, fixes
-        assert fixes[0].startswith(f"ALTER TABLE `{database}`.`traces_local` ON CLUSTER 'shards1' MODIFY TTL if(")
+        retention.add_rule("", "", 14, date(2000, 1, 1), "test")
+        assert [w[2] for w in retention.weeks("traces")] == [1, 1], "the local table's weeks"
+        done = retention.expire_now()
+        assert done and all("traces" in d for d in done), done
+    left = {str(r[0]) for r in engine.query(f"SELECT id FROM `{database}`.traces_local").rows}
+    assert left == {young}
 
 
 def test_in_process_form_changes_only_cluster_parts() -> None:

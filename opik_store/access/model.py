@@ -96,9 +96,9 @@ class Quota:
     intervals: tuple[QuotaInterval, ...]
 
 
-#: What a writer needs beyond INSERT: the traces/spans class column reads the ``retention`` lookup
-#: (joinGet), and ClickHouse checks that read against the inserting user. Without it every INSERT fails.
-WRITER_EXTRA_GRANTS = ("SELECT ON retention",)
+#: What a writer needs beyond INSERT: nothing since revision 0004 (traces and spans compute no retention
+#: class at insert; revisions 0001-0003 read the ``retention`` lookup with joinGet, which needed SELECT on it).
+WRITER_EXTRA_GRANTS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,8 @@ def _uint(value: Any, bits: int, default: int) -> int:
 
 
 Converter = Callable[[Any], Any]
+#: A DEFAULT that is the epoch sentinel (Opik writes it as toDateTime64('1970-01-01 00:00:00', 6, 'UTC')).
+_EPOCH_DEFAULT = re.compile(r"toDateTime64\(\s*(0|'1970-01-01 00:00:00(\.0*)?')\s*,")
 
 
 def _converter(table: str, col: ColumnDef, limits: Limits, now: Callable[[], datetime]) -> tuple[Converter, Any]:
@@ -323,7 +325,7 @@ def _converter(table: str, col: ColumnDef, limits: Limits, now: Callable[[], dat
     if ctype.startswith("DateTime64"):
         if required:
             return _time, _MISSING
-        if col.expression.startswith("toDateTime64(0"):
+        if _EPOCH_DEFAULT.match(col.expression):
             return (lambda v: EPOCH if v is None else _time(v)), EPOCH
         return (lambda v: now() if v is None else _time(v)), None  # None: filled with now() per item
     if enum_values(ctype):

@@ -33,7 +33,9 @@ The rules this module keeps (ddl/README.md has the design and its measurements):
   week can ever receive, so the drop races no INSERT.
 * **Opik's own retention job may run beside it.** Each deletes only rows due
   by its own rules; the shorter rule removes a row first, and neither brings
-  back what the other deleted.
+  back what the other deleted. Like Opik's, the store's job keeps the traces
+  (and their spans) linked to experiments when the database has Opik's
+  ``experiment_items``; a week holding such rows is never dropped whole.
 * **Sharded topology: every shard expires its own rows.** Parts, partitions
   and mutations belong to the shard-local tables, so the job runs on every
   host of the cluster; a replicated DELETE or DROP reaches the other replicas
@@ -422,16 +424,19 @@ class Retention:
             )
         return done
 
-    def _expire_here(self, dry_run: bool) -> list[str]:
-        now, _ = self.server_clock()
-        today = now.date()
+    def _expire_here(self, dry_run: bool, today: date | None = None) -> list[str]:
+        """The expiry on this node's tables, as of the server's UTC day (``today`` only for simulations that
+        replay a retention cycle, such as bench/opik_parity.py: a later day removes rows before their time)."""
+        if today is None:
+            today = self.server_clock()[0].date()
         rules = self.rules()
         done: list[str] = []
         settings = {**self.config.ddl_settings, "mutations_sync": "2"}
         for table in RETAINED_TABLES:
             stored = self._stored(table)
+            keep = self._kept_for_experiments(table)
             for pid, week, rows in self.candidates(table, rules, today):
-                if self.droppable(week, rules, today):
+                if self.droppable(week, rules, today) and not self._linked_rows(stored, pid, keep):
                     sql = f"ALTER TABLE {stored} DROP PARTITION ID {quote_string(pid)}"
                     self.say(f"dropping week {week} of {table} ({rows} rows, all past their class)")
                     if not dry_run:
@@ -444,7 +449,8 @@ class Retention:
                     self.say(f"deleting {g.rows} rows of {table} week {week} class {g.days} days")
                     if not dry_run:
                         self.adapter.execute(
-                            f"DELETE FROM {stored} IN PARTITION ID {quote_string(pid)} WHERE {CLASS} = {{c:UInt16}}",
+                            f"DELETE FROM {stored} IN PARTITION ID {quote_string(pid)} WHERE {CLASS} = {{c:UInt16}}"
+                            f"{keep}",
                             {**rules.params(), "c": g.days},
                             settings=settings,
                         )
@@ -458,6 +464,28 @@ class Retention:
                         )
                     done.append(f"reclaim {table} week {week}")
         return done
+
+    def _kept_for_experiments(self, table: str) -> str:
+        """The condition that keeps rows of traces linked to experiments, as Opik's own retention does (its
+        DELETEs exclude ``trace_id``s in ``experiment_items``): '' when the database has no such table."""
+        found = self.adapter.query(
+            "SELECT count() FROM system.tables WHERE database = {d:String} AND name = 'experiment_items'",
+            {"d": self.config.database},
+        ).scalar()
+        if not int(found):
+            return ""
+        key = "id" if table == "traces" else "trace_id"
+        return f" AND {key} NOT IN (SELECT trace_id FROM {self.db}.experiment_items)"
+
+    def _linked_rows(self, stored: str, partition_id: str, keep: str) -> bool:
+        """Whether the week holds rows that ``keep`` protects (then it is expired group by group, not dropped)."""
+        if not keep:
+            return False
+        linked = self.adapter.query(
+            f"SELECT count() FROM {stored} WHERE _partition_id = {{pid:String}} AND NOT (1 {keep})",
+            {"pid": partition_id},
+        ).scalar()
+        return int(linked) > 0
 
     # -- past data ---------------------------------------------------------------
     def backfill(self, workspace: str, project: str = "", dry_run: bool = False, yes: bool = False) -> BackfillReport:

@@ -158,7 +158,7 @@ def _render_source(source: str, config: StoreConfig) -> list[Rendered]:
     if spec is None:
         return render_statements(source, config.database, config.topology)
     creates = render_statements(spec.create, config.database, config.topology, guard=False)
-    commented = "\n".join(f"--   {line}" for c in creates for line in c.sql.splitlines())
+    commented = "\n--   ;\n".join("\n".join(f"--   {line}" for line in c.sql.splitlines()) for c in creates)
     how = (
         "rebuilt only while it holds no row on any shard (a sharded table with rows cannot be re-laid out: the "
         "copy needs a run per shard)"
@@ -517,13 +517,16 @@ class Migrator:
     def _refuse_unfinished_relayouts(self, steps: list[Step]) -> None:
         """Refuse, changing nothing, when a step would re-lay out a table whose earlier re-layout into another
         layout is unfinished (its original still kept as the backup): finish that one first. A table re-laid out
-        twice in one run is refused too: the first keeps its original, so the second could not run."""
+        twice in one run is refused too (the first keeps its original, so the second could not run), unless the
+        table holds no row now (or does not exist yet): then the first keeps nothing, and the sharded topology
+        keeps no original at all. Should rows arrive meanwhile, the second re-layout refuses when it is reached,
+        the revisions before it applied."""
         seen: set[str] = set()
         for step in steps:
             for source in step.sources:
                 spec = parse_relayout(source)
                 if spec:
-                    if spec.table in seen:
+                    if spec.table in seen and self._holds_rows(spec.table) and not self.config.topology.is_sharded:
                         raise RelayoutError(
                             f"{step.revision.id} re-lays out {spec.table} again in this run; a re-layout keeps the "
                             f"original until `opik-store relayout finish {spec.table} --yes`, so apply up to the "
@@ -532,6 +535,18 @@ class Migrator:
                     seen.add(spec.table)
                     job = Relayout(self.adapter, self.config, spec.table, spec.create, spec.key, spec.window_column)
                     job.refuse_if_another_unfinished()
+
+    def _holds_rows(self, table: str) -> bool:
+        """Whether ``table`` exists in the database and holds a row."""
+        db = quote_identifier(self.config.database, "database name")
+        exists = self.adapter.query(
+            "SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+            {"d": self.config.database, "t": table},
+        ).scalar()
+        return (
+            bool(int(exists))
+            and int(self.adapter.query(f"SELECT count() FROM {db}.{quote_identifier(table)}").scalar()) > 0
+        )
 
     # -- downgrade -------------------------------------------------------------
     def downgrade(self, target: str, allow_data_loss: bool = False, dry_run: bool = False) -> Report:
