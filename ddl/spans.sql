@@ -1,8 +1,9 @@
 -- Canonical definition of the `spans` table (single-node form): Opik's newest span table, column for column
 -- (spans_local_v2 of Opik's changesets 000115 + 000116 + 000119, commits in ddl/README.md): its types, defaults,
 -- MATERIALIZED helpers, codecs, skip indexes, engine, partition key and sort key. The store adds one table
--- setting (a single-node deduplication window, revision 0002), nothing Opik's statements could see. Retention
--- classes are not stored: the expiry job computes them from retention_rules (maintenance/retention.py).
+-- setting (a single-node deduplication window, revision 0002: a retried batch is stored once, as on Opik's
+-- replicated tables). Retention classes are not stored: the expiry job computes them from retention_rules
+-- (maintenance/retention.py).
 CREATE TABLE spans
 (
     id                           FixedString(36)        CODEC(ZSTD(1)),
