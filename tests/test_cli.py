@@ -86,7 +86,10 @@ def test_sql_prints_cluster_statements_without_connecting(engine: EmbeddedAdapte
 
 def test_sql_range_and_json() -> None:
     result = CliRunner().invoke(main, ["--url", "chdb:///nonexistent", "migrate", "--sql", "--from", "0001"])
-    assert result.exit_code == 0 and "CREATE TABLE" not in result.output and "MODIFY SETTING" in result.output
+    out = result.output
+    assert result.exit_code == 0 and "MODIFY SETTING" in out
+    assert not any(line.startswith("CREATE TABLE") for line in out.splitlines()), "0001 is not in the range"
+    assert "-- opik-store: relayout traces" in out, "0004's re-layout shows as comments only"
     result = CliRunner().invoke(main, ["--url", "chdb:///nonexistent", "migrate", "--sql", "--json"])
     data = json.loads(result.stdout)
     assert [r["revision"] for r in data["revisions"]] == ["0001", "0002", "0003", "0004"]
@@ -97,7 +100,7 @@ def test_migrate_status_history_downgrade(engine_url: str, engine: EmbeddedAdapt
     base = ["--url", engine_url, "--database", database]
     run = CliRunner().invoke
     result = run(main, [*base, "migrate", "--dry-run"])
-    assert result.exit_code == 0 and "would apply 3 revision(s)" in result.output
+    assert result.exit_code == 0 and "would apply 4 revision(s)" in result.output
     assert table_names(engine, database) == set()
 
     result = run(main, [*base, "migrate"])
@@ -108,7 +111,7 @@ def test_migrate_status_history_downgrade(engine_url: str, engine: EmbeddedAdapt
     status = json.loads(run(main, [*base, "status", "--json"]).stdout)
     assert status["current"] == ["0004"] and status["pending"] == [] and status["up_to_date"]
     history = json.loads(run(main, [*base, "history", "--json"]).stdout)
-    assert [h["state"] for h in history] == ["started", "applied"] * 3
+    assert [h["state"] for h in history] == ["started", "applied"] * 4
     assert "applied" in run(main, [*base, "history"]).output
 
     result = run(main, [*base, "downgrade", "base"])
@@ -133,7 +136,7 @@ def test_revision_creates_a_numbered_script_that_runs(
     result = run(main, ["--migrations-dir", str(migrations_copy), "revision", "-m", "add note to traces"])
     assert result.exit_code == 0, result.output
     created = Path(result.output.split("created ", 1)[1].strip())
-    assert created.parent == migrations_copy / "versions" and created.name.startswith("0004_add_note_to_traces")
+    assert created.parent == migrations_copy / "versions" and created.name.startswith("0005_add_note_to_traces")
     text = created.read_text()
     assert "revision = '0005'" in text and "down_revision = '0004'" in text
     created.write_text(
@@ -181,6 +184,7 @@ def test_installed_script_runs_the_readme_command(tmp_path: Path) -> None:
     )
     assert tables.stdout.split() == [
         '"opik_store_ledger"',
+        '"opik_store_relayout"',
         '"retention"',
         '"retention_rules"',
         '"spans"',

@@ -49,11 +49,15 @@ from opik_store.migrations.relayout import (
 )
 from opik_store.migrations.runner import Migrator
 from opik_store.schema.ddl import ddl
+from opik_store.schema.lint import create_columns
 from opik_store.schema.render import render_statement
 
 ORIGINAL = "original"
 SUCCESSOR = "successor"
 STORE = "store"
+#: Tables of the store's layout without the store's ledger (Opik's own tables after its cutover): adopted in
+#: place, no row copied.
+IN_PLACE = "store layout, adopted in place"
 
 TABLES = ("traces", "spans")
 #: (identity of a row = the new layout's sort key, window column) per table.
@@ -72,6 +76,18 @@ _REQUIRED = {
     "traces": _COMMON | {"thread_id", "visibility_mode"},
     "spans": _COMMON | {"trace_id", "parent_span_id", "type", "usage", "model", "provider", "total_estimated_cost"},
 }
+
+
+def _current_layout(table: str, cols: dict[str, Any], partition_key: str) -> bool:
+    """Whether a table has the store's current layout (revision 0004 on: Opik's own newest table): its column
+    names, Opik's weekly partition key and the String truncation columns. Opik's tables after its own cutover
+    pass too: they need no copy, only the ledger (``stamp``)."""
+    names = set(create_columns(ddl(table)))
+    truncated = cols.get("truncated_input")
+    return set(cols) == names and partition_key == _OPIK_WEEK and truncated is not None and truncated.type == "String"
+
+
+_OPIK_WEEK = "toYYYYMMDD(toDate32(id_at) - toIntervalDay(toDayOfWeek(id_at, 1)))"
 _SUCCESSOR_MARKS = {"is_deleted", "input_slim", "output_slim", "environment", "id_at"}
 _SORT_KEYS = {
     (ORIGINAL, "traces"): "workspace_id, project_id, id",
@@ -169,7 +185,8 @@ class Adoption:
     # -- recognising ----------------------------------------------------------------------------
     def _tables(self) -> dict[str, dict[str, Any]]:
         rows = self.adapter.query(
-            "SELECT name, engine, sorting_key, toString(uuid) AS uuid FROM system.tables WHERE database = {d:String}",
+            "SELECT name, engine, sorting_key, partition_key, toString(uuid) AS uuid FROM system.tables "
+            "WHERE database = {d:String}",
             {"d": self.db},
         ).dicts()
         return {str(r["name"]): r for r in rows}
@@ -180,7 +197,7 @@ class Adoption:
             return TableFinding(table, "unknown", "", "", (f"{table} does not exist",))
         engine, sort = str(info["engine"]), str(info["sorting_key"])
         cols = {c.name: c for c in read_columns(self.adapter, self.db, table)}
-        if "retention_days" in cols:
+        if "retention_days" in cols or _current_layout(table, cols, str(info.get("partition_key", ""))):
             return TableFinding(table, STORE, engine, sort)
         problems: list[str] = []
         if engine == "Distributed":
@@ -247,10 +264,7 @@ class Adoption:
         if layout == STORE:
             status = self.migrator.status()
             if status.pending or not status.applied:
-                raise AdoptionRefused(
-                    f"traces and spans in {self.db!r} already have the store's layout but the ledger is not at head:"
-                    " run `opik-store check`, then `opik-store stamp head` (nothing was changed)"
-                )
+                return self._in_place_plan()
             return AdoptPlan(self.db, STORE, "adopted: on the store's layout and ledger at head; nothing to do")
         plans = [self.relayout(t).plan() for t in TABLES]
         if layout == "adopting":
@@ -275,6 +289,37 @@ class Adoption:
         creates = [*PREREQUISITES, *(p.new_table for p in plans), PROGRESS_TABLE]
         return AdoptPlan(self.db, layout, state, plans, creates, steps)
 
+    def _in_place_steps(self) -> list[str]:
+        """The statements that bring tables of the store's layout without the store's ledger to head (Opik's own
+        tables after its cutover): the missing store tables, and the store's deduplication window (metadata only).
+        AdoptionRefused, listing them, for any other difference."""
+        head = [s for r in self.migrator.revisions.ordered for s in r.upgrade_statements()]
+        steps: list[str] = []
+        other: list[str] = []
+        window = ", non_replicated_deduplication_window = 10000"
+        for diff in self.migrator.differences(head):
+            if diff.table in PREREQUISITES and diff.aspect == "table" and diff.actual == "missing":
+                steps.append(render_statement(ddl(diff.table), self.db, self.config.topology).sql)
+            elif (
+                diff.table in TABLES and diff.aspect == "settings" and diff.expected.replace(window, "") == diff.actual
+            ):
+                alter = f"ALTER TABLE {diff.table} MODIFY SETTING {window.lstrip(', ')}"
+                steps.append(render_statement(alter, self.db, self.config.topology).sql)
+            else:
+                other.append(diff.describe())
+        if other:
+            raise AdoptionRefused(
+                f"traces and spans in {self.db!r} have the store's layout but differ from head: "
+                + "; ".join(other)
+                + ". Nothing was changed: see `opik-store check`."
+            )
+        return steps
+
+    def _in_place_plan(self) -> AdoptPlan:
+        steps = self._in_place_steps()
+        return AdoptPlan(self.db, IN_PLACE, "not started", [], [], [
+            *steps, "record revisions up to head in the ledger (stamp); no row is copied"])  # fmt: skip
+
     @staticmethod
     def _next_steps(states: set[str]) -> list[str]:
         if states == {"finished"}:
@@ -289,6 +334,16 @@ class Adoption:
         plan = self.plan()
         if plan.layout == STORE:
             return plan
+        if plan.layout == IN_PLACE:
+            lock = self.migrator.lock()
+            lock.acquire(self.config.lock_timeout)
+            try:
+                for sql in self._in_place_steps():
+                    self.adapter.execute(sql, settings=self.config.ddl_settings)
+            finally:
+                lock.release()
+            self.migrator.stamp("heads")
+            return self.plan()
         lock = self.migrator.lock()
         lock.acquire(self.config.lock_timeout)
         try:

@@ -142,6 +142,12 @@ class ColumnModel:
         return found
 
 
+def create_columns(create: str) -> dict[str, str]:
+    """Column name -> type of one CREATE TABLE statement's column list (indexes and projections left out)."""
+    parsed = parse_statement(create)
+    return _create_columns(parsed.tokens, parsed.names[0])
+
+
 def _create_columns(tokens: list[Token], name_index: int, computed: set[str] | None = None) -> dict[str, str]:
     """Column name -> type of a CREATE TABLE's column list; names written MATERIALIZED or ALIAS are added
     to ``computed`` when given."""
