@@ -451,6 +451,8 @@ def test_traces_linked_to_experiments_are_kept_as_opik_keeps_them(
     done = migrated.retention().expire_now()
     assert not any(d.startswith("drop") for d in done), done
     assert surviving(engine, database) == {linked} and surviving(engine, database, "spans") == {linked}
+    assert migrated.retention().expire_now() == [], "kept rows are never due: no DELETE or reclaim again"
+    assert migrated.retention().plan(RetentionConfig(default_days=7), horizon_days=0).expired == []
 
 
 # -- backfill ------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ The rules this module keeps (ddl/README.md has the design and its measurements):
   server's timezone plays no part). A row goes at least ``class`` x 24 h after
   its id's time and at most 7 days (plus the job's cadence) after that.
 * **Expiry writes little.** A due (class, week) group goes by one lightweight
-  ``DELETE ... IN PARTITION ID`` (a row mask is written, not the rows); once
+  ``DELETE ... IN PARTITION ID`` (a row mask is written, not the rows, for
+  wide parts; a part under 10 MiB is stored compact and rewritten whole); once
   the rows left in a week are all of one class, the masked rows are reclaimed
   once (``APPLY DELETED MASK``); a week past the longest class in effect on any
   of its days, with no unlimited class in effect on them, is dropped whole
@@ -310,10 +311,11 @@ class Retention:
                 out.append((text, date(int(text[:4]), int(text[4:6]), int(text[6:])), int(count)))
         return out
 
-    def groups(self, table: str, partition_id: str, week: date, rules: Rules) -> list[GroupExpiry]:
-        """The live rows of one week by class (rows of ids without a usable time are class 0)."""
+    def groups(self, table: str, partition_id: str, week: date, rules: Rules, keep: str = "") -> list[GroupExpiry]:
+        """The live rows of one week by class (rows of ids without a usable time are class 0), leaving out the
+        rows ``keep`` protects (``_kept_for_experiments``): they are never due."""
         rows = self.adapter.query(
-            f"SELECT {CLASS} AS class, count() FROM {self._stored(table)} WHERE _partition_id = {{pid:String}} "
+            f"SELECT {CLASS} AS class, count() FROM {self._stored(table)} WHERE _partition_id = {{pid:String}}{keep} "
             "GROUP BY class ORDER BY class",
             {**rules.params(), "pid": partition_id},
         ).rows
@@ -362,8 +364,9 @@ class Retention:
             for _pid, week, rows in self.weeks(table):
                 if not FIRST_DATED <= week < LAST_DATED:
                     undated[table] = undated.get(table, 0) + rows
+            keep = self._kept_for_experiments(table)
             for pid, week, _ in self.candidates(table, rules, horizon):
-                expiring += [g for g in self.groups(table, pid, week, rules)
+                expiring += [g for g in self.groups(table, pid, week, rules, keep)
                              if (at := g.due_on) is not None and at <= horizon]  # fmt: skip
         return RetentionPlan(changes, unmanaged, expiring, now, tz, undated)
 
@@ -443,7 +446,7 @@ class Retention:
                         self.adapter.execute(sql, settings=self.config.ddl_settings)
                     done.append(f"drop {table} week {week} ({rows} rows)")
                     continue
-                groups = self.groups(table, pid, week, rules)
+                groups = self.groups(table, pid, week, rules, keep)
                 due = [g for g in groups if g.due(today)]
                 for g in due:
                     self.say(f"deleting {g.rows} rows of {table} week {week} class {g.days} days")
