@@ -190,3 +190,26 @@ def test_installed_script_runs_the_readme_command(tmp_path: Path) -> None:
         '"spans"',
         '"traces"',
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "clickhouse://my user:Secret1@127.0.0.1:99999/",  # a user with a space, a port out of range
+        "clickhouse://a@b:Secret1@127.0.0.1:99999/",  # a user holding @
+        "clickhouse://a/b:Secret1@127.0.0.1:99999/",  # a user holding /
+        "clickhouse://u:Sec\nret1@127.0.0.1:99999/",  # a password holding a newline
+        "clickhouse:u:Secret1@127.0.0.1:99999/",  # no //
+        "clickhouse://u:Secret1@127.0.0.1:9000/?nope=1",  # an unknown parameter
+        "clickhoose://u:Secret1@127.0.0.1:9000/",  # an unknown scheme
+    ],
+)
+@pytest.mark.parametrize("as_json", [False, True])
+def test_an_invalid_url_never_prints_its_password(url: str, as_json: bool) -> None:
+    """Issue 21 item 2: the masking knew only well-formed URLs. One clear line, exit 2, no password."""
+    args = ["--url", url, "status", *(["--json"] if as_json else [])]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    for secret in ("Secret1", "Sec\nret1", "Sec", "ret1"):
+        assert secret not in result.stdout and secret not in result.stderr, (secret, result.output)
+    assert "***" in result.output

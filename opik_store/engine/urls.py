@@ -16,7 +16,6 @@ options (e.g. ``?config-file=/abs/config.xml``).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -69,11 +68,23 @@ class ConnectionSpec:
 def mask_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``.
 
-    Works on malformed URLs too (used when reporting that a URL is invalid).
-    The password runs to the *last* ``@`` of the line, so a password written
-    without percent-encoding (``@ # / ?`` or a space in it) is masked whole.
+    Works on malformed URLs too (used when reporting that a URL is invalid), whatever the user name holds
+    (spaces, ``@``, ``/``): the user information runs from ``://`` (or the start, without it) to the *last*
+    ``@`` of the whole text, newlines included, and everything after its first ``:`` is masked. So a
+    password written without percent-encoding (``@ # / ?``, a space or a newline in it) is masked whole. Text
+    with an ``@`` but no password is left as it is; with ``@`` elsewhere (a query value), more is masked than
+    needed, never less.
     """
-    return re.sub(r"(://[^:/@\s]*:)([^\n]*)(@)", rf"\g<1>{_MASK}\g<3>", url)
+    head, sep, rest = url.partition("://")
+    if not sep:
+        head, rest = "", url
+    at = rest.rfind("@")
+    if at < 0:
+        return url
+    user, colon, _ = rest[:at].partition(":")
+    if not colon:
+        return url
+    return f"{head}{sep}{user}:{_MASK}{rest[at:]}"
 
 
 def _truthy(value: str) -> bool:
