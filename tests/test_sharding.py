@@ -420,3 +420,23 @@ def test_skew_bench_runs_and_both_keys_agree() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "cityHash64(trace_id): 0 differ" in done.stdout
     assert re.search(r"^\s+4\s+traces\s+(\d+\.\d+% ){3}\d+\.\d+%", done.stdout, re.M), done.stdout
+
+
+def test_a_sharded_relayout_refuses_a_table_with_rows_changing_nothing(
+    engine_url: str, engine: EmbeddedAdapter, database: str
+) -> None:
+    """On the sharded topology a re-layout (revision 0004) rebuilds a table only while no shard holds a row: with
+    one row it refuses, naming the count, before any DDL (the rows are counted through the Distributed table)."""
+    from opik_store.migrations.relayout import RelayoutError
+
+    create_sharded_layout(engine, database, "shards1")
+    engine.execute(
+        f"INSERT INTO `{database}`.traces (id, workspace_id, project_id) "
+        "SELECT {i:String}, 'ws', '0190c1f0-0000-7000-8000-000000000000'",
+        {"i": uuid7(datetime.now(UTC), 9)},
+        settings={"distributed_foreground_insert": "1"},
+    )
+    config = _config(engine_url, database, "shards1")
+    with Store(config) as store, pytest.raises(RelayoutError, match=r"holds 1 row\(s\) across its shards"):
+        store.migrator()._rebuild_empty_sharded("traces", ddl("traces"))
+    assert engine.query(f"SELECT count() FROM `{database}`.traces_local").scalar() == 1

@@ -538,15 +538,18 @@ class Migrator:
 
     def _holds_rows(self, table: str) -> bool:
         """Whether ``table`` exists in the database and holds a row."""
-        db = quote_identifier(self.config.database, "database name")
+        return bool(self._row_count(table))
+
+    def _row_count(self, table: str) -> int | None:
+        """The rows of ``table`` (through a Distributed table: of every shard), or None when it does not exist."""
         exists = self.adapter.query(
             "SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
             {"d": self.config.database, "t": table},
         ).scalar()
-        return (
-            bool(int(exists))
-            and int(self.adapter.query(f"SELECT count() FROM {db}.{quote_identifier(table)}").scalar()) > 0
-        )
+        if not int(exists):
+            return None
+        db = quote_identifier(self.config.database, "database name")
+        return int(self.adapter.query(f"SELECT count() FROM {db}.{quote_identifier(table)}").scalar())
 
     # -- downgrade -------------------------------------------------------------
     def downgrade(self, target: str, allow_data_loss: bool = False, dry_run: bool = False) -> Report:
@@ -625,26 +628,20 @@ class Migrator:
         """The sharded topology's re-layout: DROP and CREATE (Distributed and shard-local tables, rendered as
         every sharded statement is) while the table holds no row on any shard; RelayoutError, with nothing
         changed, when it holds rows or a shard does not answer the count."""
-        db = quote_identifier(self.config.database, "database name")
-        exists = self.adapter.query(
-            "SELECT count() FROM system.tables WHERE database = {d:String} AND name = {t:String}",
-            {"d": self.config.database, "t": table},
-        ).scalar()
-        if int(exists):
-            try:
-                rows = int(self.adapter.query(f"SELECT count() FROM {db}.{quote_identifier(table)}").scalar())
-            except ServerError as exc:
-                raise RelayoutError(
-                    f"cannot count the rows of {self.config.database}.{table} on every shard ({exc.server_message}): "
-                    "a sharded table is re-laid out only while it is empty. Nothing was changed."
-                ) from None
-            if rows:
-                raise RelayoutError(
-                    f"{self.config.database}.{table} holds {rows} row(s) across its shards, and a sharded table is "
-                    "re-laid out only while it is empty (the online copy needs a run per shard, which this version "
-                    "does not have). Nothing was changed. Stay at the revision before this one, or copy the rows "
-                    "out, migrate, and insert them back."
-                )
+        try:
+            rows = self._row_count(table)
+        except ServerError as exc:
+            raise RelayoutError(
+                f"cannot count the rows of {self.config.database}.{table} on every shard ({exc.server_message}): "
+                "a sharded table is re-laid out only while it is empty. Nothing was changed."
+            ) from None
+        if rows:
+            raise RelayoutError(
+                f"{self.config.database}.{table} holds {rows} row(s) across its shards, and a sharded table is "
+                "re-laid out only while it is empty (the online copy needs a run per shard, which this version "
+                "does not have). Nothing was changed. Stay at the revision before this one, or copy the rows "
+                "out, migrate, and insert them back."
+            )
         for statement in render_statements(f"DROP TABLE {table}", self.config.database, self.config.topology):
             self.run_statement(statement)
         for statement in render_statements(create, self.config.database, self.config.topology):
