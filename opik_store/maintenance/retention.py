@@ -61,8 +61,6 @@ from opik_store.schema.sharding import storage_table
 
 #: Tables whose rows the expiry job removes (Opik's weekly partitions by each row's own id).
 RETAINED_TABLES = ("traces", "spans")
-#: The week (Monday) of ids without a usable time: UUIDv7ToDateTime gives the epoch for them.
-UNDATED = date(1969, 12, 29)
 #: Ids dated before this or from LAST_DATED on are kept whatever their class (clients do mint ids dated 2199).
 FIRST_DATED = date(2000, 1, 1)
 LAST_DATED = date(2070, 1, 1)
@@ -329,12 +327,14 @@ class Retention:
         classes = rules.classes_on(week, week + timedelta(days=6))
         return 0 not in classes and week + timedelta(days=7 + max(classes)) <= today
 
-    def candidates(self, table: str, rules: Rules, today: date) -> list[tuple[str, date, int]]:
-        """Weeks of ``table`` in which some group may be due: dated weeks at least the shortest class old."""
+    def candidates(self, table: str, rules: Rules, today: date,
+                   weeks: list[tuple[str, date, int]] | None = None) -> list[tuple[str, date, int]]:  # fmt: skip
+        """Weeks of ``table`` (``weeks`` when the caller read them already) in which some group may be due:
+        dated weeks at least the shortest class old."""
         shortest = rules.shortest()
         if shortest is None:
             return []
-        return [(pid, week, n) for pid, week, n in self.weeks(table)
+        return [(pid, week, n) for pid, week, n in (self.weeks(table) if weeks is None else weeks)
                 if FIRST_DATED <= week < LAST_DATED and week + timedelta(days=7 + shortest) <= today]  # fmt: skip
 
     def plan(self, wanted: RetentionConfig, horizon_days: int = 7, prune: bool = False) -> RetentionPlan:
@@ -361,11 +361,12 @@ class Retention:
         expiring: list[GroupExpiry] = []
         undated: dict[str, int] = {}
         for table in RETAINED_TABLES:
-            for _pid, week, rows in self.weeks(table):
+            weeks = self.weeks(table)
+            for _pid, week, rows in weeks:
                 if not FIRST_DATED <= week < LAST_DATED:
                     undated[table] = undated.get(table, 0) + rows
             keep = self._kept_for_experiments(table)
-            for pid, week, _ in self.candidates(table, rules, horizon):
+            for pid, week, _ in self.candidates(table, rules, horizon, weeks):
                 expiring += [g for g in self.groups(table, pid, week, rules, keep)
                              if (at := g.due_on) is not None and at <= horizon]  # fmt: skip
         return RetentionPlan(changes, unmanaged, expiring, now, tz, undated)
@@ -511,13 +512,14 @@ class Retention:
         days = current[key]
         report = BackfillReport(workspace, project, days, dry_run=dry_run)
         rules = self.rules()
-        starts = sorted({date(1970, 1, 1)} | {f for f, _ in rules.periods.get(key, []) if f <= self._today()})
+        today = self._today()
+        starts = sorted({date(1970, 1, 1)} | {f for f, _ in rules.periods.get(key, []) if f <= today})
         history = dict(rules.periods)
         merged = dict(history.get(key, []))
         merged.update({s: days for s in starts})
         history[key] = sorted(merged.items())
         after = Rules(history)
-        report.due_now = self._due_counts(after, rules)
+        report.due_now = self._due_counts(after, rules, today)
         if dry_run:
             return report
         if report.due_rows and not yes:
@@ -535,9 +537,8 @@ class Retention:
     def _today(self) -> date:
         return self.server_clock()[0].date()
 
-    def _due_counts(self, after: Rules, before: Rules) -> dict[str, int]:
-        """Per "table workspace/project", the rows due today under ``after`` that are not due under ``before``."""
-        today = self._today()
+    def _due_counts(self, after: Rules, before: Rules, today: date) -> dict[str, int]:
+        """Per "table workspace/project", the rows due on ``today`` under ``after`` that are not under ``before``."""
         shortest = after.shortest()
         if shortest is None:
             return {}
