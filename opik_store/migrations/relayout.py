@@ -47,9 +47,11 @@ two names atomically. Rules it keeps:
   between (present in those parts, gone from the old table) are marked
   deleted, and the writes that reached the old table in between are copied,
   except for keys deleted from the new table since the swap. Merges restart
-  before those copies (lightweight deletes sent meanwhile wait for them). A
-  run killed after merges restarted copies such writes even for deleted keys:
-  a write is never lost, and the run says so.
+  before those copies (lightweight deletes sent meanwhile wait for them); a
+  copied write whose id a delete sent since the swap names is deleted again
+  after the copy (a delete created just before the copy does not reach the
+  part the copy makes). A run killed after merges restarted copies such
+  writes even for deleted keys: a write is never lost, and the run says so.
 * **Rollback** copies every version written to the new table since the swap
   back into the backup (and applies deletions made since), exchanges the
   names back, and copies the writes of the moment in between: no write made
@@ -950,11 +952,14 @@ class Relayout:
                 f"{self.table}: the previous run stopped after merges restarted: versions written during the "
                 "EXCHANGE are copied even for keys deleted since (no write is lost; check such deletes)"
             )
+        self._step("copying_gap_writes")
         for w, (versions, existed) in pending:
             if restarted:  # a key deleted since the swap cannot be told from a new one: keep the write
                 existed = []
             if versions:
                 self._insert_gap_writes(w, source, versions, existed)
+                if last >= 0:
+                    self._redelete_gap_writes(events[last]["at"], w, source, versions)
         for lost in gone:
             lost()
 
@@ -1002,6 +1007,11 @@ class Relayout:
         cutover names (Opik deletes by id): such a key is treated as held at the swap, so its gap write is
         copied only if the key is still there. A key written just before the swap and deleted just after it
         stays deleted."""
+        return [key for _, key in self._named_by_deletes(since, window, source, versions)]
+
+    def _named_by_deletes(self, since: Any, window: Window, source: str, versions: list[int]) -> list[tuple[str, int]]:
+        """(id, key hash) of the gap writes ``versions`` whose id a mutation of the live table created since
+        ``since`` (one second of slack) names."""
         if not versions:
             return []
         original, new = self._names()
@@ -1020,7 +1030,26 @@ class Relayout:
             f"AND cityHash64{self._version_key(m)} IN {{vs:Array(UInt64)}}",
             {**params, "vs": versions},
         ).rows
-        return [int(r[1]) for r in rows if any(str(r[0]).rstrip(chr(0)) in c for c in commands)]
+        named = [(str(r[0]).rstrip(chr(0)), int(r[1])) for r in rows]
+        return [(i, key) for i, key in named if any(i in c for c in commands)]
+
+    def _redelete_gap_writes(self, since: Any, window: Window, source: str, versions: list[int]) -> None:
+        """After the gap writes ``versions`` were copied: delete those of them whose id a delete sent to the live
+        table since the cutover names. Such a delete was created before the copy or after it; one created before
+        it applies only to the parts it saw, so the older write copied after it would outlive it (a delete made
+        after the swap undone). Only the copied versions go (newer writes of the key are the writer's own);
+        when the delete came after the copy, it removed them already and this deletes nothing."""
+        self._wait_for_mutations(self.table)
+        named = self._named_by_deletes(since, window, source, versions)
+        if not named:
+            return
+        where, params = window.predicate(quote_identifier(self.window_column))
+        self.adapter.execute(
+            f"DELETE FROM {self.q(self.table)} WHERE {where} AND id IN {{ids:Array(String)}} "
+            f"AND cityHash64{self._version_key(None)} IN {{vs:Array(UInt64)}}",
+            {**params, "ids": sorted({i for i, _ in named}), "vs": versions},
+            settings={**self.limits.settings, "lightweight_deletes_sync": "2"},
+        )
 
     def _wait_for_writers(self, live: str, timeout: float = 120.0, grace: float = 5.0) -> None:
         """Wait (bounded) until every write that may have resolved this table's name to the outgoing table before
