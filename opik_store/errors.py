@@ -49,3 +49,27 @@ class MissingTargetError(OpikStoreError):
 
 class DiskFullError(OpikStoreError):
     """The server's disk is (nearly) full: nothing was created, so nothing can be left half-written."""
+
+
+class UnstoredItemsError(OpikStoreError):
+    """Items a writer accepted but could not store, handed back to the caller.
+
+    ``items`` are the items exactly as they were given (oldest first), ``ids``
+    their ids; ``cause`` is the last error the server gave (None when there
+    was none, e.g. a buffer full of items not tried yet). The message names
+    the count and the first ids; nothing is lost as long as the caller keeps
+    ``items``.
+    """
+
+    def __init__(self, items: list[object], ids: list[str], cause: BaseException | None, reason: str) -> None:
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5:,} more" if len(ids) > 5 else "")
+        last = f"; last error: {cause}" if cause is not None else ""
+        super().__init__(
+            f"{len(items):,} accepted item(s) were not stored ({reason}{last}); they are handed back in the "
+            f"error's .items (ids: {shown}): send them again once the server takes writes"
+        )
+        self.items, self.ids, self.cause = items, ids, cause
+
+
+class BufferFullError(UnstoredItemsError):
+    """A streaming writer's buffer stayed full for its whole ``add_timeout``: the item was not taken."""

@@ -328,7 +328,9 @@ def test_a_caller_token_makes_a_resent_request_idempotent(
     writer._hasher = None  # type: ignore[assignment,method-assign]  # with the caller's key, no batch is hashed
     writer.write(items, token="request-42")
     writer._hasher = content_hashes  # type: ignore[method-assign]
-    assert [s["insert_deduplication_token"] for _, s in rec.inserts] == ["request-42:0", "request-42:1"] * 2
+    tokens = [s["insert_deduplication_token"] for _, s in rec.inserts]
+    assert [t.rsplit(":", 1)[0] for t in tokens] == ["request-42:0", "request-42:1"] * 2
+    assert tokens[:2] == tokens[2:], "the same items under the same key: the same tokens"
     assert count(engine, database) == 3
     writer.write(items)
     assert count(engine, database) == 6, "without the key, the defaulted timestamps make the content new"
@@ -352,18 +354,18 @@ def test_streaming_reports_bad_items_at_once_and_background_failures_later(
         stream.add(span(4))
     assert [r.index for r in stream.rejects] == [0] and count(engine, database) == 3
 
-    failing = Recording(migrated.adapter, fail_before=1, code=60)  # not transient: the flush fails
+    failing = Recording(migrated.adapter, fail_before=1, code=60)  # not transient: the first try fails
     stream = StreamingWriter(BatchWriter(failing, database, "spans", batch_size=10), flush_interval=0.1)
     stream.add(span(5))
     deadline = datetime.now(UTC) + timedelta(seconds=5)
     while not failing.inserts and datetime.now(UTC) < deadline:
         threading.Event().wait(0.05)
-    threading.Event().wait(0.1)
-    with pytest.raises(ServerError, match="simulated"):
-        stream.add(span(6))
-    assert stream.counters.snapshot()["failures"] == 1
+    stream.add(span(6))  # a background failure does not refuse new items: the failed batch stays buffered
     stream.close()
-    assert count(engine, database) == 3, "the failed batch's row is not kept (documented); span 6 was not added"
+    assert stream.counters.snapshot()["failures"] == 1 and stream.last_error is not None
+    assert count(engine, database) == 5, "the failed batch was tried again and stored, then span 6"
+    tokens = [s["insert_deduplication_token"] for _, s in failing.inserts]
+    assert tokens[0] == tokens[1], "the retried batch is the same batch, under the same token"
 
 
 def test_an_item_added_after_close_is_refused_not_left_in_the_buffer(
@@ -396,3 +398,43 @@ def test_a_write_failing_part_way_says_what_was_stored(migrated: Store, engine: 
     BatchWriter(migrated.adapter, database, "spans", batch_size=100).write(items)  # re-sending the same items
     final = engine.query(f"SELECT count(), uniqExact(id) FROM `{database}`.spans FINAL").rows[0]
     assert tuple(final) == (250, 250), "re-sent rows are newer versions of the same ids: nothing doubles"
+
+
+def test_a_batch_spanning_more_weeks_than_one_insert_takes_is_split_by_week(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """Spans whose ids fall in 130 different weeks (partitions): the engine refuses such an INSERT whole
+    (TOO_MANY_PARTS, max_partitions_per_insert_block = 100), every time. The writer sends it as INSERTs of at
+    most 100 weeks each; re-sending the batch stores nothing twice."""
+    stamp = {"created_at": "2026-11-29T10:00:00Z", "last_updated_at": "2026-11-29T10:00:00Z"}  # same content
+    items = [span(i, id=uuid7(NOW - timedelta(weeks=i), 500 + i), **stamp) for i in range(130)]
+    unsplit = Recording(migrated.adapter)
+    writer = BatchWriter(unsplit, database, "spans", sleep=lambda _s: None)
+    assert writer.max_partitions == 100
+    writer.max_partitions = 0  # the engine's answer to the whole batch: refused, and not retried
+    with pytest.raises(ServerError) as refused:
+        writer.write(items)
+    assert refused.value.code == 252 and len(unsplit.inserts) == 1, "a block over the limit is not transient"
+    assert count(engine, database) == 0
+    rec = Recording(migrated.adapter)
+    split = BatchWriter(rec, database, "spans")
+    assert split.write(items).rows == 130
+    assert [n for n, _ in rec.inserts] == [100, 30]
+    tokens = [s["insert_deduplication_token"] for _, s in rec.inserts]
+    assert tokens[0].endswith(":w0") and tokens[1].endswith(":w1") and tokens[0][:-3] == tokens[1][:-3]
+    split.write(items)
+    assert count(engine, database) == 130 and split.counters.snapshot()["rows"] == 260
+
+
+def test_a_reused_caller_token_with_other_items_stores_them(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """The same idempotency key with different items: the second request was dropped as a duplicate while its
+    result said it was stored. The key now dedups only the same items."""
+    writer = BatchWriter(migrated.adapter, database, "spans", batch_size=2)
+    first, other = [span(i) for i in range(3)], [span(i) for i in range(10, 13)]
+    assert writer.write(first, token="request-7").rows == 3
+    assert writer.write(other, token="request-7").rows == 3
+    assert count(engine, database) == 6, "the second request's items are stored"
+    writer.write(first, token="request-7")
+    assert count(engine, database) == 6, "the same items under the same key: stored once"

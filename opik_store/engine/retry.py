@@ -47,7 +47,13 @@ TRANSIENT_CODES: dict[int, str] = {
 
 
 def is_transient(error: ServerError) -> bool:
-    """Whether ``error`` may succeed if the same statement is sent again."""
+    """Whether ``error`` may succeed if the same statement is sent again.
+
+    TOO_MANY_PARTS (252) is transient when the table has too many parts (merges catch up), not when one INSERT
+    block spans more partitions than ``max_partitions_per_insert_block``: that block fails the same way every time.
+    """
+    if error.code == 252 and "partitions for single insert block" in error.server_message.lower():
+        return False
     return error.code in TRANSIENT_CODES
 
 

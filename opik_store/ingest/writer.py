@@ -36,11 +36,14 @@ Rules a writer keeps:
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,7 +54,7 @@ from opik_store.access.profiles import QueryProfiles
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.quoting import quote_identifier
 from opik_store.engine.retry import RetryPolicy, call_with_retries
-from opik_store.errors import ConfigError, OpikStoreError, ServerError
+from opik_store.errors import BufferFullError, ConfigError, OpikStoreError, ServerError, UnstoredItemsError
 from opik_store.ingest.columnar import ColumnarValidator
 from opik_store.ingest.records import Limits, Problem, TableRules, ValidationError, table_rules, validate
 
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     import pyarrow
 
 Mode = Literal["all", "reject"]
+_log = logging.getLogger("opik_store.ingest")
 
 
 @dataclass
@@ -208,16 +212,20 @@ class BatchWriter:
         self.settings = self._ingest_settings(profiles or QueryProfiles.load())
 
     def _ingest_settings(self, profiles: QueryProfiles) -> dict[str, str]:
-        """The ingest profile's values the server knows, plus insert_deduplicate = 1."""
+        """The ingest profile's values the server knows, plus insert_deduplicate = 1; also reads the server's
+        ``max_partitions_per_insert_block`` (the profile's value when it sets one) into ``max_partitions``."""
         wanted = profiles.values("ingest")
         known = {
-            row[0]
+            str(row[0]): str(row[1])
             for row in self.adapter.query(
-                "SELECT name FROM system.settings WHERE name IN {names:Array(String)}", {"names": list(wanted)}
+                "SELECT name, value FROM system.settings WHERE name IN {names:Array(String)}",
+                {"names": [*wanted, "max_partitions_per_insert_block"]},
             ).rows
         }
         out = {k: v for k, v in wanted.items() if k in known}
         out["insert_deduplicate"] = "1"
+        limit = out.get("max_partitions_per_insert_block", known.get("max_partitions_per_insert_block", "0"))
+        self.max_partitions = int(limit) if limit.isdigit() else 0
         return out
 
     # -- validation --------------------------------------------------------
@@ -272,17 +280,29 @@ class BatchWriter:
     def write(self, items: Iterable[Any], token: str | None = None) -> WriteResult:
         """Validate all ``items``, then write them in batches of ``batch_size``.
 
-        ``token`` (optional) replaces the content-derived deduplication token:
-        batch ``n`` gets ``f"{token}:{n}"``, so a caller re-sending a request
-        with the same idempotency key is stored once.
+        ``token`` (optional, the caller's idempotency key) replaces the
+        content-derived deduplication token: batch ``n`` gets
+        ``f"{token}:{n}:"`` plus a hash of the items *as given* (before the
+        writer fills in timestamps), so a request re-sent with the same key and
+        the same items is stored once, even though the timestamps the writer
+        fills in differ, while different items under a reused key are stored,
+        never dropped as duplicates of the first.
         """
+        items = items if isinstance(items, list) else list(items)
         batches, rejects = self.prepare_tables(items, tokens=token is None)
         self.counters.add(rejected=len(rejects))
+        if token is not None:
+            refused = {r.index for r in rejects}
+            valid = [item for i, item in enumerate(items) if i not in refused]
+            batches = [
+                (data, f"{token}:{n}:{_items_digest(valid[n * self.batch_size : (n + 1) * self.batch_size])}")
+                for n, (data, _) in enumerate(batches)
+            ]
         total = sum(t.num_rows for t, _ in batches)
         stored = 0
         for n, (data, own) in enumerate(batches):
             try:
-                self._insert(data, own if token is None else f"{token}:{n}")
+                self.insert_batch(data, own)
             except ServerError as exc:
                 if not n:
                     raise
@@ -296,7 +316,36 @@ class BatchWriter:
             return
         if len(rows) > self.batch_size:
             raise ConfigError(f"a batch holds at most {self.batch_size} rows, not {len(rows)}")
-        self._insert(self._arrow(rows), token)
+        data = self._arrow(rows)
+        self.insert_batch(data, token or self.token(data))
+
+    def insert_batch(self, data: pyarrow.Table, token: str) -> None:
+        """One validated batch (an Arrow table of this writer's columns), stored once under ``token``.
+
+        A batch whose ids fall in more weeks (partitions) than the server takes in one INSERT
+        (``max_partitions_per_insert_block``) is sent as several INSERTs of at most that many weeks each, with
+        tokens ``f"{token}:w{i}"``: the server would refuse it whole, every time."""
+        groups = self._partition_groups(data)
+        if len(groups) == 1:
+            self._insert(data, token)
+            return
+        import pyarrow as pa
+
+        for i, rows in enumerate(groups):
+            self._insert(data.take(pa.array(rows, type=pa.int64())), f"{token}:w{i}")
+
+    def _partition_groups(self, data: pyarrow.Table) -> list[list[int]]:
+        """Row numbers of ``data`` in groups of at most ``max_partitions`` id weeks (one group when it fits)."""
+        limit = self.max_partitions
+        if not limit or data.num_rows <= limit:
+            return [list(range(data.num_rows))]
+        weeks: dict[int, list[int]] = {}
+        for n, value in enumerate(data.column("id").to_pylist()):
+            weeks.setdefault(_id_week(str(value)), []).append(n)
+        if len(weeks) <= limit:
+            return [list(range(data.num_rows))]
+        keys = sorted(weeks)
+        return [sorted(n for k in keys[i : i + limit] for n in weeks[k]) for i in range(0, len(keys), limit)]
 
     def _insert(self, data: pyarrow.Table, token: str | None) -> None:
         """One INSERT of a validated batch, retried on transient errors; counted."""
@@ -365,37 +414,74 @@ class BatchWriter:
 
 
 class StreamingWriter:
-    """A bounded buffer in front of a BatchWriter, flushed when full or every ``flush_interval`` seconds.
+    """A bounded buffer in front of a BatchWriter: an accepted item is stored or handed back, never dropped.
 
     Rules:
 
     * ``add`` validates the item at once (``"all"`` mode raises ValidationError
       for it and buffers nothing; ``"reject"`` mode keeps it in ``rejects``).
-    * The buffer never holds more than ``batch_size`` rows: the ``add`` that
-      fills it writes the batch itself (back-pressure on the producer), and a
-      background thread writes whatever is buffered every ``flush_interval``.
-      Memory is bounded by the buffer plus one batch in flight per producer
-      thread (each waits for its own INSERT).
-    * Safe from several threads: the buffer is swapped under a lock; the
-      writer serializes the INSERTs.
-    * An INSERT that fails in the background is counted (``failures``) and
-      raised by the next ``add``, ``flush`` or ``close``; its rows are not kept.
-    * ``close`` (or leaving the ``with`` block) stops the thread, writes the
-      rest and closes the BatchWriter.
+      An item ``add`` returns from is *accepted*: from then on it is either
+      stored or handed back in an :class:`UnstoredItemsError`.
+    * Accepted items wait in a bounded buffer (``max_buffered`` items, ten
+      batches by default). Every ``batch_size`` items, and every
+      ``flush_interval`` seconds for what is there, the open items are sealed
+      into a batch; one background thread writes the sealed batches in order.
+    * A batch that fails (after the BatchWriter's own retries of transient
+      errors) stays at the head of the buffer, unchanged, with the same
+      deduplication token, and is tried again every ``retry_interval``
+      seconds: a batch the server stored before the failure reached us is
+      recognised, not stored twice. Each failure is counted (``failures``) and
+      logged, and kept as :attr:`last_error`.
+    * **Back-pressure**: when the buffer is full, ``add`` waits up to
+      ``add_timeout`` seconds for room, then raises :class:`BufferFullError`
+      handing back the item it could not take (the last error is its cause).
+    * ``flush`` seals what is open and writes every sealed batch now, in the
+      calling thread; if one fails it raises :class:`UnstoredItemsError` with
+      every item not stored (they stay buffered and are retried). ``close``
+      stops the thread, does the same and closes the BatchWriter; what it
+      could not store is handed back in the error, and nothing stays behind.
+    * ``counters.rows`` counts stored rows exactly; :attr:`pending` is the
+      number of accepted items not stored yet. A process that is killed loses
+      what was pending (in memory): an item is durable once a ``flush``
+      returned after its ``add``.
+    * Safe from several threads: the buffer is guarded by one condition; one
+      thread at a time writes, always the head batch.
     """
 
-    def __init__(self, writer: BatchWriter, flush_interval: float = 1.0) -> None:
-        if flush_interval <= 0:
+    def __init__(
+        self,
+        writer: BatchWriter,
+        flush_interval: float = 1.0,
+        *,
+        max_buffered: int | None = None,
+        add_timeout: float = 30.0,
+        retry_interval: float | None = None,
+    ) -> None:
+        if not flush_interval > 0:
             raise ConfigError(f"flush_interval must be positive, not {flush_interval}")
+        max_buffered = 10 * writer.batch_size if max_buffered is None else max_buffered
+        if max_buffered < writer.batch_size:
+            raise ConfigError(f"max_buffered ({max_buffered}) must hold at least one batch ({writer.batch_size})")
+        if not add_timeout >= 0:
+            raise ConfigError(f"add_timeout must be zero or more seconds, not {add_timeout}")
+        retry_interval = flush_interval if retry_interval is None else retry_interval
+        if not retry_interval > 0:
+            raise ConfigError(f"retry_interval must be positive, not {retry_interval}")
         self.writer = writer
         self.flush_interval = flush_interval
+        self.max_buffered = max_buffered
+        self.add_timeout = add_timeout
+        self.retry_interval = retry_interval
         self.rejects: list[Rejected] = []
-        self._buffer: list[tuple[Any, ...]] = []
+        self.last_error: OpikStoreError | None = None
+        self._open: list[tuple[Any, tuple[Any, ...]]] = []
+        self._sealed: deque[_Batch] = deque()
+        self._buffered = 0
         self._seen = 0
         self._closed = False
-        self._lock = threading.Lock()
-        self._error: BaseException | None = None
-        self._stop = threading.Event()
+        self._stopping = False
+        self._cond = threading.Condition()
+        self._writing = threading.Lock()  # one writer of the head batch at a time
         self._thread = threading.Thread(target=self._run, name="opik-store-flush", daemon=True)
         self._thread.start()
 
@@ -403,60 +489,129 @@ class StreamingWriter:
     def counters(self) -> Counters:
         return self.writer.counters
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval):
-            try:
-                self.flush(raise_pending=False)
-            except OpikStoreError as exc:
-                self._error = exc
+    @property
+    def pending(self) -> int:
+        """Accepted items not stored yet (buffered, or in a batch being written)."""
+        with self._cond:
+            return self._buffered
 
-    def _raise_pending(self) -> None:
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
+    # -- the buffer ----------------------------------------------------------
+    def _seal(self) -> None:
+        """Under the condition: turn the open items into one sealed batch."""
+        if self._open:
+            self._sealed.append(_Batch(self._open))
+            self._open = []
+            self._cond.notify_all()
+
+    def _unstored(self) -> list[Any]:
+        """Under the condition: every accepted item not stored, oldest first."""
+        return [item for b in self._sealed for item, _ in b.entries] + [item for item, _ in self._open]
+
+    def _ids(self, items: list[Any]) -> list[str]:
+        return [_item_id(item) for item in items]
 
     def add(self, item: Any) -> None:
-        """Validate and buffer one item; writes a batch when the buffer is full."""
-        self._raise_pending()
-        with self._lock:
+        """Validate ``item`` and accept it into the buffer (see the class rules for when it is full)."""
+        with self._cond:
+            if self._closed:
+                raise ConfigError("the StreamingWriter is closed: an item added now would never be written")
             index = self._seen
             self._seen += 1
         rows, rejects = self.writer.prepare([item], start=index)
         if rejects:
             self.writer.counters.add(rejected=1)
-            with self._lock:
+            with self._cond:
                 self.rejects.extend(rejects)
             return
-        full: list[tuple[Any, ...]] = []
-        with self._lock:
-            if self._closed:  # close has written its last batch: this row would stay in the buffer, unwritten
-                raise ConfigError("the StreamingWriter is closed")
-            self._buffer.extend(rows)
-            if len(self._buffer) >= self.writer.batch_size:
-                full, self._buffer = self._buffer, []
-        if full:
-            self.writer.write_rows(full)
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._buffered < self.max_buffered or self._closed, self.add_timeout):
+                raise BufferFullError(
+                    [item], [_item_id(item)], self.last_error,
+                    f"the buffer stayed full ({self.max_buffered:,} items waiting) for {self.add_timeout:g} s",
+                )  # fmt: skip
+            if self._closed:
+                raise ConfigError("the StreamingWriter is closed: an item added now would never be written")
+            self._open.append((item, rows[0]))
+            self._buffered += 1
+            if len(self._open) >= self.writer.batch_size:
+                self._seal()
 
     def add_many(self, items: Iterable[Any]) -> None:
         for item in items:
             self.add(item)
 
-    def flush(self, raise_pending: bool = True) -> None:
-        """Write whatever is buffered now (one INSERT at most)."""
-        if raise_pending:
-            self._raise_pending()
-        with self._lock:
-            rows, self._buffer = self._buffer, []
-        self.writer.write_rows(rows)
+    # -- writing -------------------------------------------------------------
+    def _write_head(self) -> bool:
+        """Write the head batch once (with the BatchWriter's retries). True when it was stored (or there was
+        none); on failure the batch stays at the head and the error is kept, counted and logged."""
+        with self._writing:
+            with self._cond:
+                if not self._sealed:
+                    return True
+                batch = self._sealed[0]
+            try:
+                if batch.token is None:
+                    batch.data = self.writer._arrow([row for _, row in batch.entries])
+                    batch.token = self.writer.token(batch.data)
+                assert batch.data is not None
+                self.writer.insert_batch(batch.data, batch.token)
+            except OpikStoreError as exc:
+                self.last_error = exc
+                _log.warning("a batch of %d item(s) was not stored and stays buffered: %s", len(batch.entries), exc)
+                return False
+            with self._cond:
+                self._sealed.popleft()
+                self._buffered -= len(batch.entries)
+                self._cond.notify_all()
+            return True
+
+    def _run(self) -> None:
+        """The flush thread: seal the open items every ``flush_interval``; write sealed batches as they come; after
+        a failure, wait ``retry_interval`` before trying the head batch again. Ends when ``close`` says so."""
+        due = time.monotonic() + self.flush_interval
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping or bool(self._sealed), max(0.0, due - time.monotonic()))
+                if self._stopping:
+                    return
+                if time.monotonic() >= due:
+                    self._seal()
+                    due = time.monotonic() + self.flush_interval
+            while not self._write_head():
+                with self._cond:  # wait before the next try; close() wakes us
+                    if self._cond.wait_for(lambda: self._stopping, timeout=self.retry_interval):
+                        return
+
+    def flush(self) -> None:
+        """Seal what is buffered and write every sealed batch now; UnstoredItemsError (with every item not stored,
+        which stay buffered) when one fails."""
+        with self._cond:
+            self._seal()
+        while True:
+            with self._cond:
+                if not self._sealed:
+                    return
+            if not self._write_head():
+                with self._cond:
+                    items = self._unstored()
+                raise UnstoredItemsError(items, self._ids(items), self.last_error, "a batch failed")
 
     def close(self) -> None:
-        """Stop the flush thread, write the rest, then close the writer (its connection, if it owns it)."""
-        self._stop.set()
-        self._thread.join()
-        with self._lock:
+        """Stop the thread, write the rest, close the BatchWriter. Items that could not be stored are handed back
+        in UnstoredItemsError and dropped from this writer (the caller holds them now)."""
+        with self._cond:
+            self._stopping = True
             self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
         try:
             self.flush()
+        except UnstoredItemsError:
+            with self._cond:
+                self._sealed.clear()
+                self._open = []
+                self._buffered = 0
+            raise
         finally:
             self.writer.close()
 
@@ -465,3 +620,44 @@ class StreamingWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass
+class _Batch:
+    """A sealed batch: its items with their validated rows; its Arrow table and token once first tried."""
+
+    entries: list[tuple[Any, tuple[Any, ...]]]
+    data: pyarrow.Table | None = None
+    token: str | None = None
+
+
+def _item_id(item: Any) -> str:
+    """The id an item carries (a mapping's ``id`` or a record's), as text; '' when it has none."""
+    value = item.get("id") if isinstance(item, Mapping) else getattr(item, "id", None)
+    return "" if value is None else str(value)
+
+
+_DAY_MS = 86_400_000
+
+
+def _id_week(value: str) -> int:
+    """The Monday-based week (days since 1970-01-01 shifted by 3, over 7) of a UUIDv7 id's time; -1 for any id
+    that is not v7 text. Two ids in one table partition (their id's week) get one number; ids the engine dates
+    alike (say, far beyond its calendar) may get several, which only splits more."""
+    if len(value) != 36 or value[14] != "7":
+        return -1
+    try:
+        ms = int(value[:8] + value[9:13], 16)
+    except ValueError:
+        return -1
+    return (ms // _DAY_MS + 3) // 7
+
+
+def _items_digest(items: list[Any]) -> str:
+    """A BLAKE3 hash (128 bits, hex) of ``items`` as the caller gave them: mappings and records as JSON with
+    sorted keys, other values by their text. Equal items give equal digests across processes."""
+    hasher = blake3.blake3()
+    for item in items:
+        plain = asdict(item) if is_dataclass(item) and not isinstance(item, type) else item
+        hasher.update(json.dumps(plain, sort_keys=True, default=str).encode() + b"\x1e")
+    return str(hasher.hexdigest(16))
