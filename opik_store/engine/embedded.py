@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opik_store.engine.adapter import Rows
+from opik_store.engine.disk import check_folder_space, recover_debris, writes_files
 from opik_store.engine.quoting import check_setting_name, quote_identifier, setting_literal, settings_clause
 from opik_store.engine.urls import ConnectionSpec
 from opik_store.errors import ConfigError, ServerError
@@ -78,7 +79,13 @@ class EmbeddedAdapter:
             try:
                 self._conn = chdb.connect(target)
             except Exception:
-                if spec.path == ":memory:" or not _move_aside_empty_owned_metadata(Path(spec.path)):
+                if spec.path == ":memory:":
+                    raise
+                recovery = recover_debris(Path(spec.path))
+                if recovery.kept:
+                    _log.error("left in place (opik-store cannot tell that nothing is lost): %s",
+                               recovery.describe_kept())  # fmt: skip
+                if not recovery.changed:
                     raise
                 self._conn = chdb.connect(target)  # once more, without the files a full disk left empty
         except Exception as exc:  # chdb raises RuntimeError subclasses
@@ -96,7 +103,14 @@ class EmbeddedAdapter:
             raise err from None
         self._applied: dict[str, str] = {}
 
+    def _guard(self, sql: str) -> None:
+        """DiskFullError before a statement that writes a file the engine must read whole at start, when the
+        folder's disk is nearly full (see ``engine.disk``)."""
+        if self.spec.path != ":memory:" and writes_files(sql):
+            check_folder_space(self.spec.path, f"a {sql.lstrip().split(None, 1)[0].upper()} statement")
+
     def _run(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+        self._guard(sql)
         try:
             encoded = {k: encode_param(v) for k, v in (params or {}).items()}
             return self._conn.query(sql, "JSONCompact", params=encoded)
@@ -166,6 +180,7 @@ class EmbeddedAdapter:
         opik_batch = data  # read by the engine through Python(opik_batch), from this frame
         names = ", ".join(quote_identifier(c, "column") for c in columns)
         sql = f"INSERT INTO {target} ({names}) SELECT * FROM Python(opik_batch){settings_clause(settings)}"
+        self._guard(sql)
         try:
             self._conn.query(sql)
         except Exception as exc:
@@ -177,34 +192,6 @@ class EmbeddedAdapter:
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
-
-
-def _move_aside_empty_owned_metadata(folder: Path) -> list[Path]:
-    """Move empty metadata files of opik-store's lock, lease and scratch tables to ``<folder>/moved-aside/``.
-
-    A table created while the disk was full leaves an empty metadata file, and
-    the engine then refuses to start at all. Only the store's own lock, lease
-    and scratch tables (which hold no data anyone needs) are touched; an empty
-    file of any other table is left for the operator, and the engine's error
-    names it. Returns what was moved (each move is logged as a warning).
-    """
-    moved = []
-    owned = ("opik_store_lock_", "opik_store_joblock_", "opik_store_scratch_")
-    candidates = [*folder.glob("store/*/*/opik_store_*.sql"), *folder.glob("metadata/opik_store_scratch_*.sql")]
-    for meta in [m for m in candidates if m.name.startswith(owned)]:
-        try:
-            if meta.stat().st_size != 0:
-                continue
-            aside = folder / "moved-aside" / f"{meta.parent.name}-{meta.name}.empty"
-            aside.parent.mkdir(exist_ok=True)
-            meta.rename(aside)
-        except OSError:
-            continue
-        moved.append(aside)
-        _log.warning(
-            "moved aside %s: an empty metadata file of opik-store's own table, left by a write into a full disk", meta
-        )
-    return moved
 
 
 def _refuse_if_held(spec: ConnectionSpec) -> None:

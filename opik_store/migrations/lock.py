@@ -56,6 +56,7 @@ from pathlib import Path
 from opik_store.config import RAISING_DDL_OUTPUT_MODES, StoreConfig, control_write_settings
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
+from opik_store.engine.disk import MIN_FREE_BYTES
 from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import DiskFullError, OpikStoreError, ServerError
 from opik_store.schema.render import render_statement
@@ -150,10 +151,6 @@ LOCK_DDL_TIMEOUT = 10
 
 #: Races for one lock generation lost in a row before try_acquire gives up.
 MAX_CREATE_RACES = 20
-
-#: Below this much free space on any of the server's disks, no table is created: a metadata file
-#: written into a full disk is left empty, and an embedded engine then refuses to start.
-MIN_FREE_BYTES = 64 * 1024 * 1024
 
 
 def check_free_space(adapter: Adapter, minimum: int = MIN_FREE_BYTES) -> None:
