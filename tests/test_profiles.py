@@ -94,7 +94,7 @@ def test_server_checks_name_file_entry_and_key(tmp_path: Path, engine: EmbeddedA
         ({"purposes": {"read": "ghost"}}, "unknown profile 'ghost'"),
         ({"roles": {"x": {}}, "users": {"x": {"password_sha256": "0" * 64}}}, "cannot share the name 'x'"),
         ({"users": {"u": {"password_sha256": "short"}}}, "64 hex digits"),
-        ({"users": {"u": {"password_env": "OPIK_TEST_UNSET_VAR"}}}, "OPIK_TEST_UNSET_VAR is not set"),
+        ({"users": {"u": {"password_env": "OPIK_TEST_UNSET_VAR"}}}, "the environment variable it names is not set"),
         ({"users": {"u": {"password_sha256": "0" * 64, "hosts": ["10.0.0.0/8'; DROP"]}}}, "not an IP address"),
         ({"quotas": {"q": {"intervals": [{"duration_seconds": 0, "queries": 1}]}}}, "duration_seconds"),
         ({"quotas": {"q": {"keyed_by": "moon", "intervals": [{"duration_seconds": 60, "queries": 1}]}}}, "keyed_by"),
@@ -135,6 +135,33 @@ def test_no_plaintext_password_anywhere(access_file: Path, engine_url: str) -> N
     assert "user opik_backend_svc: password from environment variable OPIK_TEST_BACKEND_PASSWORD" in check.output
     for text in (xml, sql, cli.output, check.output):
         assert SECRET not in text
+
+
+@pytest.mark.parametrize("value", ["hunter2 Secret!", "Secret1", "ABCDEF", "", "p@ss\nword", "x" * 300])
+def test_a_password_put_in_password_env_is_never_printed(value: str) -> None:
+    """password_env names a variable; a password written there by mistake was echoed in the "not set" message."""
+    with pytest.raises(AccessConfigError) as info:
+        parse_access({"users": {"u": {"password_env": value}}}, "access.toml", environ={})
+    assert "not set" in str(info.value)
+    if value:
+        assert value not in str(info.value) and value not in repr(info.value.problems)
+
+
+def test_render_xml_writes_its_file_readable_by_the_owner_only(
+    access_file: Path, engine_url: str, tmp_path: Path
+) -> None:
+    """The users.d file holds password hashes: mode 0600, also when it replaces a file others could read."""
+    import stat
+
+    out = tmp_path / "opik-store.xml"
+    out.write_text("old")
+    out.chmod(0o644)
+    cli = CliRunner().invoke(
+        main, ["--url", engine_url, "profiles", "render-xml", "--profiles", str(access_file), "--output", str(out)]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and "<clickhouse>" in out.read_text()
+    assert "mode 0600" in cli.output and not list(tmp_path.glob(".opik-store-*"))
 
 
 @pytest.mark.parametrize("cluster", [None, "opik"])

@@ -403,7 +403,9 @@ def _password(item: Mapping[str, Any], entry: str, env: Mapping[str, str], bad: 
     if key == "password_env":
         var = str(item[key])
         if var not in env or not env[var]:
-            bad(entry, f"password_env: environment variable {var} is not set")
+            # the value is not repeated: a password put here by mistake must not reach a terminal or a log
+            bad(entry, "password_env: the environment variable it names is not set (or is empty) here; the "
+                       "name is not shown, in case a password was written there by mistake")  # fmt: skip
             return "", ""
         return hashlib.sha256(env[var].encode()).hexdigest(), f"environment variable {var}"
     path = Path(str(item[key]))

@@ -30,9 +30,12 @@ check is warn; 7 it is critical (both defined in ``cli/health.py``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -412,11 +415,29 @@ def describe_target(store: Store) -> str:
     return f"database {config.database!r} on {config.connection.display} ({config.topology.label})"
 
 
-def write_or_print(text: str, output: str | None) -> None:
-    """Write ``text`` to ``output`` (and say so), or print it as it is."""
-    if output:
+def write_or_print(text: str, output: str | None, private: bool = False) -> None:
+    """Write ``text`` to ``output`` (and say so), or print it as it is.
+
+    ``private`` (the text holds secrets, e.g. password hashes): the file is written with mode 0600 into a new file
+    beside ``output`` and renamed over it, so that no moment exists when others can read it, whatever mode an
+    existing ``output`` had."""
+    if not output:
+        click.echo(text, nl=False)
+        return
+    if not private:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
         click.echo(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+        return
+    folder = os.path.dirname(os.path.abspath(output))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".opik-store-")  # mkstemp creates it with mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    click.echo(f"wrote {output} (mode 0600: it holds password hashes; let the server's user read it, e.g. "
+               f"`chown clickhouse: {output}`)")  # fmt: skip

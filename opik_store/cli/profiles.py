@@ -214,4 +214,4 @@ def profiles_render_xml(opts: Options, profiles_path: str | None, output: str | 
     with _offline(opts).store() as store:
         model = _checked_model(profiles_path, store)
         text = render_users_xml(model, store.config.database)
-    write_or_print(text, output)
+    write_or_print(text, output, private=True)

@@ -3,7 +3,8 @@
 Measured on a full tmpfs (chdb, ClickHouse 26.x): CREATE DATABASE, CREATE TABLE, ALTER and RENAME *succeed*
 and leave their metadata file empty (0 bytes), a lightweight DELETE leaves an empty ``mutation_N.txt`` (and
 hangs). The engine then refuses to start, for every command and every writer, until the file is dealt with
-(an empty ``deduplication_logs/deduplication_log_N.txt`` is normal and left alone). Two mechanisms, neither a list of the store's objects:
+(an empty ``deduplication_logs/deduplication_log_N.txt`` is normal and left alone). Two mechanisms, neither a
+list of the store's objects:
 
 * **Guard** (:func:`check_folder_space`): the embedded adapter refuses every statement that writes such a file
   (CREATE, ALTER, RENAME, EXCHANGE, ATTACH, DETACH, DELETE, UPDATE, INSERT, OPTIMIZE, TRUNCATE) while the
