@@ -149,10 +149,6 @@ def test_every_command_on_a_full_disk_refuses_whole_and_all_work_once_space_is_f
     assert _writer(url, 60).stdout.strip() == "60", "the 50 rows are still there, and 10 more were written"
 
 
-def _database_folder(root: Path) -> Path:
-    return (root / "metadata" / "opik").resolve()
-
-
 @pytest.mark.parametrize("what", ["a table", "a database", "a mutation"])
 def test_the_empty_file_a_full_disk_left_is_moved_aside_and_every_command_opens(tmp_path: Path, what: str) -> None:
     """What a write that got past the guard into a full disk leaves (another process filled the disk in

@@ -21,13 +21,20 @@ from typing import Any
 
 import pyarrow
 import pytest
-from test_ingest import Recording, count, migrated, span  # noqa: F401  (migrated is a fixture)
+from test_ingest import Recording, count, span
 
 from opik_store import Store
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.engine.retry import RetryPolicy
 from opik_store.errors import BufferFullError, ServerError, UnstoredItemsError
 from opik_store.ingest import BatchWriter, StreamingWriter
+
+
+@pytest.fixture
+def migrated(store: Store) -> Store:
+    store.migrate()
+    return store
+
 
 FAST_RETRY = RetryPolicy(attempts=2, initial_delay=0.01, max_delay=0.02, max_total=0.1)
 
@@ -61,7 +68,7 @@ def test_every_accepted_item_is_stored_through_an_outage_longer_than_all_retries
     migrated: Store,
     engine: EmbeddedAdapter,
     database: str,
-    fault: str,  # noqa: F811
+    fault: str,
 ) -> None:
     """Four producers add 1,200 items while every INSERT fails for 2 s (each batch fails its retries several
     times over); all 1,200 are stored once the server takes writes again, and the counters say so exactly."""
@@ -102,7 +109,7 @@ def test_every_accepted_item_is_stored_through_an_outage_longer_than_all_retries
 def test_a_full_buffer_pushes_back_then_hands_back_what_it_could_not_take(
     migrated: Store,
     engine: EmbeddedAdapter,
-    database: str,  # noqa: F811
+    database: str,
 ) -> None:
     """With the server down for good: ``add`` waits for room, then raises BufferFullError with the item it did
     not take; ``flush`` raises with every buffered item (kept); ``close`` hands them all back. Re-sending the
