@@ -142,6 +142,16 @@ class Topology:
 RAISING_DDL_OUTPUT_MODES = frozenset({"throw", "none"})
 
 
+def _reads_as_zero(value: str) -> bool:
+    """Whether a setting value is a number equal to 0 in any spelling the server reads as 0 (``00``, ``0.00``,
+    ``-0``, ``+0``, ``0e5``, quoted or not)."""
+    text = value.strip().strip("'\"").strip()
+    try:
+        return float(text) == 0
+    except ValueError:
+        return False
+
+
 def _check_ddl_semantics(settings: Mapping[str, str]) -> None:
     """Refuse DDL settings that would let the store record DDL as done before (or although) it failed.
 
@@ -150,7 +160,7 @@ def _check_ddl_semantics(settings: Mapping[str, str]) -> None:
     not raise hide a host's failure the same way.
     """
     timeout = settings.get("distributed_ddl_task_timeout")
-    if timeout is not None and timeout.strip() in {"0", "0.0"}:
+    if timeout is not None and _reads_as_zero(timeout):
         raise ConfigError(
             "distributed_ddl_task_timeout=0 makes ON CLUSTER DDL asynchronous: the store would record revisions "
             "as applied before the nodes ran them. Use a positive number of seconds (or -1 to wait without limit)."

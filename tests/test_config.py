@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from opik_store import ConfigError, Store, StoreConfig, UnsupportedServerError
+from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.engine.server import check_version
 from opik_store.engine.urls import mask_url, parse_url
 
@@ -81,6 +82,18 @@ def test_environment_defaults_and_precedence(tmp_path: Path) -> None:
 def test_bad_config_is_refused(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         StoreConfig.from_env(url="chdb:///x", environ={}, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("zero", ["0", "00", "0.00", "-0", "+0", " 0 ", "'0'", "0e3", "-0.0"])
+def test_every_spelling_of_a_zero_ddl_timeout_is_refused(zero: str, engine: EmbeddedAdapter) -> None:
+    """The server reads each of these as 0 (checked here on the engine); only "0" itself used to be refused."""
+    value = engine.query(
+        f"SELECT getSetting('distributed_ddl_task_timeout') SETTINGS distributed_ddl_task_timeout = {zero}"
+    ).scalar()
+    assert int(value) == 0, f"the engine reads {zero!r} as {value}"
+    with pytest.raises(ConfigError, match="asynchronous"):
+        StoreConfig.from_env(url="chdb:///x", environ={}, settings={"distributed_ddl_task_timeout": zero})
+    assert StoreConfig.from_env(url="chdb:///x", environ={}, settings={"distributed_ddl_task_timeout": "-1"})
 
 
 def test_unknown_setting_is_refused_by_the_server_before_any_change(engine_url: str, database: str) -> None:

@@ -59,6 +59,13 @@ def test_health_config_defaults_and_every_problem_at_once() -> None:
         assert any(text in line for line in lines), (text, lines)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_threshold_that_is_not_a_finite_number_is_refused(value: float) -> None:
+    """A nan warn line compared false with everything: the check reported ok where 0.5 warns."""
+    with pytest.raises(ConfigError, match="query_warn_seconds must be a finite number"):
+        parse_config({"health": {"query_warn_seconds": value}})
+
+
 def test_parts_and_slow_queries_go_warn_then_critical(engine: EmbeddedAdapter, database: str) -> None:
     _small_parts(engine, database, 12)
     for _ in range(2):

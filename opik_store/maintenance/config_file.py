@@ -45,6 +45,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -325,6 +326,8 @@ def _health(r: _Reader, data: Mapping[str, Any]) -> HealthConfig:
         whole = key in _HEALTH_WHOLE
         if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
             r.fail("[health]", f"{key} must be a {'whole ' if whole else ''}number, got {value!r}")
+        elif not math.isfinite(value):
+            r.fail("[health]", f"{key} must be a finite number, got {value}")
         elif value <= 0:
             r.fail("[health]", f"{key} must be above 0, got {value}")
         elif key in _HEALTH_PERCENT and value > 100:
