@@ -440,3 +440,28 @@ def test_a_sharded_relayout_refuses_a_table_with_rows_changing_nothing(
     with Store(config) as store, pytest.raises(RelayoutError, match=r"holds 1 row\(s\) across its shards"):
         store.migrator()._rebuild_empty_sharded("traces", ddl("traces"))
     assert engine.query(f"SELECT count() FROM `{database}`.traces_local").scalar() == 1
+
+
+@pytest.mark.parametrize("suffix", ["o'x", "b\\s", "q'\\z"])
+def test_a_database_name_with_a_quote_or_backslash_shows_no_false_drift(
+    engine_url: str, engine: EmbeddedAdapter, database: str, suffix: str
+) -> None:
+    """The server writes a database name inside a string literal escaped ('o\\'x.j'); shapes compared the raw name,
+    so an expression naming a Join table or dictionary of the database showed as drift."""
+    from opik_store.engine.quoting import quote_identifier, quote_string
+    from opik_store.schema.shapes import read_shapes
+
+    db = database + suffix
+    q = quote_identifier(db)
+    try:
+        create_sharded_layout(engine, db, "shards1")
+        with Store(_config(engine_url, db, "shards1")) as store:
+            diffs = store.migrator().differences([ddl(t) for t in TABLES])
+            assert {d.aspect for d in diffs} == {"replication"}, [d.describe() for d in diffs]
+        engine.execute(f"CREATE TABLE {q}.j (k UInt8, v UInt8) ENGINE = Join(ANY, LEFT, k)")
+        lookup = quote_string(f"{db}.j")
+        engine.execute(f"CREATE TABLE {q}.t (k UInt8, v UInt8 DEFAULT joinGet({lookup}, 'v', k)) ENGINE = Memory")
+        shape = read_shapes(engine, db, ["t"])["t"]
+        assert shape.columns[1][3] == "joinGet('{database}.j', 'v', k)", shape.columns
+    finally:
+        engine.execute(f"DROP DATABASE IF EXISTS {q} SYNC")

@@ -85,9 +85,12 @@ def read_shapes(adapter: Adapter, database: str, names: Iterable[str] | None = N
     ).rows:
         indexes.setdefault(table, []).append((name, itype, expr, int(gran)))
 
+    escaped = quote_string(database)[1:-1]  # how the server spells the name inside a string literal
+
     def local(text: str) -> str:
-        # expressions name dictionaries as 'db.name'; compare them independently of the database
-        return text.replace(f"'{database}.", "'{database}.")
+        # expressions name dictionaries and Join tables as 'db.name'; compare them independently of the database
+        # (a name holding ' or \\ is escaped in the literal: both spellings are replaced)
+        return text.replace(f"'{escaped}.", "'{database}.").replace(f"'{database}.", "'{database}.")
 
     out = {}
     blank = []
