@@ -268,8 +268,9 @@ url, phase = sys.argv[1], sys.argv[2]
 if phase == "setup":
     with Store.from_url(url, database="jobs") as store:
         store.migrate()
+lease_free = frozenset({"hang"}) if sys.argv[3] == "lease-free" else frozenset()
 runner = JobRunner(lambda: Store.from_url(url, database="jobs", lock_lease=600), FileConfig(),
-                   {"hang": (hang if phase == "setup" else fine, "")})
+                   {"hang": (hang if phase == "setup" else fine, "")}, lease_free=lease_free)
 started = time.monotonic()
 record = runner.run("hang")
 with Store.from_url(url, database="jobs") as store:
@@ -278,15 +279,44 @@ print(json.dumps({"state": record.state, "seconds": time.monotonic() - started, 
 """
 
 
-def test_a_killed_run_shows_as_interrupted_and_does_not_block_the_job(tmp_path: Path) -> None:
-    """SIGKILL inside a job with a 10-minute lease: the next run on this host neither waits nor is skipped."""
+@pytest.mark.parametrize("kind", ["leased", "lease-free"])
+def test_a_killed_run_shows_as_interrupted_and_does_not_block_the_job(tmp_path: Path, kind: str) -> None:
+    """SIGKILL inside a job with a 10-minute lease: the next run on this host neither waits nor is skipped. A
+    lease-free job (the health snapshot) killed mid-run stayed ``started`` forever; its next run closes it too."""
     url = f"chdb://{tmp_path / 'db'}"
-    victim = subprocess.run([sys.executable, "-c", KILLED_JOB, url, "setup"], capture_output=True, text=True,
+    victim = subprocess.run([sys.executable, "-c", KILLED_JOB, url, "setup", kind], capture_output=True, text=True,
                             timeout=120)  # fmt: skip
     assert victim.returncode == -9, victim.stderr
-    later = subprocess.run([sys.executable, "-c", KILLED_JOB, url, "again"], capture_output=True, text=True,
+    later = subprocess.run([sys.executable, "-c", KILLED_JOB, url, "again", kind], capture_output=True, text=True,
                            timeout=120)  # fmt: skip
     assert later.returncode == 0, later.stderr
     got = json.loads(later.stdout.strip().splitlines()[-1])
     assert got["state"] == "succeeded" and got["seconds"] < 30, got
     assert got["rows"] == [["started", False], ["interrupted", True], ["started", True], ["succeeded", True]], got
+
+
+def test_a_lease_free_run_is_closed_only_when_it_cannot_be_running(store: Store) -> None:
+    """Lease-free runs may overlap: a ``started`` run of a live process here stays open; one of a process that is
+    gone, or one left ``started`` for over an hour anywhere, is closed as interrupted."""
+    import socket
+    import uuid
+
+    store.migrate()
+    jobs = {"snap": (lambda _s, _c, _d: "ok", "")}
+    runner = JobRunner(lambda: Store(store.config), FileConfig(), jobs, lease_free=frozenset({"snap"}))
+    runner.ensure_table(store)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    runs = {"live": (socket.gethostname(), os.getpid(), 0), "dead": (socket.gethostname(), gone.pid, 0),
+            "old elsewhere": ("another-host", 1, 7200), "recent elsewhere": ("another-host", 1, 5)}  # fmt: skip
+    ids = {}
+    for label, (host, pid, age) in runs.items():
+        ids[label] = str(uuid.uuid4())
+        store.adapter.execute(
+            f"INSERT INTO `{store.config.database}`.opik_store_job_runs (run_id, job, state, host, pid, started_at) "
+            "VALUES ({r:UUID}, 'snap', 'started', {h:String}, {p:UInt32}, now() - {a:UInt32})",
+            {"r": ids[label], "h": host, "p": pid, "a": age},
+        )
+    assert runner.run("snap").state == "succeeded"
+    closed = {r.run_id for r in runner.history(store) if r.state == "interrupted"}
+    assert closed == {ids["dead"], ids["old elsewhere"]}, {k: v in closed for k, v in ids.items()}

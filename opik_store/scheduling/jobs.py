@@ -19,7 +19,9 @@ Rules:
   it at once.
 * A run killed before it recorded an outcome stays ``started``; the next run
   of the job, holding the lease (so no such run can still be alive), appends
-  an ``interrupted`` row for it.
+  an ``interrupted`` row for it. A lease-free job's next run does so for its
+  runs that cannot be alive: this host's, whose process is gone, and any
+  left ``started`` for over an hour.
 * A run that changes nothing issues no DDL, so no distributed DDL on a
   cluster: the runs and health tables are created only when missing; a job
   with a probe (``BUILTIN_PROBES``) asks it first, without the lease, and a
@@ -51,7 +53,7 @@ from opik_store.errors import ConfigError, OpikStoreError
 from opik_store.maintenance.config_file import FileConfig
 from opik_store.maintenance.system_tables import prune_every_node
 from opik_store.migrations.ledger import create_database_sql
-from opik_store.migrations.lock import JOB_LOCK_PREFIX, MigrationLock
+from opik_store.migrations.lock import JOB_LOCK_PREFIX, MigrationLock, process_alive
 from opik_store.migrations.replicas import run_create
 from opik_store.schema.render import render_statement
 from opik_store.store import Store
@@ -213,6 +215,9 @@ BUILTIN_PROBES: dict[str, Probe] = {"apply-retention": retention_has_work, "prun
 #: Jobs that never take the lease: they only append rows of their own.
 LEASE_FREE_JOBS = frozenset({"health"})
 
+#: A lease-free run left ``started`` longer than this is closed as interrupted by the next run of its job.
+LEASE_FREE_STALE_SECONDS = 3600
+
 BUILTIN_JOBS: dict[str, tuple[JobFunc, str]] = {
     "apply-retention": (apply_retention, "retention rules, then remove the due (class, week) groups"),
     "prune-system-tables": (prune_system_tables, "bound ClickHouse's system log tables"),
@@ -344,6 +349,7 @@ class JobRunner:
                 if idle:
                     return self._record(store, run_id, name, "succeeded", started, summary="nothing to do")
             if name in self.lease_free:
+                self._close_interrupted(store, name, lease_free=True)
                 return self._run_recorded(store, func, run_id, name, started)
             prefix = f"{JOB_LOCK_PREFIX}{name.replace('-', '_')}_"
             seconds = self.lease if self.lease is not None else store.config.lock_lease
@@ -368,14 +374,24 @@ class JobRunner:
             raise
         return self._record(store, run_id, name, "succeeded", started, summary=summary)
 
-    def _close_interrupted(self, store: Store, job: str) -> None:
-        """Record ``interrupted`` for runs of ``job`` left ``started``; the caller holds the job's lease."""
+    def _close_interrupted(self, store: Store, job: str, lease_free: bool = False) -> None:
+        """Record ``interrupted`` for runs of ``job`` left ``started``.
+
+        Under the job's lease (the caller holds it) every such run is over. A lease-free job's runs may overlap,
+        so only runs that cannot be running are closed: started on this host by a process that is gone, or
+        started more than :data:`LEASE_FREE_STALE_SECONDS` ago (a snapshot takes seconds). A host name shared by
+        two containers on one database can close the other's running snapshot early; its outcome row follows."""
         rows = store.adapter.query(
-            f"SELECT toString(run_id), min(started_at) FROM {self._table(store)} WHERE job = {{j:String}} "
+            f"SELECT toString(run_id), min(started_at), any(host), any(pid), "
+            f"dateDiff('second', min(started_at), now()) FROM {self._table(store)} WHERE job = {{j:String}} "
             "GROUP BY run_id HAVING countIf(state != 'started') = 0",
             {"j": job},
         ).rows
-        for run_id, started in rows:
+        for run_id, started, host, pid, age in rows:
+            if lease_free and not (
+                int(age) > LEASE_FREE_STALE_SECONDS or (str(host) == self.host and not process_alive(int(pid)))
+            ):
+                continue
             self._record(store, str(run_id), job, "interrupted", started,
                          error="stopped without recording an outcome (killed, or lost its database)")  # fmt: skip
 
