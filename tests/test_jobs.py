@@ -209,9 +209,24 @@ def test_cron_weekdays_mean_what_crontab_means() -> None:
     weekday = cron_trigger("30 2 * * 1-5").get_next_fire_time(None, start)
     assert weekday.strftime("%A %H:%M") == "Monday 02:30"
     assert cron_trigger("*/5 * * * * *").get_next_fire_time(None, start).second % 5 == 0
+    assert cron_trigger("0 12 * * *").get_next_fire_time(None, start) == start, "a time equal to now fires now"
     for bad in ("* * *", "61 * * * *", "0 3 * * 9", "0 3 * * 5-1", "0 3 * * */0", "0 3 * * xyz", "0 0 30 2 *"):
         with pytest.raises(ConfigError):
             cron_trigger(bad)
+
+
+def test_a_line_naming_a_day_of_month_and_a_weekday_fires_on_either_as_crontab_does() -> None:
+    """``0 0 1 * 1`` fired only on Mondays that are the 1st (APScheduler's AND); crontab fires on either."""
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # a Saturday
+    trigger = cron_trigger("0 0 1 * 1")
+    fired, last = [], None
+    for _ in range(5):
+        last = trigger.get_next_fire_time(last, start)
+        fired.append(last.strftime("%a %d %b"))
+    assert fired == ["Mon 30 Nov", "Tue 01 Dec", "Mon 07 Dec", "Mon 14 Dec", "Mon 21 Dec"]
+    weekend = cron_trigger("0 6 13 * fri,sat")  # the 13th, or any Friday or Saturday
+    nxt = weekend.get_next_fire_time(None, datetime(2026, 12, 12, 7, 0, tzinfo=UTC))  # Saturday 12th, 07:00
+    assert nxt.strftime("%a %d %H:%M") == "Sun 13 06:00"
 
 
 JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"

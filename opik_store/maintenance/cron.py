@@ -1,88 +1,103 @@
-"""Cron expressions with crontab semantics, for APScheduler 3.x.
+"""Cron expressions with crontab semantics, for APScheduler 3.x, computed by croniter.
 
-APScheduler 3.x numbers weekdays from Monday = 0, while crontab uses
-Sunday = 0 (and 7). The day-of-week field is therefore expanded day by day
-into names (``0`` -> ``sun``, ``1-5`` -> ``mon,tue,wed,thu,fri``, ``0-7`` ->
-every day), so a crontab line means the same under the scheduler as under
-cron. A schedule that can never fire (``0 0 30 2 *``) is refused. Five fields are standard crontab; six
-fields put seconds first (useful for tests and short intervals).
+APScheduler's own CronTrigger differs from crontab in two ways that a hand translation kept missing: weekdays
+are numbered from Monday = 0 (crontab: Sunday = 0 and 7), and a line restricting both the day of month and the
+day of week fires when *both* match (crontab: when *either* does, so ``0 0 1 * 1`` fires on every Monday and
+on every 1st). :class:`CrontabTrigger` asks croniter (the cron library most Python schedulers use, with
+crontab's rules, ``day_or``) for every next time, so a line means under the scheduler what it means under cron.
+
+* Five fields are standard crontab (names such as ``mon`` and ``jan`` allowed); six fields put seconds first
+  (useful for tests and short intervals).
+* Times are UTC.
+* A line croniter refuses, or one that can never fire (``0 0 30 2 *``), is refused with ConfigError; so is
+  a range that runs backwards (``5-1``), which croniter would read as wrapping around and crontab refuses.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from croniter import CroniterBadDateError, CroniterError, croniter
 
 from opik_store.errors import ConfigError
 
-_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+class CrontabTrigger(BaseTrigger):  # type: ignore[misc]
+    """An APScheduler trigger firing at the times a crontab line names (UTC), with optional jitter."""
+
+    def __init__(self, expr: str, jitter: int | None = None) -> None:
+        self.expr = expr
+        self.jitter = jitter or None
+        self._seconds = len(expr.split()) == 6
+
+    def _after(self, moment: datetime) -> datetime:
+        found = croniter(self.expr, moment.astimezone(UTC), second_at_beginning=self._seconds).get_next(datetime)
+        return found.astimezone(UTC)  # type: ignore[no-any-return]
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        """The first matching time after ``previous_fire_time`` or, on the first call, at or after ``now``."""
+        base = previous_fire_time if previous_fire_time is not None else now - timedelta(microseconds=1)
+        try:
+            nxt = self._after(base)
+        except CroniterBadDateError:
+            return None
+        return self._apply_jitter(nxt, self.jitter, now)  # type: ignore[no-any-return]
+
+    def __str__(self) -> str:
+        return f"crontab[{self.expr}]"
+
+    def __repr__(self) -> str:
+        return f"<CrontabTrigger ({self.expr!r}, jitter={self.jitter}, timezone='UTC')>"
 
 
-def _day(word: str, field: str) -> int:
-    """A crontab weekday: 0-7 (0 and 7 are Sunday) or a three-letter name."""
-    if word.isdigit():
-        number = int(word)
-        if number > 7:
-            raise ConfigError(f"day of week {number} is out of range 0-7 in {field!r}")
-        return number
-    if word.lower() in _NAMES:
-        return _NAMES.index(word.lower())
-    raise ConfigError(f"day of week {word!r} in {field!r} is neither 0-7 nor a name (sun, mon, ...)")
+_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_NAMES = {
+    "month": ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+    "day-of-week": ["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+}
 
 
-def _weekday(field: str) -> str:
-    """Translate a crontab day-of-week field into APScheduler's names, day by day.
-
-    Every element (``*``, ``N``, ``A-B``, with an optional ``/STEP``, names
-    allowed) is expanded over crontab's numbering (Sunday = 0 or 7), so
-    ``0-7`` is every day, ``0-6`` too, ``1-5`` Monday to Friday and ``*/2``
-    Sunday, Tuesday, Thursday, Saturday; the result is a list of names that
-    APScheduler (Monday = 0) cannot misread.
-    """
-    if field in {"*", "?"}:
-        return "*"
-    days: set[int] = set()
-    for part in field.split(","):
-        span, slash, step_text = part.partition("/")
-        if slash and not (step_text.isdigit() and int(step_text) > 0):
-            raise ConfigError(f"day-of-week step {step_text!r} in {field!r} is not a positive number")
-        step = int(step_text) if slash else 1
-        if span == "*":
-            low, high = 0, 6
-        elif "-" in span:
-            first, _, last = span.partition("-")
-            low, high = _day(first, field), _day(last, field)
-            if low > high:
-                raise ConfigError(f"day-of-week range {span!r} in {field!r} runs backwards")
-        else:
-            low = _day(span, field)
-            high = 7 if slash else low
-        days.update(d % 7 for d in range(low, high + 1, step))
-    return "*" if len(days) == 7 else ",".join(_NAMES[d] for d in sorted(days))
+def _backwards(fields: list[str]) -> str:
+    """The first range (``a-b``, names allowed) whose start is after its end, as "<range> in <field>"; ''."""
+    names = ["second", *_FIELDS] if len(fields) == 6 else list(_FIELDS)
+    for name, field in zip(names, fields, strict=True):
+        for part in field.split(","):
+            first, dash, last = part.partition("/")[0].partition("-")
+            if not dash:
+                continue
+            ends = []
+            for word in (first, last):
+                known = _NAMES.get(name, [])
+                ends.append(known.index(word.lower()) + (name == "month") if word.lower() in known else word)
+            low, high = (int(e) if isinstance(e, int) or str(e).isdigit() else None for e in ends)
+            if low is not None and high is not None and low > high:
+                return f"{part} in the {name} field"
+    return ""
 
 
 def cron_trigger(expr: str, jitter: int | None = None) -> Any:
-    """An APScheduler CronTrigger in UTC for a 5-field (or seconds-first 6-field) cron expression."""
-    from apscheduler.triggers.cron import CronTrigger
-
+    """A trigger in UTC for a 5-field (or seconds-first 6-field) crontab line; ConfigError for a bad or
+    never-firing line."""
     fields = expr.split()
     if len(fields) not in (5, 6):
         raise ConfigError(f"schedule {expr!r} is not a 5-field cron expression (or 6 with seconds first)")
-    second = fields.pop(0) if len(fields) == 6 else "0"
-    minute, hour, day, month, weekday = fields
+    text = " ".join(fields)
     try:
-        trigger = CronTrigger(
-            second=second,
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=_weekday(weekday),
-            timezone=UTC,
-            jitter=jitter or None,
+        valid = croniter.is_valid(text, second_at_beginning=len(fields) == 6)
+    except CroniterError:
+        valid = False
+    backwards = _backwards(fields)
+    if backwards:
+        raise ConfigError(f"schedule {expr!r}: the range {backwards} runs backwards (crontab refuses it; list both "
+                          "parts, e.g. 5-6,0-1 or fri-sat,sun-mon)")  # fmt: skip
+    if not valid:
+        raise ConfigError(
+            f"schedule {expr!r} is not a valid cron expression (minute hour day-of-month month day-of-week, "
+            "e.g. '17 3 * * *'; ranges, lists, steps and names such as mon or jan are allowed)"
         )
-    except ValueError as exc:
-        raise ConfigError(f"schedule {expr!r} is not a valid cron expression: {exc}") from None
+    trigger = CrontabTrigger(text, jitter)
     if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
         raise ConfigError(f"schedule {expr!r} never fires (no such date, e.g. 30 February)")
     return trigger
