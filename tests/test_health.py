@@ -191,6 +191,47 @@ def test_prometheus_exposition_and_exporter_over_loopback(engine: EmbeddedAdapte
         thread.join(5)
 
 
+def test_the_exporter_shares_one_run_among_concurrent_scrapes_and_bounds_idle_sockets(
+    engine: EmbeddedAdapter,
+) -> None:
+    """100 concurrent scrapes used to run the checks one after another (up to 57 s); 1,500 idle sockets made 1,528
+    threads. Now concurrent scrapes share the run in flight, and connections are bounded and time out."""
+    import concurrent.futures
+
+    runs: list[float] = []
+
+    def slow_checks() -> Any:
+        runs.append(time.monotonic())
+        time.sleep(0.5)
+        return Health(engine, HealthConfig()).run()
+
+    server, thread = serve(slow_checks, "127.0.0.1", 0, max_age=0.0, max_connections=120, idle_timeout=1.0)
+    url = f"http://127.0.0.1:{server.server_port}/metrics"
+    try:
+        began = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(100) as pool:
+            bodies = list(pool.map(lambda _i: urllib.request.urlopen(url, timeout=60).read().decode(), range(100)))
+        took = time.monotonic() - began
+        assert all("opik_store_health_up 1.0" in b for b in bodies)
+        assert len(runs) <= 6 and took < 15, (len(runs), took)  # one after another: 100 runs, 50 s and more
+        base = threading.active_count()
+        idle = [socket.create_connection(("127.0.0.1", server.server_port)) for _ in range(300)]
+        time.sleep(0.3)
+        assert threading.active_count() <= base + 120, "threads are bounded by max_connections"
+        deadline = time.monotonic() + 10
+        while threading.active_count() > base + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert threading.active_count() <= base + 2, "idle connections are closed after idle_timeout"
+        for sock in idle:
+            sock.close()
+        body = urllib.request.urlopen(url, timeout=30).read().decode()
+        assert "opik_store_health_up 1.0" in body, "still serving"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,18 +7,28 @@ Rules:
 * ``opik_store_health_status{check="..."}`` is 0 ok, 1 warn, 2 critical and
   -1 unknown; ``opik_store_health_up`` is 1 when the checks ran (0 when the
   server could not be reached: the scrape still answers, with that 0).
-* The exporter runs the checks on every scrape, one scrape at a time (a lock
-  guards the connection), and listens where it is told (``127.0.0.1`` keeps it
-  on loopback).
+* The exporter runs the checks at most once at a time and shares the result:
+  a scrape that arrives while a run is in flight waits for that run instead
+  of starting its own, and a result younger than ``max_age`` seconds is
+  served again. So a hundred concurrent scrapes cost one run, and a scrape
+  whose client gave up costs nothing extra.
+* Connections are bounded: at most ``max_connections`` are served at once
+  (one thread each; more get ``503`` and are closed at once), and a
+  connection that sends nothing for ``idle_timeout`` seconds is closed, so
+  idle sockets cannot pile up threads.
+* It listens where it is told (``127.0.0.1`` keeps it on loopback).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, MetricsHandler, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -51,14 +61,71 @@ def families(report: HealthReport | None) -> list[GaugeMetricFamily]:
 
 
 class _ReportCollector(Collector):
-    def __init__(self, produce: Callable[[], HealthReport | None]) -> None:
+    """Runs ``produce`` once at a time; concurrent callers share the run in flight, and a result younger than
+    ``max_age`` seconds is reused."""
+
+    def __init__(self, produce: Callable[[], HealthReport | None], max_age: float = 0.0) -> None:
         self.produce = produce
-        self.lock = threading.Lock()
+        self.max_age = max_age
+        self.runs = 0
+        self._cond = threading.Condition()
+        self._running = False
+        self._generation = 0
+        self._report: HealthReport | None = None
+        self._at = float("-inf")
+
+    def latest(self) -> HealthReport | None:
+        with self._cond:
+            if self._generation and time.monotonic() - self._at <= self.max_age:
+                return self._report
+            if self._running:
+                seen = self._generation
+                self._cond.wait_for(lambda: self._generation != seen)
+                return self._report
+            self._running = True
+        report: HealthReport | None = None
+        try:
+            report = self.produce()
+        finally:
+            with self._cond:
+                self._running = False
+                self._report, self._at = report, time.monotonic()
+                self._generation += 1
+                self.runs += 1
+                self._cond.notify_all()
+        return report
 
     def collect(self) -> Iterator[Any]:
-        with self.lock:
-            report = self.produce()
-        yield from families(report)
+        yield from families(self.latest())
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` at once; the rest get 503 and are closed."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog (socketserver's default of 5 makes a burst of clients wait)
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 def exposition(report: HealthReport) -> str:
@@ -68,8 +135,16 @@ def exposition(report: HealthReport) -> str:
     return generate_latest(registry).decode("utf-8")
 
 
-def serve(run_checks: Callable[[], HealthReport], host: str, port: int) -> tuple[Any, threading.Thread]:
-    """Serve ``/metrics`` on host:port, running the checks on each scrape; returns (server, thread).
+def serve(
+    run_checks: Callable[[], HealthReport],
+    host: str,
+    port: int,
+    *,
+    max_age: float = 5.0,
+    max_connections: int = 32,
+    idle_timeout: float = 10.0,
+) -> tuple[Any, threading.Thread]:
+    """Serve ``/metrics`` on host:port (see the module rules); returns (server, thread).
 
     A scrape during which the server cannot be reached answers ``opik_store_health_up 0``.
     Stop with ``server.shutdown(); server.server_close()``.
@@ -82,6 +157,11 @@ def serve(run_checks: Callable[[], HealthReport], host: str, port: int) -> tuple
             return None
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ReportCollector(produce))
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    collector = _ReportCollector(produce, max_age)
+    registry.register(collector)
+    handler = type("Handler", (MetricsHandler.factory(registry),), {"timeout": idle_timeout})
+    server = _BoundedServer((host, port), handler, max_connections)
+    server.collector = collector  # type: ignore[attr-defined]  # for tests and callers that want the run count
+    thread = threading.Thread(target=server.serve_forever, name="opik-store-exporter", daemon=True)
+    thread.start()
     return server, thread
