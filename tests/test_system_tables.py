@@ -148,6 +148,30 @@ def test_prune_refuses_non_log_tables_and_bad_input(engine_url: str) -> None:
             tables.prune(0)
         with pytest.raises(ConfigError, match="at least 1"):
             tables.prune(-3)
+        with pytest.raises(ConfigError, match="at most 10,000"):
+            tables.prune(100_000_000)  # was an OverflowError traceback
+    cli = CliRunner().invoke(main, ["--url", engine_url, "system-tables", "prune", "--keep-days", "100000000"])
+    assert cli.exit_code == 2 and "at most 10,000" in cli.output and "Traceback" not in cli.output, cli.output
+
+
+def test_a_users_table_named_like_a_log_is_not_pruned(engine_url: str, engine: EmbeddedAdapter) -> None:
+    """``system.my_audit_log`` is not the server's: it was pruned (its old rows deleted) like query_log."""
+    engine.execute(
+        "CREATE TABLE IF NOT EXISTS system.my_audit_log (event_date Date, who String) "
+        "ENGINE = MergeTree PARTITION BY toYYYYMM(event_date) ORDER BY event_date"
+    )
+    try:
+        engine.execute("INSERT INTO system.my_audit_log SELECT {d:Date}, 'x'", {"d": days_ago(300).isoformat()})
+        with Store.from_url(engine_url) as store:
+            tables = SystemTables(store.adapter)
+            names = {t.name for t in tables.report()}
+            assert "my_audit_log" not in names and "query_log" in names
+            assert "my_audit_log" not in {a.table for a in tables.prune(30, dry_run=True).actions}
+            with pytest.raises(ConfigError, match="not a log table"):
+                tables.prune(30, ["my_audit_log"])
+        assert engine.query("SELECT count() FROM system.my_audit_log").scalar() == 1
+    finally:
+        engine.execute("DROP TABLE IF EXISTS system.my_audit_log SYNC")
 
 
 def test_rotated_leftovers_only_with_the_flag(engine_url: str, engine: EmbeddedAdapter) -> None:
@@ -212,5 +236,5 @@ def test_render_config_cli_follows_the_server_and_validates(engine_url: str, tmp
     assert {"query_log", "part_log", "opentelemetry_span_log"} <= sections
     assert "trace_log" not in sections, "a log the server does not have is not switched on"
     bad = CliRunner().invoke(main, ["system-tables", "render-config", "--offline", "--keep-days", "-1"])
-    assert bad.exit_code == 2 and "at least 1" in bad.output
+    assert bad.exit_code == 2 and "between 1 and 10,000" in bad.output
     assert RESTART_WARNING.startswith("a TTL set with ALTER")

@@ -36,6 +36,7 @@ from opik_store.engine.adapter import Adapter
 from opik_store.engine.hosts import ClusterHost, HostOutcome, cluster_hosts, fans_out, on_every_host
 from opik_store.engine.quoting import quote_identifier, quote_string
 from opik_store.errors import ConfigError
+from opik_store.maintenance.config_file import MAX_DAYS
 from opik_store.schema.shapes import split_engine_full
 
 #: What makes a system table a log table, for ``match(name, ...)`` in SQL: ``*_log`` or a rotated ``*_log_N``.
@@ -79,6 +80,15 @@ KNOWN_LOGS: dict[str, str] = {
     "opentelemetry_span_log": "finish_date",
 }
 OTEL_ENGINE = "MergeTree PARTITION BY toYYYYMM(finish_date) ORDER BY (finish_date, finish_time_us)"
+
+
+def _servers_own(name: str, comment: str) -> bool:
+    """Whether ``system.<name>`` is one of the server's own log tables, not a user's table named like one: a name
+    the server uses for a log (rotated leftovers included), or any table the server described with a comment
+    (every log table it creates carries one, 23.x on; a log newer than KNOWN_LOGS is found that way)."""
+    match = _LOG_NAME.match(name)
+    base = name[: match.start(1) - 1] if match and match.group(1) else name
+    return base in KNOWN_LOGS or bool(comment.strip())
 
 
 @dataclass(frozen=True)
@@ -145,11 +155,19 @@ class SystemTables:
         ``with_dates=False`` skips the oldest/newest day (a min/max over each table): sizes and TTLs
         then come from system.tables and system.parts only, whatever the size of the logs.
         """
-        tables = self.adapter.query(
-            "SELECT name, engine, engine_full, partition_key FROM system.tables "
-            "WHERE database = 'system' AND match(name, {re:String}) AND engine LIKE '%MergeTree' ORDER BY name",
-            {"re": LOG_TABLE_PATTERN},
-        ).rows
+        has_comment = self.adapter.query(
+            "SELECT count() FROM system.columns WHERE database = 'system' AND table = 'tables' AND name = 'comment'"
+        ).scalar()
+        comment = "comment" if has_comment else "''"
+        tables = [
+            (name, engine, engine_full, partition_key)
+            for name, engine, engine_full, partition_key, note in self.adapter.query(
+                f"SELECT name, engine, engine_full, partition_key, {comment} FROM system.tables "
+                "WHERE database = 'system' AND match(name, {re:String}) AND engine LIKE '%MergeTree' ORDER BY name",
+                {"re": LOG_TABLE_PATTERN},
+            ).rows
+            if _servers_own(str(name), str(note))
+        ]
         sizes = {
             t: (int(r), int(b))
             for t, r, b in self.adapter.query(
@@ -223,6 +241,8 @@ class SystemTables:
         """Remove rows older than ``keep_days`` days from the chosen log tables."""
         if keep_days < 1:
             raise ConfigError(f"keep-days must be at least 1 (got {keep_days}); 0 or less would delete everything")
+        if keep_days > MAX_DAYS:
+            raise ConfigError(f"keep-days must be at most {MAX_DAYS:,} (about 27 years; got {keep_days:,})")
         cutoff = datetime.now(UTC).date() - timedelta(days=keep_days)
         report = PruneReport(keep_days=keep_days, cutoff=cutoff, dry_run=dry_run)
         for table in self.select(names, include_rotated):
@@ -298,8 +318,8 @@ def render_config(keep_days: int, tables: Iterable[str] | None = None) -> str:
     default config, and a ``<ttl>`` next to an ``<engine>`` is a start-up
     error (ClickHouse #88366), so its TTL goes inside a full ``<engine>``.
     """
-    if keep_days < 1:
-        raise ConfigError(f"keep-days must be at least 1 (got {keep_days})")
+    if not 1 <= keep_days <= MAX_DAYS:
+        raise ConfigError(f"keep-days must be between 1 and {MAX_DAYS:,} (got {keep_days:,})")
     names = list(dict.fromkeys(tables)) if tables else list(COMMON_LOGS)
     unknown = [n for n in names if n not in KNOWN_LOGS]
     if unknown:
