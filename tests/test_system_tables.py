@@ -86,6 +86,8 @@ def test_report_lists_log_tables_with_sizes_dates_and_ttl(engine_url: str, seede
     assert tables["opentelemetry_span_log"].date_column == "finish_date"
     result = CliRunner().invoke(main, ["--url", engine_url, "system-tables", "report"])
     assert result.exit_code == 0 and "opentelemetry_span_log" in result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("query_log "))
+    assert q.oldest.isoformat() in line and q.newest.isoformat() in line, line  # it printed "10 10"
 
 
 def test_prune_dry_run_then_prune_removes_only_old_log_rows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 
 import click
 
@@ -35,6 +36,11 @@ def system_tables() -> None:
     """
 
 
+def _day(day: date | None) -> str:
+    """A day as ISO text ('-' when unknown); a date under a format spec would go through strftime ('10')."""
+    return day.isoformat() if day else "-"
+
+
 def _size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -64,8 +70,8 @@ def system_tables_report(opts: Options, as_json: bool) -> None:
     for t in tables:
         name = t.name + ("  (rotated leftover)" if t.rotated else "")
         click.echo(
-            f"{name:34} {t.rows:>12} {_size(t.bytes_on_disk):>11} {t.oldest or '-':10} "
-            f"{t.newest or '-':10} {t.ttl or 'NONE: grows without bound'}"
+            f"{name:34} {t.rows:>12} {_size(t.bytes_on_disk):>11} {_day(t.oldest):10} "
+            f"{_day(t.newest):10} {t.ttl or 'NONE: grows without bound'}"
         )
 
 
