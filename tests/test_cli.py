@@ -154,6 +154,21 @@ def test_revision_creates_a_numbered_script_that_runs(
     assert cols == [("example",)]
 
 
+@pytest.mark.parametrize("message", ["handle \\N", 'a """ b', "ends with \\", "tab\there", "\\u12 and \\x"])
+def test_revision_with_any_message_writes_a_script_python_reads(migrations_copy: Path, message: str) -> None:
+    """``-m 'handle \\N'`` wrote a script Python could not read (the message is its docstring)."""
+    import ast
+
+    from opik_store.migrations.revisions import RevisionSet
+
+    result = CliRunner().invoke(main, ["--migrations-dir", str(migrations_copy), "revision", "-m", message])
+    assert result.exit_code == 0, result.output
+    created = Path(result.output.split("created ", 1)[1].strip())
+    doc = ast.get_docstring(ast.parse(created.read_text()))
+    assert doc is not None and doc.startswith(message.strip().expandtabs()), doc
+    assert "0005" in [r.id for r in RevisionSet(migrations_copy)._ordered]
+
+
 def test_installed_script_runs_the_readme_command(tmp_path: Path) -> None:
     """`opik-store migrate` in an empty folder creates opik.traces/spans in ./.opik-store; again applies nothing."""
     script = Path(sys.executable).parent / "opik-store"

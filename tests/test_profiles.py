@@ -76,6 +76,16 @@ def test_server_checks_name_file_entry_and_key(tmp_path: Path, engine: EmbeddedA
     )
 
 
+def test_every_unknown_setting_is_named_at_once(tmp_path: Path, engine: EmbeddedAdapter) -> None:
+    """Several bad names in one file: each is named, not only the first."""
+    path = tmp_path / "bad.toml"
+    path.write_text("[profiles.a.settings]\nmax_threadz = 2\nmax_memory_usag = 5\n[profiles.b.settings]\nnope = 1\n")
+    with pytest.raises(AccessConfigError) as info:
+        check_against_server(load_access(path), engine)
+    named = sorted(p.rsplit("'", 2)[1] for p in info.value.problems)
+    assert named == ["max_memory_usag", "max_threadz", "nope"], info.value.problems
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [

@@ -10,6 +10,7 @@ to revert.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -181,10 +182,20 @@ class RevisionSet:
         if len(heads) > 1:
             raise RevisionError(f"several heads ({', '.join(heads)}): merge them first")
         self._script.timezone = "UTC"
+        # the message lands in the script's docstring: escaped so that a backslash (\\N) or a triple quote
+        # cannot break the file (the file name is built from its words only)
+        docstring = message.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
         try:
-            script = self._script.generate_revision(rev_id, message, head="head")
+            script = self._script.generate_revision(rev_id, docstring, head="head")
         except (CommandError, AlembicRevisionError) as exc:
             raise RevisionError(str(exc)) from None
         if script is None:
             raise RevisionError("alembic did not create the revision")
-        return Path(script.path)
+        path = Path(script.path)
+        try:
+            ast.parse(path.read_text(encoding="utf-8"), str(path))
+        except SyntaxError as exc:
+            path.unlink()
+            raise RevisionError(f"the message {message!r} made a script Python cannot read ({exc.msg}); nothing "
+                                "was written: use another message") from None  # fmt: skip
+        return path
