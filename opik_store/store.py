@@ -282,6 +282,10 @@ class Store:
         """The newest migration-lock generation's holder (released or not), None if never locked."""
         return self.migrator().lock().holder()
 
+    def lock_holder_is_dead_here(self, holder: Holder) -> bool:
+        """Whether ``holder`` ran on this host (same boot and PID namespace) and its process is gone."""
+        return self.migrator().lock().dead_here(holder)
+
     def unlock(self) -> Holder | None:
         """Mark the migration lock released, whoever holds it; returns who held it."""
         return self.migrator().lock().force_release()

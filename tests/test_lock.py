@@ -195,6 +195,30 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> N
     ]
 
 
+def test_unlock_releases_a_holder_killed_on_this_host_and_says_so(tmp_path: Path) -> None:
+    """unlock after kill -9 of a holder here said "held by pid N; use --force" without noticing it was dead."""
+    url = f"chdb://{tmp_path / 'db'}"
+    marker = tmp_path / "paused"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    victim = subprocess.Popen([sys.executable, "-c", KILLABLE, url, str(marker)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert victim.poll() is None and time.monotonic() < deadline, "the migrating process never paused"
+            time.sleep(0.1)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(30)
+    script = Path(sys.executable).parent / "opik-store"
+    env |= {"OPIK_STORE_URL": url}
+    done = subprocess.run([str(script), "unlock", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["released"] and doc["holder_dead"] and f"pid {victim.pid}" in doc["holder"], doc
+    again = subprocess.run([str(script), "unlock"], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "free" in again.stdout, again.stdout + again.stderr
+
+
 def test_status_tells_a_running_migration_from_an_interrupted_one(engine_url: str, database: str) -> None:
     paused, resume = threading.Event(), threading.Event()
     errors: list[BaseException] = []

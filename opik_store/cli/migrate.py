@@ -322,10 +322,12 @@ def stamp(opts: Options, revision: str, force: bool, as_json: bool) -> None:
 def unlock(opts: Options, force: bool, as_json: bool) -> None:
     """Show who holds the migration lock; with --force, release it.
 
-    A dead holder's lock frees itself once its lease runs out; --force is for
-    when you cannot wait and know the holder is gone. A live holder that loses
-    the lock stops before its next statement. Without --force, a held lock
-    exits 2 (nothing was changed).
+    A holder that ran on this host and whose process is gone (killed) is
+    released at once, without --force, and said so. Any other dead holder's
+    lock frees itself once its lease runs out; --force is for when you cannot
+    wait and know the holder is gone. A live holder that loses the lock stops
+    before its next statement. Without --force, a held lock exits 2 (nothing
+    was changed).
 
     \b
     Examples:
@@ -335,16 +337,21 @@ def unlock(opts: Options, force: bool, as_json: bool) -> None:
     with opts.store(must_exist="database") as store:
         holder = store.lock_holder()
         free = holder is None or holder.released
-        if not free and force:
+        dead = not free and holder is not None and store.lock_holder_is_dead_here(holder)
+        if not free and (force or dead):
             store.unlock()
     held_by = None if holder is None or free else holder.describe()
     if as_json:
-        emit_json({"held": held_by is not None, "holder": held_by, "released": bool(held_by and force)})
+        emit_json({"held": held_by is not None, "holder": held_by, "released": bool(held_by and (force or dead)),
+                   "holder_dead": dead})  # fmt: skip
     elif held_by is None:
         click.echo("the migration lock is free")
+    elif dead:
+        click.echo(f"released the migration lock left by {held_by}: its process is gone (killed) on this host")
+        return
     elif force:
         click.echo(f"released the migration lock held by {held_by}")
     else:
         click.echo(f"the migration lock is held by {held_by}; use --force to release it")
-    if held_by is not None and not force:
+    if held_by is not None and not (force or dead):
         sys.exit(2)
