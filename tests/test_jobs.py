@@ -335,3 +335,26 @@ def test_a_lease_free_run_is_closed_only_when_it_cannot_be_running(store: Store)
     assert runner.run("snap").state == "succeeded"
     closed = {r.run_id for r in runner.history(store) if r.state == "interrupted"}
     assert closed == {ids["dead"], ids["old elsewhere"]}, {k: v in closed for k, v in ids.items()}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("misfire_grace_seconds", "0", "between 1 and 86,400 seconds (a run that could not start"),
+        ("misfire_grace_seconds", "1e6", "write 1000000, not 1000000.0"),
+        ("misfire_grace_seconds", "100000", "between 1 and 86,400 seconds"),
+        ("jitter_seconds", "-1", "between 0 and 3,600 seconds (the scheduler delays each run"),
+        ("jitter_seconds", '"60"', "must be a whole number of seconds, got '60'"),
+    ],
+)
+def test_job_seconds_are_checked_with_texts_that_fit_them(key: str, value: str, message: str) -> None:
+    """misfire_grace_seconds = 0 said "0 would delete everything"; 1e6 was capped with "about 27 years"."""
+    import tomllib
+
+    from opik_store.maintenance.config_file import parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(tomllib.loads(f"[jobs.health]\n{key} = {value}\n"))
+    assert (
+        message in str(info.value) and "delete everything" not in str(info.value) and "27 years" not in str(info.value)
+    )

@@ -182,6 +182,20 @@ class _Reader:
         if unknown:
             self.fail(entry, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
 
+    def seconds(self, value: Any, entry: str, key: str, low: int, high: int, default: int, meaning: str) -> int:
+        """A whole number of seconds from ``low`` to ``high``; on a problem, ``default``. ``meaning`` says what
+        the value does, in the error."""
+        if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
+            self.fail(entry, f"{key} must be a whole number of seconds: write {int(value)}, not {value!r} (TOML "
+                             "reads 1e6 or 10.0 as a fraction)")  # fmt: skip
+        elif isinstance(value, bool) or not isinstance(value, int):
+            self.fail(entry, f"{key} must be a whole number of seconds, got {value!r}")
+        elif not low <= value <= high:
+            self.fail(entry, f"{key} must be between {low} and {high:,} seconds ({meaning}), got {value:,}")
+        else:
+            return value
+        return default
+
     def days(
         self, value: Any, entry: str, key: str, allow_zero: bool = True, unit: str = "days", default: int = 0
     ) -> int:
@@ -308,10 +322,10 @@ def _jobs(r: _Reader, data: Mapping[str, Any]) -> dict[str, JobConfig]:
         enabled = item.get("enabled", True)
         if not isinstance(enabled, bool):
             r.fail(entry, f"enabled must be true or false, got {enabled!r}")
-        jitter = r.days(item.get("jitter_seconds", 60), entry, "jitter_seconds", unit="seconds")
-        grace = r.days(
-            item.get("misfire_grace_seconds", 600), entry, "misfire_grace_seconds", allow_zero=False, unit="seconds"
-        )
+        jitter = r.seconds(item.get("jitter_seconds", 60), entry, "jitter_seconds", 0, 3600, 60,
+                           "the scheduler delays each run by up to this many random seconds")  # fmt: skip
+        grace = r.seconds(item.get("misfire_grace_seconds", 600), entry, "misfire_grace_seconds", 1, 86400, 600,
+                          "a run that could not start within this many seconds of its time is skipped")  # fmt: skip
         jobs[name] = JobConfig(name, schedule, enabled is True, jitter, grace)
     return jobs
 
