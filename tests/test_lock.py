@@ -275,3 +275,50 @@ def test_the_dead_holder_shortcut_needs_the_full_machine_identity(store: Store) 
     assert not lock.dead_here(Holder(1, "run", "localhost", dead_pid, None, 0, False)), "only the lease may free it"
     other_boot = Holder(1, "run", lock.host.split("#")[0] + "#another-boot#1", dead_pid, None, 0, False)
     assert not lock.dead_here(other_boot)
+
+
+SLOW_STATUS = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from opik_store.store import Store
+    from opik_store.cli import main
+
+    marker = Path(sys.argv[1])
+
+    def slow(self, *a, **k):  # a command that takes a while, like a long migration
+        marker.write_text("busy")
+        time.sleep(60)
+
+    Store.check = slow
+    sys.argv = ["opik-store", "--url", sys.argv[2], "check"]
+    main()
+    """
+)
+
+
+@pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_an_interrupted_command_says_so_and_how_to_resume(tmp_path: Path, sig: int, code: int, name: str) -> None:
+    """Ctrl-C printed click's "Aborted!" with exit 1 (a server error's code); SIGTERM printed nothing at all.
+    Now: exit 130 / 143 and one line naming the signal and the command that resumes."""
+    url = f"chdb://{tmp_path / 'db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    script = Path(sys.executable).parent / "opik-store"
+    assert subprocess.run([str(script), "--url", url, "migrate", "-q"], env=env,
+                          capture_output=True, timeout=120).returncode == 0  # fmt: skip
+    marker = tmp_path / "busy"
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_STATUS, str(marker), url], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert f"interrupted by {name}" in err and "opik-store check" in err and "run the same command again" in err
+    assert "Traceback" not in err and "Aborted" not in err

@@ -25,7 +25,9 @@ Exit codes: 0 success; 1 a database/server error; 2 bad input or a refused
 operation (nothing was changed); 3 ``check`` found differences; 4 the
 migration lock stayed busy for the whole --lock-timeout; 5 a read-only
 command found no database to read (nothing was created); 6 ``health``'s worst
-check is warn; 7 it is critical (both defined in ``cli/health.py``).
+check is warn; 7 it is critical (both defined in ``cli/health.py``); 130 the
+command was interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: one line says so
+and names the command that resumes it.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -66,6 +70,31 @@ EXIT_BAD_INPUT = 2
 EXIT_DIFFERENCES = 3
 EXIT_LOCK_BUSY = 4
 EXIT_NO_DATABASE = 5
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), as a shell reports it: 128 + 2
+EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process gets SIGTERM (see :func:`raise_on_sigterm`)."""
+
+
+def raise_on_sigterm() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread, unless someone installed a handler already
+    (the scheduler and the exporter install their own, later, and those win)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+
+        def _terminated(_signum: int, _frame: Any) -> None:
+            raise Terminated()
+
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _interrupted(signal_name: str) -> str:
+    ctx = click.get_current_context(silent=True)
+    command = ctx.command_path if ctx is not None else "opik-store"
+    return (f"interrupted by {signal_name}: `{command}` stopped where it was. Every step it finished is recorded "
+            f"(a migration's revisions, a re-layout's windows, a job's run); run the same command again to resume, "
+            "and `opik-store status` to see where it stands")  # fmt: skip
 
 
 @dataclass
@@ -354,6 +383,10 @@ def handle_errors(func: F) -> F:
         as_json = bool(kwargs.get("as_json"))
         try:
             return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            fail(_interrupted("SIGINT (Ctrl-C)"), EXIT_INTERRUPTED, as_json)
+        except Terminated:
+            fail(_interrupted("SIGTERM"), EXIT_TERMINATED, as_json)
         except LockLost as exc:
             fail(f"{exc}. The interrupted revision is finished by the next `opik-store migrate`.", 1, as_json)
         except OpikStoreError as exc:
@@ -377,6 +410,8 @@ class JsonAwareGroup(click.Group):
         **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
+        if args is None:  # the console script (a process of its own), not a caller embedding the CLI
+            raise_on_sigterm()
         if not standalone_mode or "--json" not in argv:
             return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
         try:
