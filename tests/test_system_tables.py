@@ -240,3 +240,21 @@ def test_render_config_cli_follows_the_server_and_validates(engine_url: str, tmp
     bad = CliRunner().invoke(main, ["system-tables", "render-config", "--offline", "--keep-days", "-1"])
     assert bad.exit_code == 2 and "between 1 and 10,000" in bad.output
     assert RESTART_WARNING.startswith("a TTL set with ALTER")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["system-tables", "render-config", "--offline", "--keep-days", "9"],
+        ["profiles", "render-xml"],
+    ],
+)
+def test_output_into_a_missing_folder_is_one_clear_line(engine_url: str, tmp_path: Path, args: list[str]) -> None:
+    """``--output /etc/clickhouse-server/...`` (the --help examples) on a machine without that folder printed a
+    Python traceback."""
+    out = tmp_path / "no" / "such" / "folder" / "x.xml"
+    result = CliRunner().invoke(main, ["--url", engine_url, *args, "--output", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "does not exist" in result.output and "mkdir -p" in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.parent.exists()

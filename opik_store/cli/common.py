@@ -459,10 +459,25 @@ def write_or_print(text: str, output: str | None, private: bool = False) -> None
     if not output:
         click.echo(text, nl=False)
         return
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"cannot write {output}: the folder {folder} does not exist. Create it first "
+                          f"(mkdir -p {folder}), or choose another --output; nothing was written")  # fmt: skip
+    try:
+        _write(text, output, private)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror or exc}; nothing was written") from None
+    if private:
+        click.echo(f"wrote {output} (mode 0600: it holds password hashes; let the server's user read it, e.g. "
+                   f"`chown clickhouse: {output}`)")  # fmt: skip
+    else:
+        click.echo(f"wrote {output}")
+
+
+def _write(text: str, output: str, private: bool) -> None:
     if not private:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
-        click.echo(f"wrote {output}")
         return
     folder = os.path.dirname(os.path.abspath(output))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".opik-store-")  # mkstemp creates it with mode 0600
@@ -474,5 +489,3 @@ def write_or_print(text: str, output: str | None, private: bool = False) -> None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    click.echo(f"wrote {output} (mode 0600: it holds password hashes; let the server's user read it, e.g. "
-               f"`chown clickhouse: {output}`)")  # fmt: skip
