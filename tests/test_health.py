@@ -699,3 +699,24 @@ def test_a_mutation_that_cannot_run_is_stuck(engine: EmbeddedAdapter, database: 
     assert ours and not ours[0]["fail_reason"] and check.status == "warn", check
     assert not [m for m in Health(engine).merges_mutations().details["mutations"] if m["database"] == database]
     engine.execute("KILL MUTATION WHERE database = {d:String} SYNC", {"d": database})
+
+
+def test_the_embedded_default_is_told_what_applies_to_it(tmp_path: Path) -> None:
+    """On the embedded default (no log tables), health advised "enable <part_log> in the server config" and
+    ``system-tables report`` printed a bare header."""
+    script = Path(sys.executable).parent / "opik-store"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    url = f"chdb:{tmp_path / 'db'}"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(script), "--url", url, *args], env=env, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    assert run("migrate", "-q").returncode == 0
+    health = run("health", "--json", "--exit-zero")
+    assert health.returncode == 0, health.stderr
+    actions = {c["check"]: c["action"] for c in json.loads(health.stdout)["checks"]}
+    assert "the embedded engine keeps no part_log" in actions["insert_rate"], actions
+    assert "server config" not in actions["insert_rate"] + actions["query_duration"]
+    report = run("system-tables", "report")
+    assert report.returncode == 0 and report.stdout.startswith("no log tables"), report.stdout

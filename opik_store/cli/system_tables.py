@@ -66,6 +66,10 @@ def system_tables_report(opts: Options, as_json: bool) -> None:
     if as_json:
         emit_json([t.as_json() for t in tables])
         return
+    if not tables:
+        click.echo("no log tables in this server's system database (the embedded engine keeps none unless its "
+                   "config file enables them: --url 'chdb:PATH?config-file=FILE'): nothing grows here")  # fmt: skip
+        return
     click.echo(f"{'table':34} {'rows':>12} {'on disk':>11} {'oldest':10} {'newest':10} ttl")
     for t in tables:
         name = t.name + ("  (rotated leftover)" if t.rotated else "")

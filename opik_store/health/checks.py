@@ -412,7 +412,7 @@ class Health:
         )
         if not self._has("part_log"):
             return Check("insert_rate", "unknown", "not measured", threshold,
-                         "enable <part_log> in the server config to measure the insert rate")  # fmt: skip
+                         self._enable_advice("part_log", "the insert rate"))  # fmt: skip
         rows = self._q(
             "SELECT hostName() AS host, sumIf(rows, event_time >= now() - toIntervalMinute({w:UInt32})), "
             "sumIf(rows, event_time < now() - toIntervalMinute({w:UInt32})), "
@@ -471,13 +471,20 @@ class Health:
 
     # -- queries ---------------------------------------------------------------------------------------------
 
+    def _enable_advice(self, log: str, what: str) -> str:
+        """How to get ``log`` on this kind of server, to measure ``what``."""
+        if self.adapter.spec.kind == "embedded":
+            return (f"the embedded engine keeps no {log} unless its config file enables <{log}> "
+                    "(--url 'chdb:PATH?config-file=FILE'); on a development box it can stay unknown")  # fmt: skip
+        return f"enable <{log}> in the server config to measure {what}"
+
     def query_duration(self) -> Check:
         """p50/p95/p99 of finished queries per host and user over the window, and the slowest query shapes."""
         c = self.config
         threshold = f"p95 <= {c.query_warn_seconds:g} s, p99 <= {c.query_critical_seconds:g} s (per user and shape)"
         if not self._has("query_log"):
             return Check("query_duration", "unknown", "not measured", threshold,
-                         "enable <query_log> in the server config to measure query durations")  # fmt: skip
+                         self._enable_advice("query_log", "query durations"))  # fmt: skip
         where = (
             "event_date >= toDate(now() - toIntervalMinute({w:UInt32})) "
             "AND event_time >= now() - toIntervalMinute({w:UInt32}) AND type = 'QueryFinish' "
