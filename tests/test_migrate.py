@@ -252,3 +252,18 @@ def test_a_ledger_from_before_seq_is_read_in_time_order_and_gets_seq_from_the_ne
         ("0004", "applied"),
     ]
     assert store.status().applied == ["0001", "0002", "0003", "0004"] and store.migrate().revisions == []
+
+
+def test_reports_and_steps_print_as_a_reader_expects(store: Store) -> None:
+    """``print(store.migrate())`` printed pages of repr (every statement, module objects); ``Store.sql()`` gave
+    objects where a user expects SQL."""
+    dry = store.migrate(dry_run=True)
+    assert repr(dry) == "<Report upgrade: would be applied 0001, 0002, 0003, 0004>" and str(dry) == repr(dry)
+    report = store.migrate()
+    assert repr(report) == "<Report upgrade: applied 0001, 0002, 0003, 0004>"
+    assert repr(store.migrate()) == "<Report upgrade: nothing to do>"
+    steps = store.sql()
+    assert repr(steps[0]).startswith("<Step upgrade 0001 ") and len(repr(steps[0])) < 200
+    script = str(steps[0])
+    assert script.startswith("-- upgrade 0001: ") and "CREATE TABLE" in script and script.endswith(";")
+    assert steps[0].sql == [r.sql for r in steps[0].statements]

@@ -104,6 +104,21 @@ class Step:
         return _digest(self.sources)
 
     @property
+    def sql(self) -> list[str]:
+        """The statements this step runs, as SQL text, in order."""
+        return [r.sql for r in self.statements]
+
+    def __str__(self) -> str:
+        """The step as a SQL script: a comment naming it, then each statement ending in ``;``."""
+        head = f"-- {self.direction} {self.revision.id}: {self.revision.message}"
+        return "\n".join([head, *(f"{sql};" for sql in self.sql)])
+
+    def __repr__(self) -> str:
+        risk = f", destructive: {', '.join(self.hazards)}" if self.hazards else ""
+        name = f"{self.direction} {self.revision.id} {self.revision.message!r}"
+        return f"<Step {name}: {len(self.statements)} statements{risk}>"
+
+    @property
     def checksums(self) -> tuple[str, str]:
         return self.checksum, self.source_checksum
 
@@ -222,9 +237,9 @@ class Status:
         }
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
-    """What a migrate, downgrade or stamp run did (or, dry, would do)."""
+    """What a migrate, downgrade or stamp run did (or, dry, would do). ``str``/``repr`` are one line."""
 
     direction: str
     steps: list[Step]
@@ -235,6 +250,15 @@ class Report:
     @property
     def revisions(self) -> list[str]:
         return [s.revision.id for s in self.steps]
+
+    def __repr__(self) -> str:
+        verb = {"upgrade": "applied", "downgrade": "reverted", "stamp": "stamped"}.get(self.direction, self.direction)
+        if self.dry_run:
+            verb = f"would be {verb}"
+        done = f"{verb} {', '.join(self.revisions)}" if self.steps else "nothing to do"
+        return f"<Report {self.direction}: {done}>"
+
+    __str__ = __repr__
 
     def as_json(self) -> dict[str, Any]:
         return {
