@@ -534,7 +534,8 @@ def test_unlock_json(engine_url: str, database: str) -> None:
     released = json.loads(_invoke([*base, "unlock", "--force", "--json"]).stdout)
     assert released["held"] is True and released["released"] is True
     free = _invoke([*base, "unlock", "--json"])
-    assert free.exit_code == 0 and json.loads(free.stdout) == {"held": False, "holder": None, "released": False}
+    expected = {"held": False, "holder": None, "released": False, "holder_dead": False}
+    assert free.exit_code == 0 and json.loads(free.stdout) == expected
 
 
 def test_profiles_check_json(tmp_path: Path, engine_url: str) -> None:

@@ -77,12 +77,27 @@ def _backwards(fields: list[str]) -> str:
     return ""
 
 
+def _weekday_steps(field: str) -> str:
+    """``N/step`` in the day-of-week field means N through 7 in crontab (7 is Sunday again); croniter stops at 6,
+    so such a part is written out as ``N-7/step`` (a name as its number)."""
+    days = _NAMES["day-of-week"]
+    parts = []
+    for part in field.split(","):
+        start, slash, step = part.partition("/")
+        if slash and "-" not in start and start != "*":
+            number = str(days.index(start.lower())) if start.lower() in days else start
+            part = f"{number}-7/{step}"
+        parts.append(part)
+    return ",".join(parts)
+
+
 def cron_trigger(expr: str, jitter: int | None = None) -> Any:
     """A trigger in UTC for a 5-field (or seconds-first 6-field) crontab line; ConfigError for a bad or
     never-firing line."""
     fields = expr.split()
     if len(fields) not in (5, 6):
         raise ConfigError(f"schedule {expr!r} is not a 5-field cron expression (or 6 with seconds first)")
+    fields = [*fields[:-1], _weekday_steps(fields[-1])]
     text = " ".join(fields)
     try:
         valid = croniter.is_valid(text, second_at_beginning=len(fields) == 6)
