@@ -152,6 +152,16 @@ def _reads_as_zero(value: str) -> bool:
         return False
 
 
+def _fraction(value: str) -> bool:
+    """Whether a setting value is a number with a fractional part (``0.4``, ``2.5``)."""
+    text = value.strip().strip("'\"").strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return number == number and number not in (float("inf"), float("-inf")) and not number.is_integer()
+
+
 def _check_ddl_semantics(settings: Mapping[str, str]) -> None:
     """Refuse DDL settings that would let the store record DDL as done before (or although) it failed.
 
@@ -160,6 +170,11 @@ def _check_ddl_semantics(settings: Mapping[str, str]) -> None:
     not raise hide a host's failure the same way.
     """
     timeout = settings.get("distributed_ddl_task_timeout")
+    if timeout is not None and _fraction(timeout):
+        raise ConfigError(
+            f"distributed_ddl_task_timeout={timeout} is not a whole number of seconds (a server refuses it, the "
+            "embedded engine truncates it, to 0 below 1): use a positive whole number, or -1 to wait without limit"
+        )
     if timeout is not None and _reads_as_zero(timeout):
         raise ConfigError(
             "distributed_ddl_task_timeout=0 makes ON CLUSTER DDL asynchronous: the store would record revisions "

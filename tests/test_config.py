@@ -96,6 +96,13 @@ def test_every_spelling_of_a_zero_ddl_timeout_is_refused(zero: str, engine: Embe
     assert StoreConfig.from_env(url="chdb:///x", environ={}, settings={"distributed_ddl_task_timeout": "-1"})
 
 
+@pytest.mark.parametrize("fraction", ["0.4", "2.5", "'0.9'"])
+def test_a_fractional_ddl_timeout_is_refused(fraction: str) -> None:
+    """0.4 passed: the embedded engine reads it as 0 (asynchronous DDL), a server refuses it."""
+    with pytest.raises(ConfigError, match="whole number of seconds"):
+        StoreConfig.from_env(url="chdb:///x", environ={}, settings={"distributed_ddl_task_timeout": fraction})
+
+
 def test_unknown_setting_is_refused_by_the_server_before_any_change(engine_url: str, database: str) -> None:
     from opik_store.engine.embedded import EmbeddedAdapter
 
@@ -120,3 +127,25 @@ def test_minimum_version(version: str, ok: bool) -> None:
     else:
         with pytest.raises(UnsupportedServerError, match=r"needs 25\.3"):
             check_version(version)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "clickhouse://127.0.0.1:9000/?user=opik&password=Hunter2secret",
+        "clickhouse://127.0.0.1:9000/?user=opik&password=Hunter2secret&nope=1",
+        "chdb:/tmp/opik-store-never?password=Hunter2secret",
+        "clickhouse://u:Hunter2secret@h:9000/?access_token=Hunter2secret",
+    ],
+)
+def test_a_password_in_the_query_string_is_masked(url: str) -> None:
+    """ClickHouse's HTTP form (?user=...&password=...) was printed whole in the "unknown URL parameter" error."""
+    from click.testing import CliRunner
+
+    from opik_store.cli import main
+
+    assert "Hunter2secret" not in mask_url(url)
+    result = CliRunner().invoke(main, ["--url", url, "status", "--json"], env={"OPIK_STORE_RETRIES": "1"})
+    assert "Hunter2secret" not in result.output, result.output
+    if url.startswith("chdb:"):
+        assert "Hunter2secret" not in parse_url(url).display

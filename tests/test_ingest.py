@@ -438,3 +438,9 @@ def test_a_reused_caller_token_with_other_items_stores_them(
     assert count(engine, database) == 6, "the second request's items are stored"
     writer.write(first, token="request-7")
     assert count(engine, database) == 6, "the same items under the same key: stored once"
+    items = [{k: v for k, v in span(i).items() if k != "workspace_id"} for i in range(20, 23)]
+    for ws in ("wsA", "wsB"):  # the same items, other writer defaults: other content
+        BatchWriter(migrated.adapter, database, "spans", defaults={"workspace_id": ws}).write(items, token="r-8")
+    stored = engine.query(f"SELECT workspace_id, count() FROM `{database}`.spans WHERE workspace_id LIKE 'ws_' "
+                          "GROUP BY workspace_id ORDER BY workspace_id").rows  # fmt: skip
+    assert [tuple(r) for r in stored] == [("wsA", 3), ("wsB", 3)]

@@ -70,10 +70,17 @@ def _assert_hidden(password: str, *texts: str) -> None:
             assert form not in text, (form, text[:400])
 
 
-def _url(user: str, password: str, host: str, encode: bool) -> str:
-    if encode:
+def _url(user: str, password: str, host: str, form: str) -> str:
+    """The password in the user information (raw or percent-encoded), or in the query string (ClickHouse's
+    HTTP form ``?user=...&password=...``, encoded: a raw ``&`` there would end the value)."""
+    if form == "encoded":
         return f"clickhouse://{quote(user, safe='')}:{quote(password, safe='')}@{host or '127.0.0.1'}:1/opik"
+    if form == "query":
+        return f"clickhouse://{host or '127.0.0.1'}:1/?user={quote(user, safe='')}&password={quote(password, safe='')}"
     return f"clickhouse://{user}:{password}@{host}:1/opik"
+
+
+_FORMS = st.sampled_from(["raw", "encoded", "query"])
 
 
 @pytest.fixture(autouse=True)
@@ -82,9 +89,9 @@ def _fast_failures(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @_SETTINGS
-@given(user=_USERS, password=_PASSWORDS, host=_HOSTS, encode=st.booleans(), as_json=st.booleans())
-def test_no_command_prints_a_url_password(user: str, password: str, host: str, encode: bool, as_json: bool) -> None:
-    url = _url(user, password, host, encode)
+@given(user=_USERS, password=_PASSWORDS, host=_HOSTS, form=_FORMS, as_json=st.booleans())
+def test_no_command_prints_a_url_password(user: str, password: str, host: str, form: str, as_json: bool) -> None:
+    url = _url(user, password, host, form)
     with _captured_logs() as logs:
         result = CliRunner().invoke(main, ["--url", url, "status", *(["--json"] if as_json else [])])
     assert result.exit_code != 0, "nothing listens on port 1: the command cannot have succeeded"
@@ -93,9 +100,9 @@ def test_no_command_prints_a_url_password(user: str, password: str, host: str, e
 
 
 @_SETTINGS
-@given(user=_USERS, password=_PASSWORDS, host=_HOSTS, encode=st.booleans())
-def test_no_exception_text_holds_a_url_password(user: str, password: str, host: str, encode: bool) -> None:
-    url = _url(user, password, host, encode)
+@given(user=_USERS, password=_PASSWORDS, host=_HOSTS, form=_FORMS)
+def test_no_exception_text_holds_a_url_password(user: str, password: str, host: str, form: str) -> None:
+    url = _url(user, password, host, form)
     with _captured_logs() as logs:
         try:
             with Store.from_url(url) as store:
@@ -117,16 +124,16 @@ def test_no_command_prints_the_password_from_the_environment(password: str, as_j
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(value=_PASSWORDS, as_json=st.booleans())
+@given(value=_PASSWORDS, as_json=st.booleans(), key=st.sampled_from(["password_env", "password_file"]))
 def test_a_password_put_in_password_env_is_never_printed(
-    tmp_path: Path, engine_url: str, value: str, as_json: bool
+    tmp_path: Path, engine_url: str, value: str, as_json: bool, key: str
 ) -> None:
-    """An access file whose password_env holds a password (not a variable name): ``profiles check`` refuses it
-    (no such variable) without repeating the value."""
+    """An access file whose password_env (or password_file) holds a password, not a variable name (a path):
+    ``profiles check`` refuses it (no such variable, no such file) without repeating the value."""
     import json
 
     access = tmp_path / "access.toml"
-    access.write_text(f"[users.svc]\npassword_env = {json.dumps(value)}\n", encoding="utf-8")
+    access.write_text(f"[users.svc]\n{key} = {json.dumps(value)}\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
     with _captured_logs() as logs:
         result = CliRunner().invoke(

@@ -16,12 +16,14 @@ import textwrap
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow
 import pytest
-from test_ingest import Recording, count, span
+from test_ingest import NOW, Recording, count, span
+from test_retention import uuid7
 
 from opik_store import Store
 from opik_store.engine.embedded import EmbeddedAdapter
@@ -138,6 +140,41 @@ def test_a_full_buffer_pushes_back_then_hands_back_what_it_could_not_take(
     with StreamingWriter(BatchWriter(migrated.adapter, database, "spans", batch_size=10)) as again:
         again.add_many(closed.value.items + full.value.items)
     assert _ids(engine, database) == {i["id"] for i in items}
+
+
+class FailOnce(Recording):
+    """The real adapter; its ``n``-th INSERT (1-based) fails once with UNKNOWN_TABLE, before it runs."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        super().__init__(inner)
+        self.n = n
+
+    def insert_arrow(
+        self, target: str, columns: Sequence[str], data: pyarrow.Table, settings: Mapping[str, str]
+    ) -> None:
+        if len(self.inserts) + 1 == self.n:
+            self.inserts.append((data.num_rows, dict(settings)))
+            raise ServerError(60, "simulated: the table is away for a moment")
+        super().insert_arrow(target, columns, data, settings)
+
+
+def test_a_batch_stored_in_part_is_retried_for_the_rest_and_counted_once(
+    migrated: Store, engine: EmbeddedAdapter, database: str
+) -> None:
+    """150 spans in 150 weeks go as two INSERTs (100 + 50 weeks); the second fails. The 100 stored are not
+    handed back nor counted twice when the batch is tried again (they were: 150 handed back, rows = 250)."""
+    items = [span(i, id=uuid7(NOW - timedelta(weeks=i), 900 + i)) for i in range(150)]
+    flaky = FailOnce(migrated.adapter, 2)
+    stream = StreamingWriter(BatchWriter(flaky, database, "spans", batch_size=200), flush_interval=60)
+    stream.add_many(items)
+    with pytest.raises(UnstoredItemsError) as info:
+        stream.flush()
+    assert len(info.value.items) == 50 and stream.pending == 50, (len(info.value.items), stream.pending)
+    assert stream.counters.snapshot()["rows"] == 100 and count(engine, database) == 100
+    stream.close()
+    assert count(engine, database) == 150 and stream.counters.snapshot()["rows"] == 150 and stream.pending == 0
+    sent = [n for n, _ in flaky.inserts]
+    assert sent == [100, 50, 50], sent  # the stored group is not sent again
 
 
 def test_a_flush_that_returned_is_durable_through_kill_9(tmp_path: Path) -> None:

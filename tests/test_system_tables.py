@@ -258,3 +258,7 @@ def test_output_into_a_missing_folder_is_one_clear_line(engine_url: str, tmp_pat
     assert "does not exist" in result.output and "mkdir -p" in result.output and "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not out.parent.exists()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    result = CliRunner().invoke(main, ["--url", engine_url, *args, "--output", str(a_file / "x.xml")])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output, result.output

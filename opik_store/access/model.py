@@ -410,7 +410,9 @@ def _password(item: Mapping[str, Any], entry: str, env: Mapping[str, str], bad: 
         return hashlib.sha256(env[var].encode()).hexdigest(), f"environment variable {var}"
     path = Path(str(item[key]))
     if not path.is_file():
-        bad(entry, f"password_file: {path} does not exist")
+        # the value is not repeated: a password put here by mistake must not reach a terminal or a log
+        bad(entry, "password_file: the file it names does not exist (or is not a file); the name is not shown, "
+                   "in case a password was written there by mistake")  # fmt: skip
         return "", ""
     try:
         secret = path.read_text(encoding="utf-8").rstrip("\n")

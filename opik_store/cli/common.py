@@ -460,6 +460,9 @@ def write_or_print(text: str, output: str | None, private: bool = False) -> None
         click.echo(text, nl=False)
         return
     folder = os.path.dirname(os.path.abspath(output))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigError(f"cannot write {output}: {folder} is a file, not a folder; choose another --output. "
+                          "Nothing was written")  # fmt: skip
     if not os.path.isdir(folder):
         raise ConfigError(f"cannot write {output}: the folder {folder} does not exist. Create it first "
                           f"(mkdir -p {folder}), or choose another --output; nothing was written")  # fmt: skip

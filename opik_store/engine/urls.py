@@ -16,6 +16,7 @@ options (e.g. ``?config-file=/abs/config.xml``).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -46,7 +47,7 @@ class ConnectionSpec:
     def display(self) -> str:
         """The URL with its password masked, safe for any message."""
         if self.kind == "embedded":
-            opts = "&".join(f"{k}={v}" for k, v in self.options)
+            opts = "&".join(f"{k}={_masked_option(k, v)}" for k, v in self.options)
             return f"chdb://{self.path}" + (f"?{opts}" if opts else "")
         auth = quote(self.user, safe="")
         if self.password:
@@ -56,11 +57,13 @@ class ConnectionSpec:
         return f"{scheme}://{auth}@{self.host}:{self.port}{db}"
 
     def scrub(self, text: str) -> str:
-        """Remove this connection's password from ``text`` wherever it appears."""
-        if self.password:
-            text = text.replace(self.password, _MASK)
-            encoded = quote(self.password, safe="")
-            if encoded != self.password:
+        """Remove this connection's password (and any secret-looking URL option's value) from ``text``."""
+        secrets = [self.password] if self.password else []
+        secrets += [v for k, v in self.options if v and _masked_option(k, v) == _MASK]
+        for secret in secrets:
+            text = text.replace(secret, _MASK)
+            encoded = quote(secret, safe="")
+            if encoded != secret:
                 text = text.replace(encoded, _MASK)
         return text
 
@@ -75,6 +78,7 @@ def mask_url(url: str) -> str:
     with an ``@`` but no password is left as it is; with ``@`` elsewhere (a query value), more is masked than
     needed, never less.
     """
+    url = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={_MASK}", url)
     head, sep, rest = url.partition("://")
     if not sep:
         head, rest = "", url
@@ -85,6 +89,17 @@ def mask_url(url: str) -> str:
     if not colon:
         return url
     return f"{head}{sep}{user}:{_MASK}{rest[at:]}"
+
+
+#: A query parameter that may carry a secret (``?password=...``, ClickHouse's HTTP form, ``token``, ``key``):
+#: its value, up to the next ``&`` or ``#`` (or the end, newlines included), is masked.
+_SECRET_PARAM = re.compile(
+    r"([?&;](?:[^=&#?]*(?:pass|pwd|secret|token|key|auth|cred)[^=&#?]*))=[^&#]*", re.IGNORECASE | re.DOTALL
+)
+
+
+def _masked_option(key: str, value: str) -> str:
+    return _MASK if _SECRET_PARAM.fullmatch(f"?{key}={value}") else value
 
 
 def _truthy(value: str) -> bool:

@@ -294,19 +294,21 @@ class BatchWriter:
         if token is not None:
             refused = {r.index for r in rejects}
             valid = [item for i, item in enumerate(items) if i not in refused]
-            batches = [
-                (data, f"{token}:{n}:{_items_digest(valid[n * self.batch_size : (n + 1) * self.batch_size])}")
-                for n, (data, _) in enumerate(batches)
-            ]
+            size = self.batch_size
+            # the writer's defaults are part of what the caller sent: other defaults, other content
+            digests = [_items_digest([self.defaults, *valid[n * size : (n + 1) * size]]) for n in range(len(batches))]
+            batches = [(data, f"{token}:{n}:{digests[n]}") for n, (data, _) in enumerate(batches)]
         total = sum(t.num_rows for t, _ in batches)
         stored = 0
         for n, (data, own) in enumerate(batches):
+            done: set[int] = set()
             try:
-                self.insert_batch(data, own)
+                self.insert_batch(data, own, done)
             except ServerError as exc:
-                if not n:
+                part = len(self.stored_rows(data, done)) if done else 0
+                if not n and not part:
                     raise
-                raise PartialWriteError(exc, stored, n, total) from exc
+                raise PartialWriteError(exc, stored + part, n, total) from exc
             stored += data.num_rows
         return WriteResult(total, len(batches), tuple(rejects))
 
@@ -319,20 +321,31 @@ class BatchWriter:
         data = self._arrow(rows)
         self.insert_batch(data, token or self.token(data))
 
-    def insert_batch(self, data: pyarrow.Table, token: str) -> None:
+    def insert_batch(self, data: pyarrow.Table, token: str, done: set[int] | None = None) -> None:
         """One validated batch (an Arrow table of this writer's columns), stored once under ``token``.
 
         A batch whose ids fall in more weeks (partitions) than the server takes in one INSERT
         (``max_partitions_per_insert_block``) is sent as several INSERTs of at most that many weeks each, with
-        tokens ``f"{token}:w{i}"``: the server would refuse it whole, every time."""
+        tokens ``f"{token}:w{i}"``: the server would refuse it whole, every time. ``done`` (optional) holds the
+        numbers of the groups already stored: they are skipped, and each group stored now is added, so a caller
+        that retries the batch after a failure part-way sends (and counts) only what is missing."""
+        done = set() if done is None else done
         groups = self._partition_groups(data)
         if len(groups) == 1:
-            self._insert(data, token)
+            if 0 not in done:
+                self._insert(data, token)
+                done.add(0)
             return
         import pyarrow as pa
 
         for i, rows in enumerate(groups):
-            self._insert(data.take(pa.array(rows, type=pa.int64())), f"{token}:w{i}")
+            if i not in done:
+                self._insert(data.take(pa.array(rows, type=pa.int64())), f"{token}:w{i}")
+                done.add(i)
+
+    def stored_rows(self, data: pyarrow.Table, done: set[int]) -> set[int]:
+        """Row numbers of ``data`` in the groups ``done`` names (see :meth:`insert_batch`)."""
+        return {n for i, rows in enumerate(self._partition_groups(data)) if i in done for n in rows}
 
     def _partition_groups(self, data: pyarrow.Table) -> list[list[int]]:
         """Row numbers of ``data`` in groups of at most ``max_partitions`` id weeks (one group when it fits)."""
@@ -504,8 +517,13 @@ class StreamingWriter:
             self._cond.notify_all()
 
     def _unstored(self) -> list[Any]:
-        """Under the condition: every accepted item not stored, oldest first."""
-        return [item for b in self._sealed for item, _ in b.entries] + [item for item, _ in self._open]
+        """Under the condition: every accepted item not stored, oldest first (a batch stored in part gives only
+        the items of its groups not stored)."""
+        out = []
+        for b in self._sealed:
+            stored = self.writer.stored_rows(b.data, b.done) if b.done and b.data is not None else set()
+            out += [item for n, (item, _) in enumerate(b.entries) if n not in stored]
+        return out + [item for item, _ in self._open]
 
     def _ids(self, items: list[Any]) -> list[str]:
         return [_item_id(item) for item in items]
@@ -549,19 +567,25 @@ class StreamingWriter:
                 if not self._sealed:
                     return True
                 batch = self._sealed[0]
+            if batch.token is None:
+                batch.data = self.writer._arrow([row for _, row in batch.entries])
+                batch.token = self.writer.token(batch.data)
+            assert batch.data is not None
+            before = len(self.writer.stored_rows(batch.data, batch.done)) if batch.done else 0
             try:
-                if batch.token is None:
-                    batch.data = self.writer._arrow([row for _, row in batch.entries])
-                    batch.token = self.writer.token(batch.data)
-                assert batch.data is not None
-                self.writer.insert_batch(batch.data, batch.token)
+                self.writer.insert_batch(batch.data, batch.token, batch.done)
             except OpikStoreError as exc:
                 self.last_error = exc
-                _log.warning("a batch of %d item(s) was not stored and stays buffered: %s", len(batch.entries), exc)
+                now = len(self.writer.stored_rows(batch.data, batch.done)) if batch.done else 0
+                with self._cond:
+                    self._buffered -= now - before  # the groups of the batch stored before the failure
+                    self._cond.notify_all()
+                _log.warning("a batch of %d item(s) was not (wholly) stored and stays buffered: %s",
+                             len(batch.entries) - now, exc)  # fmt: skip
                 return False
             with self._cond:
                 self._sealed.popleft()
-                self._buffered -= len(batch.entries)
+                self._buffered -= len(batch.entries) - before
                 self._cond.notify_all()
             return True
 
@@ -629,6 +653,7 @@ class _Batch:
     entries: list[tuple[Any, tuple[Any, ...]]]
     data: pyarrow.Table | None = None
     token: str | None = None
+    done: set[int] = field(default_factory=set)  # groups (partition weeks) already stored
 
 
 def _item_id(item: Any) -> str:
