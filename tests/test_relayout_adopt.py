@@ -539,3 +539,26 @@ def test_a_delete_sent_to_the_new_table_during_the_cutover_does_not_stall_it(
     assert not threads[0].is_alive() and time.monotonic() - began < 60
     assert_matches(engine, database, writer)
     conn.close()
+
+
+def test_verify_during_the_copy_lists_windows_not_copied_yet(engine_url: str, engine: EmbeddedAdapter,
+                                                               opik: Store, database: str) -> None:  # fmt: skip
+    """`adopt verify` during a copy reported the windows not copied yet as DIFFERS and exited 3."""
+    from click.testing import CliRunner
+
+    from opik_store.cli import main
+
+    create_layout(engine, database, "original")
+    Writer(engine, database, "original", seed=9).seed_rows(200)
+
+    def stop_after_first(window: Window, totals: Totals) -> None:
+        raise Killed("stopped after the first window")
+
+    with pytest.raises(Killed):
+        opik.adoption(Limits(window_rows=60), after_window=stop_after_first).run()
+    base = ["--url", engine_url, "--database", database]
+    text = CliRunner().invoke(main, [*base, "adopt", "verify"])
+    assert text.exit_code == 0, text.output
+    assert "not copied yet" in text.output and "DIFFERS" not in text.output and "adopt run" in text.output
+    doc = json.loads(CliRunner().invoke(main, [*base, "adopt", "verify", "--json"]).stdout)
+    assert doc["ok"] is True and doc["in_progress"] is True and doc["windows_not_copied"] >= 2, doc

@@ -116,19 +116,29 @@ def adopt_run(opts: Options, window_rows: int, max_memory: int, max_rows_per_sec
 
 
 def _print_checks(checks: dict[str, list[Check]], as_json: bool) -> bool:
-    bad = any(not c.ok for cs in checks.values() for c in cs)
+    """Print the checks; True when a copied window differs (a window not copied yet is not a difference)."""
+    bad = any(not c.ok and not c.pending for cs in checks.values() for c in cs)
+    pending = sum(c.pending for cs in checks.values() for c in cs)
+    unstarted = [t for t, cs in checks.items() if not cs]
     if as_json:
-        emit_json({"ok": not bad, "tables": {t: [c.__dict__ for c in cs] for t, cs in checks.items()}})
+        emit_json({"ok": not bad, "in_progress": bool(pending or unstarted), "windows_not_copied": pending,
+                   "not_started": unstarted,
+                   "tables": {t: [c.__dict__ for c in cs] for t, cs in checks.items()}})  # fmt: skip
         return bad
     if not checks:
         click.echo("nothing to verify: the database is on the store's layout")
+    for table in unstarted:
+        click.echo(f"{table}: its copy has not started yet")
     for table, cs in checks.items():
         for c in cs:
-            mark = "ok" if c.ok else "DIFFERS"
+            mark = "not copied yet" if c.pending else "ok" if c.ok else "DIFFERS"
             extra = f", {c.gone:,} deleted since the swap" if c.gone else ""
             extra += f", {c.stale:,} stale" if c.stale else ""
             click.echo(f"{table} window {c.window}: original {c.source_rows:,} rows, new {c.target_rows:,} rows"
                        f"{extra}: {mark}")  # fmt: skip
+    if pending or unstarted:
+        click.echo(f"the copy is in progress: {pending} window(s) not copied yet (not differences); "
+                   "`opik-store adopt run` continues it")  # fmt: skip
     return bad
 
 
@@ -140,7 +150,8 @@ def adopt_verify(opts: Options, as_json: bool) -> None:
     """Compare every window of the original and the new tables (newest versions: count and checksum).
 
     After the swap, checks that the new table holds every row of the backup,
-    at the same or a newer version. Exit code 3 if a window differs.
+    at the same or a newer version. Exit code 3 if a copied window differs;
+    during the copy, windows not copied yet are listed as such (exit 0).
 
     \b
     Example:

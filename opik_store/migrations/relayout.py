@@ -70,6 +70,7 @@ shard against each shard's local tables; that path is designed, not tested
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -311,10 +312,11 @@ class Check:
     target_sum: int
     gone: int = 0  # after the swap: live keys of the original the new table no longer has (deleted since)
     stale: int = 0  # after the swap: keys whose newest version in the new table is older or differs
+    pending: bool = False  # before the swap: the window's copy has not started yet (not a difference)
 
     @property
     def ok(self) -> bool:
-        if self.stale:
+        if self.stale or self.pending:
             return False
         return (self.source_rows - self.gone, self.source_sum) == (self.target_rows, self.target_sum)
 
@@ -851,7 +853,13 @@ class Relayout:
         st = self.state()
         if not st.planned:
             raise RelayoutError(f"no re-layout of {self.table} has started: nothing to verify")
-        return [self.verify_window(w, contains=st.swapped) for w in st.windows]
+        checks = []
+        for w in st.windows:
+            check = self.verify_window(w, contains=st.swapped)
+            if not st.swapped and w.index not in st.started and w.index not in st.verified:
+                check = dataclasses.replace(check, pending=True)
+            checks.append(check)
+        return checks
 
     def swap(self) -> State:
         """Catch up until a pass finds nothing (or ``sync_passes``), then cut over (see :meth:`_cutover`).
