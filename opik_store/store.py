@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from opik_store.adopt import Adoption
+from opik_store.adopt import ORIGINAL, STORE, SUCCESSOR, Adoption, AdoptionRefused
 from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
@@ -30,6 +30,7 @@ from opik_store.migrations.revisions import RevisionSet
 from opik_store.migrations.runner import (
     Migrator,
     Progress,
+    RefusedError,
     Report,
     StatementHook,
     Status,
@@ -172,13 +173,37 @@ class Store:
         An up-to-date database gets an empty report. ``after_statement`` is a
         test hook called after each statement with (revision, index).
         """
-        return self.migrator(progress).upgrade(
-            to,
-            dry_run=dry_run,
-            allow_changed=allow_changed,
-            allow_destructive=allow_destructive,
-            after_statement=after_statement,
-        )
+        try:
+            return self.migrator(progress).upgrade(
+                to,
+                dry_run=dry_run,
+                allow_changed=allow_changed,
+                allow_destructive=allow_destructive,
+                after_statement=after_statement,
+            )
+        except RefusedError as exc:
+            hint = self._adoption_hint()
+            if not hint:
+                raise
+            raise RefusedError(f"{exc} {hint}") from None
+
+    def _adoption_hint(self) -> str:
+        """The next step when the database is one Opik created (or one under adoption); '' otherwise."""
+        try:
+            layout = self.adoption().detect()
+        except (AdoptionRefused, OpikStoreError):
+            return ""
+        if layout in (ORIGINAL, SUCCESSOR):
+            return (f"This database was created by Opik ({layout} layout): `opik-store adopt plan` shows how the "
+                    "store takes it over (a copy into the store's layout while Opik keeps writing, then `opik-store "
+                    "adopt finish --yes`).")  # fmt: skip
+        if layout == STORE:
+            return ("These are Opik's own newest tables, which are the store's layout: `opik-store adopt run` "
+                    "records them in place and copies nothing.")  # fmt: skip
+        if layout == "adopting":
+            return ("An adoption of this database is under way: `opik-store adopt run` continues it, "
+                    "`opik-store adopt finish --yes` completes it, `opik-store adopt rollback` undoes it.")  # fmt: skip
+        return ""
 
     def downgrade(
         self, to: str, allow_data_loss: bool = False, dry_run: bool = False, progress: Progress | None = None

@@ -27,6 +27,7 @@ from opik_store.config import Topology
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.errors import DataLossError
+from opik_store.migrations.ledger import LEDGER_TABLE
 from opik_store.migrations.relayout import Limits, Totals, Window
 from opik_store.schema.ddl import ddl
 from opik_store.schema.render import render_statement
@@ -562,3 +563,23 @@ def test_verify_during_the_copy_lists_windows_not_copied_yet(engine_url: str, en
     assert "not copied yet" in text.output and "DIFFERS" not in text.output and "adopt run" in text.output
     doc = json.loads(CliRunner().invoke(main, [*base, "adopt", "verify", "--json"]).stdout)
     assert doc["ok"] is True and doc["in_progress"] is True and doc["windows_not_copied"] >= 2, doc
+
+
+@pytest.mark.parametrize(("layout", "next_step"), [("original", "adopt plan"), ("successor", "adopt run")])
+def test_migrate_on_a_database_opik_created_names_adoption_and_the_dry_run_agrees(
+    engine_url: str, engine: EmbeddedAdapter, database: str, layout: str, next_step: str
+) -> None:
+    """`migrate` on Opik's database recommended --database or stamp, and `migrate --dry-run` promised "would
+    apply" what the run then refused."""
+    from click.testing import CliRunner
+
+    from opik_store.cli import main
+
+    create_layout(engine, database, layout)
+    base = ["--url", engine_url, "--database", database]
+    for extra in ([], ["--dry-run"]):
+        result = CliRunner().invoke(main, [*base, "migrate", *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert f"`opik-store {next_step}`" in result.output and "would apply" not in result.output, result.output
+    tables = engine.query("SELECT name FROM system.tables WHERE database = {d:String}", {"d": database}).rows
+    assert not {str(r[0]) for r in tables} & {LEDGER_TABLE, "retention_rules"}, "nothing was created"

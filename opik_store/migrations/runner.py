@@ -438,10 +438,16 @@ class Migrator:
         if dry_run:
             status = self.status()
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
+            # the refusals no flag lifts, read-only: a dry run never promises what the run would refuse
+            self._refuse_foreign_tables(steps)
+            self._refuse_unfinished_relayouts(steps)
             return Report(UPGRADE, steps, dry_run=True)
         current = self._up_to_date(target, allow_changed, allow_destructive)
         if current is not None:
             return Report(UPGRADE, [], current=current)
+        # tables other tooling made are refused before the ledger or a lock is created (checked again below)
+        pending = self.revisions.to_apply(target, self.status().applied)
+        self._refuse_foreign_tables([self.upgrade_step(r) for r in pending])
         with self._locked(layout_checked=True) as lock:
             status = self.status()  # again, under the lock: another run may have applied something meanwhile
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
