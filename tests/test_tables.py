@@ -165,3 +165,19 @@ def test_reads_by_profile_name_apply_the_servers_profile(tmp_path: Path) -> None
         "other purpose, same reader": 452,
         "analytics": 10_000_000_000,
     }
+
+
+def test_a_by_name_profile_the_server_lacks_names_the_next_step(tmp_path: Path) -> None:
+    """`reader(by_name=True)` on an engine without the profile failed with a raw THERE_IS_NO_PROFILE."""
+    import subprocess
+    import sys
+
+    code = (
+        "from opik_store import Store\nfrom opik_store.errors import ConfigError\n"
+        f"with Store.from_url('chdb:{tmp_path / 'db'}') as store, store.reader(by_name=True) as reader:\n"
+        "    try:\n        reader.query('SELECT 1', purpose='read')\n"
+        "    except ConfigError as exc:\n        print('CONFIG', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("CONFIG the server has no settings profile") and "profiles apply" in out.stdout

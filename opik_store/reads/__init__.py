@@ -39,6 +39,7 @@ May import: ``opik_store.errors``, ``engine``, ``config``, ``schema``, ``access`
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -47,7 +48,7 @@ from typing import Any
 from opik_store.access.profiles import QueryProfiles
 from opik_store.engine.adapter import Adapter, Rows
 from opik_store.engine.quoting import settings_clause
-from opik_store.errors import ConfigError
+from opik_store.errors import ConfigError, ServerError
 
 _GENERIC = {
     "INTEGER": "Int64",
@@ -98,13 +99,28 @@ class Reader:
     def query(self, sql: str, params: Mapping[str, Any] | None = None, purpose: str = "read") -> Rows:
         """Run ``sql`` with ``{name:Type}`` ``params`` under ``purpose``'s profile; the whole result."""
         text = self._sql(sql, purpose)
-        with self._lock:
+        with self._lock, self._named_profile(purpose):
             return self.adapter.query(text, params)
+
+    @contextlib.contextmanager
+    def _named_profile(self, purpose: str) -> Iterator[None]:
+        """Turn the server's THERE_IS_NO_PROFILE (180) for a by-name profile into an error naming the next step."""
+        try:
+            yield
+        except ServerError as exc:
+            if exc.code != 180 or not self.by_name:
+                raise
+            name = self.profiles.settings(purpose).get("profile", "?")
+            raise ConfigError(
+                f"the server has no settings profile {name} (for purpose {purpose!r}): create it with "
+                "`opik-store profiles apply` (or users.xml from `opik-store profiles render-xml`), or read with "
+                "by_name=False to send the profile's values instead"
+            ) from None
 
     def stream(self, sql: str, params: Mapping[str, Any] | None = None, purpose: str = "read") -> Iterator[Rows]:
         """Like ``query``, yielding the result block by block; holds the connection until done."""
         text = self._sql(sql, purpose)
-        with self._lock:
+        with self._lock, self._named_profile(purpose):
             yield from self.adapter.stream(text, params)
 
     def select(self, statement: Any, purpose: str = "read") -> Rows:
