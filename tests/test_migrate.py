@@ -267,3 +267,11 @@ def test_reports_and_steps_print_as_a_reader_expects(store: Store) -> None:
     script = str(steps[0])
     assert script.startswith("-- upgrade 0001: ") and "CREATE TABLE" in script and script.endswith(";")
     assert steps[0].sql == [r.sql for r in steps[0].statements]
+
+
+def test_history_durations_are_milliseconds(store: Store) -> None:
+    """The ledger's duration_ms was the server clock's difference in whole seconds (0, 1000, ...)."""
+    store.migrate()
+    done = [e.duration_ms for e in store.history() if e.state == "applied"]
+    assert len(done) == 4 and all(d is not None for d in done)
+    assert any(d % 1000 for d in done if d is not None), done  # four whole seconds by chance: ~1 in 10^12

@@ -171,11 +171,14 @@ class Ledger:
         started_at: datetime,
         error: str = "",
         note: str = "",
+        elapsed: float | None = None,
     ) -> None:
         """Append one row; the server stamps it (``seq``, ``recorded_at``, and the end time of a finished row).
 
         ``checksums`` is (rendered SQL checksum, source statements checksum);
-        ``started_at`` is a time from :meth:`now` (the server's clock).
+        ``started_at`` is a time from :meth:`now` (the server's clock). ``elapsed`` (seconds, measured by the
+        caller's monotonic clock) gives a finished row its ``duration_ms`` to the millisecond; without it the
+        duration is the server's clock difference, in whole seconds.
         """
         finished = state != STARTED
         self.adapter.execute(
@@ -184,8 +187,9 @@ class Ledger:
             "SELECT {revision:String}, {state:String}, {direction:String}, {checksum:String}, {source:String}, "
             "{run_id:UUID}, {host:String}, {pid:UInt32}, {started:DateTime('UTC')}, "
             "if({finished:UInt8}, now(), NULL), "
-            "if({finished:UInt8}, 1000 * toUInt64(greatest(toInt64(toUInt32(now())) - "
-            "toInt64(toUInt32({started:DateTime('UTC')})), 0)), NULL), {error:String}, {note:String}, now(), "
+            "if({finished:UInt8}, if({elapsed:Int64} >= 0, toUInt64({elapsed:Int64}), "
+            "1000 * toUInt64(greatest(toInt64(toUInt32(now())) - toInt64(toUInt32({started:DateTime('UTC')})), 0))), "
+            "NULL), {error:String}, {note:String}, now(), "
             f"(SELECT max(seq) FROM {self._table}) + 1",
             {
                 "revision": revision,
@@ -198,6 +202,7 @@ class Ledger:
                 "pid": self.pid,
                 "started": started_at,
                 "finished": int(finished),
+                "elapsed": -1 if elapsed is None else round(elapsed * 1000),
                 "error": error,
                 "note": note,
             },

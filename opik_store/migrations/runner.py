@@ -30,6 +30,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -609,6 +610,7 @@ class Migrator:
     def _apply(self, step: Step, done_state: str, lock: MigrationLock, hook: StatementHook | None) -> None:
         rev = step.revision
         started = self.ledger.now()
+        clock = time.monotonic()
         self.say(f"{'applying' if step.direction == UPGRADE else 'reverting'} {rev.id}: {rev.message}")
         self.ledger.record(rev.id, STARTED, step.direction, step.checksums, started)
         total = len(step.statements)
@@ -622,14 +624,32 @@ class Migrator:
                 else:
                     self.run_statement(statement)
             except RelayoutError as exc:
-                self.ledger.record(rev.id, FAILED, step.direction, step.checksums, started, error=str(exc))
+                self.ledger.record(
+                    rev.id,
+                    FAILED,
+                    step.direction,
+                    step.checksums,
+                    started,
+                    error=str(exc),
+                    elapsed=time.monotonic() - clock,
+                )
                 raise
             except ServerError as exc:
-                self.ledger.record(rev.id, FAILED, step.direction, step.checksums, started, error=str(exc))
+                self.ledger.record(
+                    rev.id,
+                    FAILED,
+                    step.direction,
+                    step.checksums,
+                    started,
+                    error=str(exc),
+                    elapsed=time.monotonic() - clock,
+                )
                 raise MigrationError(rev.id, index, total, statement.sql, exc) from None
             if hook:
                 hook(rev.id, index)
-        self.ledger.record(rev.id, done_state, step.direction, step.checksums, started)
+        self.ledger.record(
+            rev.id, done_state, step.direction, step.checksums, started, elapsed=time.monotonic() - clock
+        )
 
     def _relayout(self, step: Step, position: int, lock: MigrationLock) -> None:
         """Run the re-layout at ``step.sources[position]`` to its swap (resuming one a killed run left); the
