@@ -439,3 +439,53 @@ def test_inherited_values_reach_the_query(tmp_path: Path) -> None:
     got = probe(data, config, [("values", "SELECT getSetting('max_execution_time'), getSetting('max_memory_usage')"
                                 + profiles.clause("tight"))])  # fmt: skip
     assert got["values"] == ["ok", [[30, 10000000000]]]
+
+
+LEAN = (
+    "import sys\nsys.modules['chdb'] = None  # the lean install: no embedded engine\n"
+    "from opik_store.cli import main\nsys.argv = ['opik-store', *sys.argv[1:]]\nmain()\n"
+)
+
+
+def test_profiles_check_and_render_xml_work_on_the_lean_install(tmp_path: Path) -> None:
+    """Without chdb and without --url, both started an embedded engine the install does not have. Names are now
+    checked against the shipped list; values are said to be unchecked."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[profiles.a.settings]\nmax_threadz = 2\nmax_threads = 4\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", LEAN, *args], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)  # fmt: skip
+
+    ok = run("profiles", "check")
+    assert ok.returncode == 0 and "ok:" in ok.stdout and "values were not checked" in ok.stderr, ok.stderr
+    refused = run("profiles", "check", "--profiles", str(bad))
+    assert refused.returncode == 2 and "unknown ClickHouse setting 'max_threadz'" in refused.stderr, refused.stderr
+    assert "max_threads'" not in refused.stderr
+    out = tmp_path / "users.xml"
+    rendered = run("profiles", "render-xml", "--output", str(out))
+    assert rendered.returncode == 0 and "<profiles>" in out.read_text(), rendered.stderr
+    assert not (tmp_path / ".opik-store").exists(), "no engine folder was made"
+
+
+def test_the_shipped_setting_names_are_the_engines() -> None:
+    """The list the lean install checks names against, compared with the engine's own system.settings (a
+    newer chdb may add a few: refresh with `python -m opik_store.access.settings_list --refresh`)."""
+    import subprocess
+    import sys
+
+    from opik_store.access.settings_list import known_settings
+
+    code = "from opik_store.access.settings_list import engine_settings\nprint('\\n'.join(engine_settings()[1:]))"
+    engine = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                                check=True).stdout.split())  # fmt: skip
+    shipped = known_settings()
+    assert len(shipped) > 1000 and len(shipped ^ engine) <= len(shipped) // 50, sorted(shipped ^ engine)[:20]
+    from opik_store.access.model import load_access
+
+    used = {s for p in load_access(None).profiles.values() for s in p.settings}
+    assert used <= shipped & engine, used - (shipped & engine)

@@ -425,6 +425,22 @@ def _password(item: Mapping[str, Any], entry: str, env: Mapping[str, str], bad: 
     return hashlib.sha256(secret.encode()).hexdigest(), f"file {path}"
 
 
+def check_names_offline(model: AccessModel) -> None:
+    """Check every setting name against the shipped list (``access.settings_list``); AccessConfigError listing
+    every unknown one. Values are not checked: that needs a server (:func:`check_against_server`)."""
+    from opik_store.access.settings_list import known_settings
+
+    known = known_settings()
+    problems = [
+        f"{model.source}: [profiles.{profile.name}]: unknown ClickHouse setting {setting!r}"
+        for profile in model.profiles.values()
+        for setting in profile.settings
+        if setting not in known
+    ]
+    if problems:
+        raise AccessConfigError(problems)
+
+
 def check_against_server(model: AccessModel, adapter: Adapter) -> None:
     """Check every setting name and value with a real ClickHouse; raise AccessConfigError listing problems.
 

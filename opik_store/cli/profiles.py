@@ -38,6 +38,26 @@ def _offline(opts: Options) -> Options:
     return Options(**{**opts.__dict__, "url": "chdb://:memory:"})
 
 
+def _no_engine(opts: Options) -> bool:
+    """No --url and no embedded engine installed (the lean install): check names against the shipped list."""
+    import importlib.util
+
+    return not opts.url and importlib.util.find_spec("chdb") is None
+
+
+_VALUES_UNCHECKED = ("setting values were not checked: no engine here (the lean install) and no --url; "
+                     "pass --url to check them on your server")  # fmt: skip
+
+
+def _offline_model(profiles_path: str | None) -> Any:
+    from opik_store.access.model import check_names_offline, load_access
+
+    model = load_access(profiles_path)
+    check_names_offline(model)
+    click.echo(f"note: {_VALUES_UNCHECKED}", err=True)
+    return model
+
+
 @click.group()
 def profiles() -> None:
     """Query-limit profiles, quotas, roles and users, declared once in a TOML file.
@@ -67,8 +87,11 @@ def profiles_check(opts: Options, profiles_path: str | None, as_json: bool) -> N
     Example:
       opik-store profiles check --profiles access.toml
     """
-    with _offline(opts).store() as store:
-        model = _checked_model(profiles_path, store)
+    if _no_engine(opts):
+        model = _offline_model(profiles_path)
+    else:
+        with _offline(opts).store() as store:
+            model = _checked_model(profiles_path, store)
     if as_json:
         emit_json(
             {
@@ -211,7 +234,12 @@ def profiles_render_xml(opts: Options, profiles_path: str | None, output: str | 
     """
     from opik_store.access.users_xml import render_users_xml
 
-    with _offline(opts).store() as store:
-        model = _checked_model(profiles_path, store)
-        text = render_users_xml(model, store.config.database)
+    if _no_engine(opts):
+        from opik_store.config import DEFAULT_DATABASE
+
+        text = render_users_xml(_offline_model(profiles_path), opts.database or DEFAULT_DATABASE)
+    else:
+        with _offline(opts).store() as store:
+            model = _checked_model(profiles_path, store)
+            text = render_users_xml(model, store.config.database)
     write_or_print(text, output, private=True)
