@@ -579,7 +579,11 @@ def test_server_errors_carry_a_hint(engine_url: str, engine: EmbeddedAdapter, da
         ("[roles.r]\ngrants = 5\nprofile = 3", ["grants must be a list of strings", "profile must be a profile name"]),
         (
             '[users.bob]\nroles = "x"\nhosts = 5\npassword_file = "missing"',
-            ["roles must be a list of strings", "hosts must be a list of strings", "missing does not exist"],
+            [
+                "roles must be a list of strings",
+                "hosts must be a list of strings",
+                "password_file: the file it names does not exist",
+            ],
         ),
     ],
 )
