@@ -153,9 +153,9 @@ KILLABLE = textwrap.dedent(
 )
 
 
-def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
-    """A real SIGKILL mid-migration with a 10-minute lease: a later process on the same host sees the holder's
-    pid is gone, takes over without waiting, and finishes the revision."""
+def _kill_a_paused_migration(tmp_path: Path) -> tuple[str, dict[str, str], int]:
+    """A migration in a process of its own, paused inside revision 0001 holding the lock (10-minute lease), then
+    killed with SIGKILL: (its URL, an environment without OPIK_STORE_*, the dead holder's pid)."""
     url = f"chdb://{tmp_path / 'db'}"
     marker = tmp_path / "paused"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
@@ -169,6 +169,13 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> N
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait(30)
+    return url, env, victim.pid
+
+
+def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    """A real SIGKILL mid-migration with a 10-minute lease: a later process on the same host sees the holder's
+    pid is gone, takes over without waiting, and finishes the revision."""
+    url, env, _ = _kill_a_paused_migration(tmp_path)
     script = Path(sys.executable).parent / "opik-store"
     env |= {"OPIK_STORE_URL": url, "OPIK_STORE_LOCK_LEASE": "600"}
     started = time.monotonic()
@@ -197,24 +204,13 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> N
 
 def test_unlock_releases_a_holder_killed_on_this_host_and_says_so(tmp_path: Path) -> None:
     """unlock after kill -9 of a holder here said "held by pid N; use --force" without noticing it was dead."""
-    url = f"chdb://{tmp_path / 'db'}"
-    marker = tmp_path / "paused"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
-    victim = subprocess.Popen([sys.executable, "-c", KILLABLE, url, str(marker)], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert victim.poll() is None and time.monotonic() < deadline, "the migrating process never paused"
-            time.sleep(0.1)
-    finally:
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(30)
+    url, env, victim_pid = _kill_a_paused_migration(tmp_path)
     script = Path(sys.executable).parent / "opik-store"
     env |= {"OPIK_STORE_URL": url}
     done = subprocess.run([str(script), "unlock", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(done.stdout)
-    assert doc["released"] and doc["holder_dead"] and f"pid {victim.pid}" in doc["holder"], doc
+    assert doc["released"] and doc["holder_dead"] and f"pid {victim_pid}" in doc["holder"], doc
     again = subprocess.run([str(script), "unlock"], env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "free" in again.stdout, again.stdout + again.stderr
 

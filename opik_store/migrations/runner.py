@@ -443,12 +443,12 @@ class Migrator:
             self._refuse_foreign_tables(steps)
             self._refuse_unfinished_relayouts(steps)
             return Report(UPGRADE, steps, dry_run=True)
-        current = self._up_to_date(target, allow_changed, allow_destructive)
+        status = self.status()
+        current = self._up_to_date(status, target, allow_changed, allow_destructive)
         if current is not None:
             return Report(UPGRADE, [], current=current)
         # tables other tooling made are refused before the ledger or a lock is created (checked again below)
-        pending = self.revisions.to_apply(target, self.status().applied)
-        self._refuse_foreign_tables([self.upgrade_step(r) for r in pending])
+        self._refuse_foreign_tables([self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)])
         with self._locked(layout_checked=True) as lock:
             status = self.status()  # again, under the lock: another run may have applied something meanwhile
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, status.applied)]
@@ -459,8 +459,10 @@ class Migrator:
                 self._apply(step, APPLIED, lock, after_statement)
             return Report(UPGRADE, steps)
 
-    def _up_to_date(self, target: str, allow_changed: bool, allow_destructive: bool) -> list[str] | None:
-        """The current revisions if ``target`` is already applied, else None; read without the lock.
+    def _up_to_date(
+        self, status: Status, target: str, allow_changed: bool, allow_destructive: bool
+    ) -> list[str] | None:
+        """The current revisions if ``target`` is already applied in ``status`` (read without the lock), else None.
 
         Two reads (does the ledger exist, its rows) and no write: a no-op
         migrate creates no lock generation and no ledger row. The refusals
@@ -468,7 +470,6 @@ class Migrator:
         to do, or no ledger yet, returns None: the caller then takes the lock
         and decides again under it.
         """
-        status = self.status()
         if self.revisions.to_apply(target, status.applied) or status.interrupted:
             return None
         self._refuse_upgrade(status, [], allow_changed, allow_destructive)
@@ -623,27 +624,11 @@ class Migrator:
                     self._relayout(step, next(relayouts), lock)
                 else:
                     self.run_statement(statement)
-            except RelayoutError as exc:
-                self.ledger.record(
-                    rev.id,
-                    FAILED,
-                    step.direction,
-                    step.checksums,
-                    started,
-                    error=str(exc),
-                    elapsed=time.monotonic() - clock,
-                )
-                raise
-            except ServerError as exc:
-                self.ledger.record(
-                    rev.id,
-                    FAILED,
-                    step.direction,
-                    step.checksums,
-                    started,
-                    error=str(exc),
-                    elapsed=time.monotonic() - clock,
-                )
+            except (RelayoutError, ServerError) as exc:
+                elapsed = time.monotonic() - clock
+                self.ledger.record(rev.id, FAILED, step.direction, step.checksums, started, str(exc), elapsed=elapsed)
+                if isinstance(exc, RelayoutError):
+                    raise
                 raise MigrationError(rev.id, index, total, statement.sql, exc) from None
             if hook:
                 hook(rev.id, index)
