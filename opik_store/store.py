@@ -7,23 +7,26 @@ names of the configured DDL settings before anything runs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from opik_store.adopt import ORIGINAL, STORE, SUCCESSOR, Adoption, AdoptionRefused
+from opik_store.adopt import Adoption
+from opik_store.adopt.identity import OPIK_NEWEST, Identity, identify
 from opik_store.config import StoreConfig
+from opik_store.engine import embedded
 from opik_store.engine.adapter import Adapter
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.retry import RetryPolicy
 from opik_store.engine.server import ServerInfo, check_settings, check_version, server_info
-from opik_store.errors import MissingTargetError, OpikStoreError
+from opik_store.errors import ConfigError, MissingTargetError, OpikStoreError
 from opik_store.health.checks import Health, HealthReport
 from opik_store.ingest.writer import BatchWriter, Mode
 from opik_store.maintenance.config_file import HealthConfig
 from opik_store.maintenance.retention import Retention
 from opik_store.migrations import relayout
-from opik_store.migrations.ledger import UPGRADE, LedgerEntry, setup_statements
+from opik_store.migrations.ledger import UPGRADE, Ledger, LedgerEntry, setup_statements
 from opik_store.migrations.lock import Holder
 from opik_store.migrations.relayout import Limits, StepHook, WindowHook
 from opik_store.migrations.revisions import RevisionSet
@@ -39,6 +42,7 @@ from opik_store.migrations.runner import (
     revision_hazards,
 )
 from opik_store.reads import Reader
+from opik_store.resources import ENV_MIGRATIONS_DIR
 from opik_store.schema.ddl import TABLES, ddl
 from opik_store.schema.shapes import Difference
 
@@ -58,7 +62,10 @@ class Store:
         no CLI flag or environment variable sets it.
         """
         self.config = config
-        self.revisions = revisions or RevisionSet()
+        self._revisions = revisions
+        #: Where the revisions came from when the database's ledger chose them ('' otherwise).
+        self.revisions_recorded = ""
+        self._ledger_rows: int | None = None  # the ledger's rows when the revisions were resolved (read once)
         self.old_server_for_tests = old_server_for_tests
         self._adapter: Adapter | None = None
         self._server: ServerInfo | None = None
@@ -91,7 +98,34 @@ class Store:
             retries=retries,
             sharded=sharded,
         )
-        return cls(config, RevisionSet(migrations_dir))
+        chosen = migrations_dir or os.environ.get(ENV_MIGRATIONS_DIR)
+        return cls(config, RevisionSet(chosen) if chosen else None)
+
+    @property
+    def revisions(self) -> RevisionSet:
+        """The revisions this store applies: the folder given (argument, ``--migrations-dir``,
+        OPIK_STORE_MIGRATIONS_DIR, ``[migrations] dir``); else the one the database's ledger records (read on
+        first use, which connects); else the shipped ones. A recorded folder this machine lacks is a
+        ConfigError naming it: the shipped revisions are not that database's."""
+        if self._revisions is None:
+            self._revisions = self._recorded_revisions()
+        return self._revisions
+
+    def _recorded_revisions(self) -> RevisionSet:
+        if os.environ.get(ENV_MIGRATIONS_DIR):  # the environment names the folder: the ledger is not asked
+            return RevisionSet()
+        rows, recorded = Ledger(self.adapter, self.config.database, self.config.topology).recorded_folder()
+        self._ledger_rows = rows
+        if not recorded:
+            return RevisionSet()
+        if not (Path(recorded) / "versions").is_dir():
+            raise ConfigError(
+                f"database {self.config.database!r} was migrated with the revisions in {recorded} (its ledger "
+                "records the folder), which this machine does not have: name that folder with --migrations-dir, "
+                "OPIK_STORE_MIGRATIONS_DIR or `[migrations] dir` in opik-store.toml; nothing was changed"
+            )
+        self.revisions_recorded = recorded
+        return RevisionSet(recorded)
 
     # -- connection -------------------------------------------------------
     @property
@@ -145,6 +179,8 @@ class Store:
         """
         conn = self.config.connection
         if conn.kind == "embedded" and conn.path != ":memory:" and not Path(conn.path).is_dir():
+            if not embedded.installed():  # the lean install: `migrate` cannot make one here either
+                raise ConfigError(embedded.not_installed(conn.display))
             raise MissingTargetError(
                 f"no embedded database at {conn.path} (nothing was created): run `opik-store migrate` there "
                 "first, or name the target with --url / OPIK_STORE_URL"
@@ -173,37 +209,28 @@ class Store:
         An up-to-date database gets an empty report. ``after_statement`` is a
         test hook called after each statement with (revision, index).
         """
-        try:
-            return self.migrator(progress).upgrade(
-                to,
-                dry_run=dry_run,
-                allow_changed=allow_changed,
-                allow_destructive=allow_destructive,
-                after_statement=after_statement,
-            )
-        except RefusedError as exc:
-            hint = self._adoption_hint()
-            if not hint:
-                raise
-            raise RefusedError(f"{exc} {hint}") from None
+        migrator = self.migrator(progress)  # resolves the revisions, which may read the ledger's rows
+        rows = self._ledger_rows if self._ledger_rows is not None else migrator.ledger.recorded_folder()[0]
+        if not rows:  # a ledger with rows is the store's: no need to look further (a no-op migrate stays cheap)
+            identity = self.identify()
+            if identity.is_opik:  # before the ledger, the lock or anything else is created (the dry run alike)
+                raise RefusedError(identity.refusal("migrate --dry-run" if dry_run else "migrate"))
+        self._ledger_rows = None  # this run may write the first rows
+        return migrator.upgrade(
+            to,
+            dry_run=dry_run,
+            allow_changed=allow_changed,
+            allow_destructive=allow_destructive,
+            after_statement=after_statement,
+        )
 
-    def _adoption_hint(self) -> str:
-        """The next step when the database is one Opik created (or one under adoption); '' otherwise."""
-        try:
-            layout = self.adoption().detect()
-        except (AdoptionRefused, OpikStoreError):
-            return ""
-        if layout in (ORIGINAL, SUCCESSOR):
-            return (f"This database was created by Opik ({layout} layout): `opik-store adopt plan` shows how the "
-                    "store takes it over (a copy into the store's layout while Opik keeps writing, then `opik-store "
-                    "adopt finish --yes`).")  # fmt: skip
-        if layout == STORE:
-            return ("These are Opik's own newest tables, which are the store's layout: `opik-store adopt run` "
-                    "records them in place and copies nothing.")  # fmt: skip
-        if layout == "adopting":
-            return ("An adoption of this database is under way: `opik-store adopt run` continues it, "
-                    "`opik-store adopt finish --yes` completes it, `opik-store adopt rollback` undoes it.")  # fmt: skip
-        return ""
+    def identify(self) -> Identity:
+        """What the database is (the store's, Opik's in one of its layouts, under adoption, empty, missing or
+        unknown) and the command to run next; reads only. ``migrate``, ``stamp``, ``status`` and ``check`` all
+        decide from it."""
+        migrator = self.migrator()
+        pending = len(migrator.status().pending) if migrator.ledger.latest() else 0
+        return identify(Adoption(self.adapter, self.config, migrator), pending)
 
     def downgrade(
         self, to: str, allow_data_loss: bool = False, dry_run: bool = False, progress: Progress | None = None
@@ -212,6 +239,7 @@ class Store:
         return self.migrator(progress).downgrade(to, allow_data_loss=allow_data_loss, dry_run=dry_run)
 
     def status(self) -> Status:
+        """Where the ledger stands against the revisions (``identify`` says what the database is)."""
         return self.migrator().status()
 
     def history(self) -> list[LedgerEntry]:
@@ -219,12 +247,31 @@ class Store:
         return self.migrator().ledger.entries()
 
     def check(self) -> list[Difference]:
-        """Differences between the live tables and ddl/ (= head, as the test suite proves)."""
-        return self.migrator().differences([ddl(t) for t in TABLES])
+        """Differences between the live tables and head: ``ddl/`` for the shipped revisions (the same, as the test
+        suite proves), else what the deployment's own revisions create."""
+        if not self.revisions.source:
+            return self.migrator().differences([ddl(t) for t in TABLES])
+        return self.migrator().differences([s for r in self.revisions.ordered for s in r.upgrade_statements()])
 
     def stamp(self, to: str, force: bool = False, progress: Progress | None = None) -> tuple[Report, list[Difference]]:
-        """Record ``to`` as applied without running it, if the live tables match it (or ``force``)."""
-        return self.migrator(progress).stamp(to, force=force)
+        """Record ``to`` as applied without running it, if the live tables match it (or ``force``).
+
+        A database in one of Opik's older layouts (or under adoption) is refused whatever ``force`` says, naming
+        the ``adopt`` command that takes it over: recording the store's revisions over them would be a lie. Opik's
+        own newest tables are the store's layout: stamped when they match, else the refusal names ``adopt run``
+        (which adds what they lack) instead of listing every difference."""
+        identity = self.identify()
+        if identity.is_opik and identity.kind != OPIK_NEWEST:
+            raise RefusedError(identity.refusal("stamp"))
+        try:
+            return self.migrator(progress).stamp(to, force=force)
+        except RefusedError:
+            if identity.kind != OPIK_NEWEST:
+                raise
+            raise RefusedError(
+                f"database {self.config.database!r}: {identity.summary}, which differ from {to} (`opik-store check` "
+                f"lists how); nothing was changed. Next: {identity.next_step}"
+            ) from None
 
     def writer(
         self,
@@ -316,11 +363,11 @@ class Store:
         return self.migrator().lock().force_release()
 
     def sql(self, start: str | None = None, end: str = "heads") -> list[Step]:
-        """Render the upgrade statements after ``start`` up to ``end`` without connecting."""
-        hazards = revision_hazards(self.revisions)
-        return [
-            render_revision(r, UPGRADE, self.config, hazards.get(r.id, ())) for r in self.revisions.between(start, end)
-        ]
+        """Render the upgrade statements after ``start`` up to ``end`` without connecting (the folder given, else
+        the shipped revisions: no ledger is read)."""
+        revisions = self._revisions or RevisionSet()
+        hazards = revision_hazards(revisions)
+        return [render_revision(r, UPGRADE, self.config, hazards.get(r.id, ())) for r in revisions.between(start, end)]
 
     def setup_sql(self) -> list[str]:
         """Statements ``migrate`` runs before any revision (database and ledger, idempotent)."""

@@ -15,6 +15,7 @@ from support import table_names
 
 from opik_store.cli import main
 from opik_store.engine.embedded import EmbeddedAdapter
+from opik_store.resources import data_dir
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -152,6 +153,48 @@ def test_revision_creates_a_numbered_script_that_runs(
         {"d": database},
     ).rows
     assert cols == [("example",)]
+
+
+def test_the_migrations_folder_is_remembered_in_the_ledger_or_said_exactly(
+    migrations_copy: Path, engine_url: str, engine: EmbeddedAdapter, database: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """--migrations-dir had to be repeated on every command: without it migrate said "migrated by a newer
+    version" and check always reported drift (it compared with the shipped ddl/)."""
+    from support import write_revision
+
+    write_revision(migrations_copy, "0005", "0004", ["ALTER TABLE traces ADD COLUMN note String DEFAULT ''"],
+                   ["ALTER TABLE traces DROP COLUMN note"])  # fmt: skip
+    run = CliRunner().invoke
+    monkeypatch.chdir(tmp_path)
+    base = ["--url", engine_url, "--database", database]
+    assert run(main, [*base, "--migrations-dir", str(migrations_copy), "migrate"]).exit_code == 0
+    # later commands name no folder: the ledger's is used
+    status = run(main, [*base, "status"])
+    assert status.exit_code == 0 and "pending:   none" in status.output, status.output
+    assert f"revisions: {migrations_copy.resolve()} (recorded in the ledger)" in status.output, status.output
+    assert run(main, [*base, "migrate"]).exit_code == 0
+    check = run(main, [*base, "check"])
+    assert check.exit_code == 0 and "matches head" in check.output, check.output
+    doc = json.loads(run(main, [*base, "status", "--json"]).stdout)
+    assert doc["revisions"] == {"folder": str(migrations_copy.resolve()), "recorded_in_ledger": True}, doc
+    # the configuration file names it (relative to the file), and so does the environment
+    moved = tmp_path / "elsewhere"
+    migrations_copy.rename(moved)
+    missing = run(main, [*base, "migrate"])
+    assert missing.exit_code == 2 and str(migrations_copy.resolve()) in missing.output, missing.output
+    assert "its ledger records the folder" in missing.output and "--migrations-dir" in missing.output
+    (tmp_path / "opik-store.toml").write_text('[migrations]\ndir = "elsewhere"\n')
+    assert run(main, [*base, "migrate"]).exit_code == 0
+    (tmp_path / "opik-store.toml").unlink()
+    monkeypatch.setenv("OPIK_STORE_MIGRATIONS_DIR", str(moved))
+    assert run(main, [*base, "check"]).exit_code == 0
+    monkeypatch.delenv("OPIK_STORE_MIGRATIONS_DIR")
+    # a folder named that lacks what the ledger applied: what differs, exactly (the folder that applied it)
+    shipped = run(main, [*base, "--migrations-dir", str(data_dir("migrations")), "migrate"])
+    assert shipped.exit_code == 2 and "revision(s) 0005 that" in shipped.output, shipped.output
+    assert str(migrations_copy.resolve()) in shipped.output
+    assert "newer version" not in shipped.output
 
 
 @pytest.mark.parametrize("message", ["handle \\N", 'a """ b', "ends with \\", "tab\there", "\\u12 and \\x"])

@@ -470,6 +470,10 @@ def test_profiles_check_and_render_xml_work_on_the_lean_install(tmp_path: Path) 
     rendered = run("profiles", "render-xml", "--output", str(out))
     assert rendered.returncode == 0 and "<profiles>" in out.read_text(), rendered.stderr
     assert not (tmp_path / ".opik-store").exists(), "no engine folder was made"
+    for command in ("status", "history"):  # they suggested `opik-store migrate`, which cannot run there either
+        lean = run(command)
+        assert lean.returncode == 2 and "install 'opik-store[embedded]'" in lean.stderr, lean.stderr
+        assert "--url" in lean.stderr and "run `opik-store migrate`" not in lean.stderr
 
 
 def test_the_shipped_setting_names_are_the_engines() -> None:

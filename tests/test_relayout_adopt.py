@@ -27,7 +27,6 @@ from opik_store.config import Topology
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.errors import DataLossError
-from opik_store.migrations.ledger import LEDGER_TABLE
 from opik_store.migrations.relayout import Limits, Totals, Window
 from opik_store.schema.ddl import ddl
 from opik_store.schema.render import render_statement
@@ -565,21 +564,72 @@ def test_verify_during_the_copy_lists_windows_not_copied_yet(engine_url: str, en
     assert doc["ok"] is True and doc["in_progress"] is True and doc["windows_not_copied"] >= 2, doc
 
 
-@pytest.mark.parametrize(("layout", "next_step"), [("original", "adopt plan"), ("successor", "adopt run")])
-def test_migrate_on_a_database_opik_created_names_adoption_and_the_dry_run_agrees(
-    engine_url: str, engine: EmbeddedAdapter, database: str, layout: str, next_step: str
+_NEXT = {
+    "original": "`opik-store adopt plan`",
+    "successor": "`opik-store adopt run` records them in place",
+    "copying": "`opik-store adopt run` continues it",
+    "swapped": "`opik-store adopt finish --yes`",
+}
+
+
+@pytest.mark.parametrize("state", list(_NEXT))
+def test_every_schema_command_sees_the_same_database_and_names_the_same_next_step(
+    engine_url: str, engine: EmbeddedAdapter, opik: Store, database: str, state: str
 ) -> None:
-    """`migrate` on Opik's database recommended --database or stamp, and `migrate --dry-run` promised "would
-    apply" what the run then refused."""
+    """One detection: migrate (and its dry run) and stamp refuse an Opik database or one under adoption with one
+    line naming the adopt command, changing nothing (--force does not lift it, but for Opik's newest tables, which
+    are the store's layout); status and check name the same step.
+    `stamp head` printed an 89-line diff with a leaked {database} placeholder; status said "3 pending"."""
     from click.testing import CliRunner
 
     from opik_store.cli import main
 
-    create_layout(engine, database, layout)
+    create_layout(engine, database, "successor" if state == "successor" else "original")
+    if state in ("copying", "swapped"):
+        Writer(engine, database, "original", seed=4).seed_rows(150)
+
+        def stop_after_first(window: Window, totals: Totals) -> None:
+            raise Killed("stopped after the first window")
+
+        if state == "copying":
+            with pytest.raises(Killed):
+                opik.adoption(Limits(window_rows=60), after_window=stop_after_first).run()
+        else:
+            opik.adoption(Limits(window_rows=60)).run()
+    step = _NEXT[state]
+    assert step in opik.identify().next_step
+    before = _tables(engine, database)
     base = ["--url", engine_url, "--database", database]
-    for extra in ([], ["--dry-run"]):
-        result = CliRunner().invoke(main, [*base, "migrate", *extra])
-        assert result.exit_code == 2, (extra, result.output)
-        assert f"`opik-store {next_step}`" in result.output and "would apply" not in result.output, result.output
-    tables = engine.query("SELECT name FROM system.tables WHERE database = {d:String}", {"d": database}).rows
-    assert not {str(r[0]) for r in tables} & {LEDGER_TABLE, "retention_rules"}, "nothing was created"
+    forced = [] if state == "successor" else [["stamp", "head", "--force"]]  # the store's layout: --force may
+    for args in (["migrate"], ["migrate", "--dry-run"], ["stamp", "head"], *forced):
+        result = CliRunner().invoke(main, [*base, *args])
+        assert result.exit_code == 2, (args, result.output)
+        error = [line for line in result.output.splitlines() if not line.startswith("target:")]
+        assert len(error) == 1 and step in error[0] and "nothing was changed" in error[0], (args, result.output)
+        assert "{database}" not in result.output and "would apply" not in result.output
+    assert _tables(engine, database) == before, "nothing was created, not even the ledger"
+
+    status = CliRunner().invoke(main, [*base, "status"])
+    next_line = [line for line in status.output.splitlines() if line.startswith("next:")]
+    assert status.exit_code == 0 and len(next_line) == 1 and step in next_line[0], status.output
+    assert "pending:" not in status.output, "adoption, not the revisions, comes next"
+    doc = json.loads(CliRunner().invoke(main, [*base, "status", "--json"]).stdout)
+    kind = {"original": "opik-original", "successor": "opik-newest"}.get(state, "adopting")
+    assert doc["identity"]["kind"] == kind and step in doc["identity"]["next_step"], doc["identity"]
+    check = CliRunner().invoke(main, [*base, "check"])
+    assert check.exit_code in (0, 3) and (check.exit_code == 0 or step in check.output), check.output
+
+
+def test_identify_names_a_store_database_an_empty_one_and_a_foreign_one(
+    engine: EmbeddedAdapter, opik: Store, database: str
+) -> None:
+    """The other kinds: missing, empty (a database with no traces or spans), the store's own, and unknown."""
+    assert opik.identify().kind == "missing"
+    engine.execute(f"CREATE DATABASE {database}")
+    assert opik.identify().kind == "empty" and "migrate" in opik.identify().next_step
+    engine.execute(f"CREATE TABLE {database}.traces (id String) ENGINE = MergeTree ORDER BY id")
+    foreign = opik.identify()
+    assert foreign.kind == "unknown" and foreign.reasons and not foreign.is_opik, foreign
+    engine.execute(f"DROP TABLE {database}.traces SYNC")
+    opik.migrate()
+    assert opik.identify().kind == "store" and opik.identify().next_step == "nothing: up to date"

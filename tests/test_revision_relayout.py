@@ -21,6 +21,7 @@ from opik_store.engine.embedded import EmbeddedAdapter
 from opik_store.errors import DataLossError, RevisionError
 from opik_store.migrations.operations import parse_relayout, relayout, replayable
 from opik_store.migrations.relayout import RelayoutError
+from opik_store.resources import data_dir
 from opik_store.schema.ddl import ddl
 from opik_store.store import Store
 
@@ -119,8 +120,11 @@ def test_a_revision_relays_out_traces_with_its_rows_and_back(
     assert read_back(engine, database, "traces") == before
     assert store.relayout_backups() == ["traces"]
     store.finish_relayout("traces", yes=True)
-    assert store.check() == [] and store.status().applied[-1] == "0004"  # ddl/ is head again
+    assert store.status().applied[-1] == "0004"
+    assert "sorting key" in {d.aspect for d in store.check()}, "head is this folder's 0005"
     store.close()
+    with Store.from_url(engine_url, database=database, migrations_dir=str(data_dir("migrations"))) as shipped:
+        assert shipped.check() == []  # the shipped head (ddl/) is 0004 again
 
 
 def test_a_relayout_on_the_sharded_topology_says_it_rebuilds_only_empty_tables(

@@ -75,6 +75,22 @@ def test_statements_built_with_the_tables_compile_bind_and_run(
         assert reader.select(ok).rows == [("claude", 5), ("gpt-5", 5)]
 
 
+def test_a_map_column_is_read_by_key(migrated: Store) -> None:
+    """``spans.c.usage["total_tokens"]`` raised NotImplementedError (clickhouse-sqlalchemy's Map has no ``[]``)."""
+    with migrated.writer("spans") as writer:
+        writer.write([span(i, usage={"total_tokens": 10 * i, "prompt_tokens": i}) for i in range(1, 5)])
+    spans = table("spans", migrated.config.database)
+    tokens = spans.c.usage["total_tokens"]
+    stmt = select(func.sum(tokens).label("total")).where(spans.c.usage["prompt_tokens"] >= 2)
+    sql, params = compile_statement(stmt)
+    assert "usage[{param_1:String}]" in sql and params["param_1"] == "total_tokens", sql
+    assert "Int" in str(tokens.type.compile(dialect=ClickHouseDialect())), "typed as the Map's values"
+    with migrated.reader() as reader:
+        assert reader.select(stmt).rows == [(20 + 30 + 40,)]
+        hostile = select(func.count()).where(spans.c.usage["x'] OR 1 = 1 --"] > 0)
+        assert reader.select(hostile).rows == [(0,)], "the key is bound, never formatted"
+
+
 def test_unknown_table_is_refused() -> None:
     with pytest.raises(ConfigError, match="owns retention_rules, retention, traces, spans"):
         table("feedback_scores")

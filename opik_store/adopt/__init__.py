@@ -191,6 +191,10 @@ class Adoption:
         ).dicts()
         return {str(r["name"]): r for r in rows}
 
+    def table_names(self) -> set[str]:
+        """The names of the database's tables (views and dictionaries included)."""
+        return set(self._tables())
+
     def classify(self, table: str, info: dict[str, Any] | None) -> TableFinding:
         """The layout of one table (original, successor, store) or ``unknown`` with every reason."""
         if info is None:

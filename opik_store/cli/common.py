@@ -57,6 +57,7 @@ from opik_store.errors import (
     ServerError,
     UnsupportedServerError,
 )
+from opik_store.maintenance.config_file import load_config
 from opik_store.migrations.lock import LockLost, LockTimeout
 from opik_store.migrations.preflight import PreflightError
 from opik_store.migrations.relayout import RelayoutError
@@ -125,7 +126,7 @@ class Options:
             replica_name=self.replica_name,
             sharded=self.sharded or None,
             settings=parse_settings(self.settings),
-            migrations_dir=self.migrations_dir,
+            migrations_dir=self.migrations_dir or load_config(self.config_path).migrations_dir,
             lock_timeout=self.lock_timeout,
             lock_lease=self.lock_lease,
             retries=self.retries,
@@ -214,7 +215,8 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
     GlobalOption(
         ("--migrations-dir",),
         "migrations_dir",
-        "Folder with script.py.mako and versions/ [default: the shipped migrations].",
+        "Folder with script.py.mako and versions/ (also `[migrations] dir` in the configuration file). "
+        "[default: the folder the database's ledger records, else the shipped migrations].",
         envvar="OPIK_STORE_MIGRATIONS_DIR",
         type=click.Path(file_okay=False),
     ),

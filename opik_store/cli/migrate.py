@@ -7,6 +7,7 @@ import sys
 import click
 
 from opik_store import __version__
+from opik_store.adopt.identity import STORE_DB, UNKNOWN
 from opik_store.cli.common import (
     Options,
     describe_target,
@@ -154,14 +155,26 @@ def status(opts: Options, as_json: bool) -> None:
     """
     with opts.store(must_exist="database") as store:
         st = store.status()
+        identity = store.identify()
         if as_json:
-            emit_json({**st.as_json(), "server_version": store.server.version})
+            folder = {"folder": store.revisions.source or None, "recorded_in_ledger": bool(store.revisions_recorded)}
+            emit_json({**st.as_json(), "server_version": store.server.version, "identity": identity.as_json(),
+                       "revisions": folder})  # fmt: skip
             return
         click.echo(f"database:  {st.database} on {store.config.connection.display} ({st.topology})")
         click.echo(f"server:    ClickHouse {store.server.version}")
+        if identity.kind != STORE_DB:
+            click.echo(f"found:     {identity.summary}")
+            for reason in identity.reasons:
+                click.echo(f"           {reason}")
         click.echo(f"current:   {', '.join(st.current) or 'base (nothing applied)'}")
         click.echo(f"head:      {', '.join(st.heads)}")
-        if st.pending:
+        if store.revisions.source:
+            recorded = " (recorded in the ledger)" if store.revisions_recorded else ""
+            click.echo(f"revisions: {store.revisions.source}{recorded}")
+        if identity.is_opik or identity.kind == UNKNOWN:  # revisions are not what comes next: say what is
+            click.echo(f"next:      {identity.next_step}")
+        elif st.pending:
             click.echo(f"pending:   {len(st.pending)}")
             for step in st.pending:
                 mark = f"  [DESTRUCTIVE: {'; '.join(step.hazards)}]" if step.hazards else ""
@@ -281,6 +294,9 @@ def check(opts: Options, as_json: bool) -> None:
             click.echo(f"database {store.config.database!r}: {len(diffs)} difference(s) from head:")
             for d in diffs:
                 click.echo(f"  {d.describe()}")
+            identity = store.identify()
+            if identity.kind != STORE_DB:
+                click.echo(f"The database is {identity.summary}. Next: {identity.next_step}")
         if diffs:
             sys.exit(3)
 
@@ -294,10 +310,12 @@ def check(opts: Options, as_json: bool) -> None:
 def stamp(opts: Options, revision: str, force: bool, as_json: bool) -> None:
     """Record REVISION (and its ancestors) as applied without running them.
 
-    This is how a database created by other tooling is adopted. First the live
-    tables are compared with what the revisions up to REVISION produce (built
-    by the server in a scratch database); any difference refuses, listing it,
-    unless --force.
+    This records tables other tooling created that match the store's. First
+    the live tables are compared with what the revisions up to REVISION
+    produce (built by the server in a scratch database); any difference
+    refuses, listing it and changing nothing, unless --force. A database in
+    one of Opik's older layouts, or under adoption, is refused even with
+    --force: `opik-store adopt plan` takes it over.
 
     \b
     Example:

@@ -18,10 +18,12 @@ Rules this adapter keeps:
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +51,21 @@ def server_error(exc: BaseException, spec: ConnectionSpec) -> ServerError:
     return ServerError(0, text)
 
 
+def installed() -> bool:
+    """Whether the embedded engine (chdb) can be imported here, without importing it (that takes ~2 s)."""
+    if "chdb" in sys.modules:
+        return sys.modules["chdb"] is not None
+    return importlib.util.find_spec("chdb") is not None
+
+
+def not_installed(display: str) -> str:
+    """The error for a target naming the embedded engine on an install without it (the lean install)."""
+    return (
+        f"{display} names the embedded engine, which is not installed: install 'opik-store[embedded]' for it, "
+        "or point --url / OPIK_STORE_URL at a server"
+    )
+
+
 class EmbeddedAdapter:
     """A connection to the in-process engine at ``spec.path``."""
 
@@ -56,10 +73,7 @@ class EmbeddedAdapter:
         try:
             import chdb  # imported lazily: ~2 s and a large shared object
         except ImportError:
-            raise ConfigError(
-                f"{spec.display} names the embedded engine, which is not installed: install "
-                "'opik-store[embedded]' for it, or point --url / OPIK_STORE_URL at a server"
-            ) from None
+            raise ConfigError(not_installed(spec.display)) from None
 
         self.spec = spec
         if spec.path != ":memory:":

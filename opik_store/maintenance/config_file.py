@@ -29,6 +29,9 @@ Example::
     project = "0190c1f0-0000-7000-8000-000000000000"
     days = 400
 
+    [migrations]
+    dir = "migrations"           # your own revisions (relative to this file); default: the shipped ones
+
     [system_tables]
     keep_days = 30
     tables = ["query_log", "part_log", "opentelemetry_span_log"]   # default: every *_log table
@@ -151,6 +154,8 @@ class FileConfig:
         default_factory=lambda: {n: JobConfig(n, DEFAULT_SCHEDULES[n]) for n in JOB_NAMES}
     )
     health: HealthConfig = field(default_factory=HealthConfig)
+    #: ``[migrations] dir``: the folder of the deployment's own revisions (relative to the file), or None.
+    migrations_dir: str | None = None
 
 
 class _Reader:
@@ -244,8 +249,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
 def parse_config(data: Mapping[str, Any], where: str = "<config>") -> FileConfig:
     """Validate a parsed TOML document; raise one ConfigError listing every problem (file, entry, key)."""
     r = _Reader(where)
-    r.keys(data, "top level", {"retention", "system_tables", "jobs", "health"})
+    r.keys(data, "top level", {"retention", "system_tables", "jobs", "health", "migrations"})
     config = FileConfig(
+        migrations_dir=_migrations(r, r.table(data.get("migrations", {}), "[migrations]"), where),
         path=Path(where) if where != "<config>" else None,
         retention=_retention(r, r.table(data.get("retention", {}), "[retention]")),
         system_tables=_system_tables(r, r.table(data.get("system_tables", {}), "[system_tables]")),
@@ -254,6 +260,20 @@ def parse_config(data: Mapping[str, Any], where: str = "<config>") -> FileConfig
     )
     r.raise_if_any()
     return config
+
+
+def _migrations(r: _Reader, data: Mapping[str, Any], where: str) -> str | None:
+    """``[migrations] dir``: a path; a relative one is relative to the file's folder (not the working one)."""
+    r.keys(data, "[migrations]", {"dir"})
+    if "dir" not in data:
+        return None
+    text = r.text(data["dir"], "[migrations]", "dir")
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_absolute() and where != "<config>":
+        path = Path(where).resolve().parent / path
+    return str(path)
 
 
 def _retention(r: _Reader, data: Mapping[str, Any]) -> RetentionConfig:

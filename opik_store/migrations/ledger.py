@@ -15,6 +15,10 @@ Rules:
 * ``checksum`` covers the exact SQL run; ``source_checksum`` covers the
   revision's statements as written, which is what ``status`` compares to find
   an edited revision (the rendered SQL also changes with the topology).
+* ``migrations_dir`` is where the revisions a run applied came from: '' for
+  the ones shipped in the package, else the folder's absolute path. A later
+  command that names no folder uses the newest row's (see
+  :meth:`Ledger.recorded_folder`).
 * Column types are ones every server can hold, down to the 18.16 of the
   cluster tests (``DateTime('UTC')``, whole seconds), so one table definition
   serves every server. A ledger created before ``seq`` existed (with
@@ -61,14 +65,16 @@ CREATE TABLE {LEDGER_TABLE}
     error        String,
     note         String,
     recorded_at  DateTime('UTC'),
-    seq          UInt64
+    seq          UInt64,
+    migrations_dir String
 )
 ENGINE = MergeTree
 ORDER BY (revision, seq)
 """
 
-#: Added to a ledger created before ``seq`` existed (checked in system.columns first: 18.16 has no IF NOT EXISTS).
-ADD_SEQ = f"ALTER TABLE {LEDGER_TABLE} ADD COLUMN seq UInt64"
+#: Added to a ledger created before a column existed (checked in system.columns first: 18.16 has no IF NOT
+#: EXISTS), in this order.
+ADDED_COLUMNS = (("seq", "UInt64"), ("migrations_dir", "String"))
 
 _READ = (
     "revision",
@@ -128,8 +134,11 @@ def setup_statements(database: str, topology: Topology) -> list[str]:
 class Ledger:
     """Reads and appends rows of one database's ledger."""
 
-    def __init__(self, adapter: Adapter, database: str, topology: Topology) -> None:
+    def __init__(self, adapter: Adapter, database: str, topology: Topology, source_dir: str = "") -> None:
+        """``source_dir``: where the revisions this run applies come from ('' for the shipped ones), recorded
+        with every row it writes."""
         self.adapter = adapter
+        self.source_dir = source_dir
         self.database = database
         self.topology = topology
         self.run_id = str(uuid.uuid4())
@@ -158,9 +167,28 @@ class Ledger:
     def upgrade_statements(self) -> list[str]:
         """What brings an existing ledger to the current shape (empty when it has it: no DDL on a no-op)."""
         columns = self._columns()
-        if not columns or "seq" in columns:
+        if not columns:
             return []
-        return [render_statement(ADD_SEQ, self.database, self.topology, guard=False).sql]
+        return [
+            render_statement(f"ALTER TABLE {LEDGER_TABLE} ADD COLUMN {name} {kind}", self.database, self.topology,
+                             guard=False).sql
+            for name, kind in ADDED_COLUMNS
+            if name not in columns
+        ]  # fmt: skip
+
+    def recorded_folder(self) -> tuple[int, str | None]:
+        """(rows, folder): how many rows the ledger holds, and the folder the newest run's revisions came from
+        ('' for the shipped ones; None when no row says: no ledger, no row, or a ledger written before the
+        column existed)."""
+        columns = self._columns()
+        if not columns:
+            return 0, None
+        if "migrations_dir" not in columns:
+            return int(self.adapter.query(f"SELECT count() FROM {self._table}").scalar() or 0), None
+        order = "seq" if "seq" in columns else "recorded_at"
+        rows = self.adapter.query(f"SELECT count(), argMax(migrations_dir, {order}) FROM {self._table}").rows
+        count = int(rows[0][0]) if rows else 0
+        return count, (str(rows[0][1]) if count else None)
 
     def record(
         self,
@@ -183,14 +211,14 @@ class Ledger:
         finished = state != STARTED
         self.adapter.execute(
             f"INSERT INTO {self._table} (revision, state, direction, checksum, source_checksum, run_id, host, pid, "
-            "started_at, finished_at, duration_ms, error, note, recorded_at, seq) "
+            "started_at, finished_at, duration_ms, error, note, recorded_at, seq, migrations_dir) "
             "SELECT {revision:String}, {state:String}, {direction:String}, {checksum:String}, {source:String}, "
             "{run_id:UUID}, {host:String}, {pid:UInt32}, {started:DateTime('UTC')}, "
             "if({finished:UInt8}, now(), NULL), "
             "if({finished:UInt8}, if({elapsed:Int64} >= 0, toUInt64({elapsed:Int64}), "
             "1000 * toUInt64(greatest(toInt64(toUInt32(now())) - toInt64(toUInt32({started:DateTime('UTC')})), 0))), "
             "NULL), {error:String}, {note:String}, now(), "
-            f"(SELECT max(seq) FROM {self._table}) + 1",
+            f"(SELECT max(seq) FROM {self._table}) + 1, {{migrations_dir:String}}",
             {
                 "revision": revision,
                 "state": state,
@@ -205,6 +233,7 @@ class Ledger:
                 "elapsed": -1 if elapsed is None else round(elapsed * 1000),
                 "error": error,
                 "note": note,
+                "migrations_dir": self.source_dir,
             },
             settings=self._write_settings,
         )

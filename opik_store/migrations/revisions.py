@@ -22,7 +22,7 @@ from alembic.script.revision import RevisionError as AlembicRevisionError
 from alembic.util import CommandError
 
 from opik_store.errors import RevisionError
-from opik_store.resources import is_shipped, migrations_dir
+from opik_store.resources import data_dir, is_shipped, migrations_dir
 
 BASE = "base"
 HEAD = "heads"
@@ -80,6 +80,13 @@ class RevisionSet:
             path=Path(script.path),
             module=script.module,
         )
+
+    @property
+    def source(self) -> str:
+        """Where these revisions come from, as the ledger records it: '' for the ones shipped in the package,
+        else the folder's absolute path."""
+        folder = self.directory.resolve()
+        return "" if is_shipped(folder) or folder == data_dir("migrations").resolve() else str(folder)
 
     @property
     def ordered(self) -> list[Revision]:

@@ -287,7 +287,7 @@ class Migrator:
         self.config = config
         self.revisions = revisions
         self.say: Progress = progress or (lambda _msg: None)
-        self.ledger = Ledger(adapter, config.database, config.topology)
+        self.ledger = Ledger(adapter, config.database, config.topology, revisions.source)
         self.policy = RetryPolicy(attempts=config.retries)
         self._hazards: dict[str, tuple[str, ...]] | None = None
 
@@ -477,6 +477,14 @@ class Migrator:
 
     def _refuse_upgrade(self, status: Status, steps: list[Step], allow_changed: bool, allow_destructive: bool) -> None:
         if status.unknown:
+            recorded = self.ledger.recorded_folder()[1]
+            if recorded is not None and recorded != self.revisions.source:
+                raise RevisionError(
+                    f"database {self.config.database!r} has revision(s) {', '.join(status.unknown)} that "
+                    f"{self.revisions.directory} does not have; its ledger records they came from "
+                    f"{recorded or 'the revisions shipped with opik-store'}. Name that folder with --migrations-dir "
+                    "(or OPIK_STORE_MIGRATIONS_DIR, or `[migrations] dir` in opik-store.toml); nothing was changed."
+                )
             raise RevisionError(
                 f"database {self.config.database!r} has revisions this opik-store does not know "
                 f"({', '.join(status.unknown)}): it was migrated by a newer version. Upgrade opik-store."
@@ -698,14 +706,22 @@ class Migrator:
         match what those revisions produce, or ``force``.
         """
         target = self.revisions.resolve(target)
-        with self._locked():
-            diffs = self.differences([s for r in self.revisions.between(None, target) for s in r.upgrade_statements()])
+        sources = [s for r in self.revisions.between(None, target) for s in r.upgrade_statements()]
+
+        def refuse_differences() -> list[Difference]:
+            diffs = self.differences(sources)
             if diffs and not force:
                 listing = "\n  ".join(d.describe() for d in diffs)
                 raise RefusedError(
                     f"the live tables do not match revision {target}:\n  {listing}\n"
                     "Nothing was recorded. Fix the tables, or re-run with --force to record it anyway."
                 )
+            return diffs
+
+        if not force:
+            refuse_differences()  # before the ledger or the lock is created: a refused stamp changes nothing
+        with self._locked():
+            diffs = refuse_differences()  # again under the lock: the tables may have changed meanwhile
             applied = self.status().applied
             steps = [self.upgrade_step(r) for r in self.revisions.to_apply(target, applied)]
             note = "stamped" + (" with --force" if diffs else "")

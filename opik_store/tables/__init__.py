@@ -31,8 +31,10 @@ import re
 from typing import Any
 
 from clickhouse_sqlalchemy import types
-from sqlalchemy import Column, MetaData, Table
+from sqlalchemy import Column, MetaData, Table, literal
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
 from opik_store.engine.quoting import split_top_level
@@ -54,6 +56,40 @@ class NamedTuple(types.Tuple):  # type: ignore[misc]
 @compiles(NamedTuple, "clickhouse")
 def _compile_named_tuple(element: NamedTuple, compiler: Any, **kw: Any) -> str:
     return "Tuple(" + ", ".join(f"{name} {compiler.process(t, **kw)}" for name, t in element.fields) + ")"
+
+
+class MapValue(ColumnElement[Any]):
+    """``map[key]``: one value of a Map column, typed as the Map's values; the key is a bound parameter."""
+
+    __visit_name__ = "map_value"
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own declaration is an instance variable)
+        ("map_expr", InternalTraversal.dp_clauseelement),
+        ("map_key", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, map_expr: ColumnElement[Any], key: Any, map_type: types.Map) -> None:
+        self.map_expr = map_expr
+        self.map_key = literal(key, type_=map_type.key_type)
+        self.type = map_type.value_type
+
+    @property
+    def _from_objects(self) -> list[Any]:  # the FROM clause the map column needs
+        return list(self.map_expr._from_objects)
+
+
+@compiles(MapValue)
+def _compile_map_value(element: MapValue, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.map_expr, **kw)}[{compiler.process(element.map_key, **kw)}]"
+
+
+class IndexableMap(types.Map):  # type: ignore[misc]
+    """A Map column read by key, as in ClickHouse: ``spans.c.usage["total_tokens"]`` is ``usage[{key}]``
+    (clickhouse-sqlalchemy's Map supports no ``[]``; SQLAlchemy raised NotImplementedError)."""
+
+    class comparator_factory(TypeEngine.Comparator[Any]):
+        def __getitem__(self, key: Any) -> MapValue:
+            return MapValue(self.expr, key, self.type)
 
 
 _SIMPLE = {
@@ -86,7 +122,7 @@ def column_type(text: str) -> TypeEngine[Any]:
     if name == "Array":
         return types.Array(column_type(inner))  # type: ignore[no-any-return]
     if name == "Map":
-        return types.Map(column_type(args[0]), column_type(args[1]))  # type: ignore[no-any-return]
+        return IndexableMap(column_type(args[0]), column_type(args[1]))
     if name == "Tuple":
         named = [a.split(" ", 1) for a in args]
         if all(len(n) == 2 and re.fullmatch(r"\w+", n[0]) and n[1][:1].isupper() for n in named):

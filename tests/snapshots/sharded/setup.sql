@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS `opik`.`opik_store_ledger` ON CLUSTER 'opik'
     error        String,
     note         String,
     recorded_at  DateTime('UTC'),
-    seq          UInt64
+    seq          UInt64,
+    migrations_dir String
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/{table}', '{shard}-{replica}')
 ORDER BY (revision, seq);
