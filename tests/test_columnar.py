@@ -36,9 +36,8 @@ from opik_store.ingest.records import json_bytes
 
 
 @pytest.fixture
-def writer(store: Store) -> BatchWriter:
-    store.migrate()
-    return store.writer("spans")
+def writer(migrated_store: Store) -> BatchWriter:
+    return migrated_store.writer("spans")
 
 
 def values(table: pyarrow.Table) -> dict[str, list[str]]:
@@ -124,8 +123,8 @@ def test_unusual_valid_forms_equal_the_per_item_rows(writer: BatchWriter, field:
     assert_same(writer, items)
 
 
-def test_records_absent_fields_and_defaults_equal_the_per_item_rows(store: Store) -> None:
-    store.migrate()
+def test_records_absent_fields_and_defaults_equal_the_per_item_rows(migrated_store: Store) -> None:
+    store = migrated_store
     spans = store.writer("spans", defaults={"workspace_id": WS, "environment": "prod"})
     assert_same(spans, [{k: v for k, v in stamped(span(i)).items() if k != "workspace_id"} for i in range(3)])
     assert_same(spans, [SpanRecord(**stamped(span(i))) for i in range(3)])
@@ -293,9 +292,9 @@ def test_canonical_uuids_is_the_regex() -> None:
     assert not canonical_uuids([moved])
 
 
-def test_the_token_changes_with_any_value_is_stable_on_retry_and_needs_no_thread(store: Store) -> None:
+def test_the_token_changes_with_any_value_is_stable_on_retry_and_needs_no_thread(migrated_store: Store) -> None:
     """The BLAKE3 token over the Arrow buffers: one value changed anywhere changes it; a re-sent batch keeps it."""
-    store.migrate()
+    store = migrated_store
     writer = store.writer("spans")
     items = [stamped(span(i, input={"text": "x" * 1000})) for i in range(500)]
     threads = threading.active_count()

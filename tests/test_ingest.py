@@ -26,9 +26,8 @@ NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def migrated(store: Store, engine: EmbeddedAdapter, database: str) -> Store:
-    store.migrate()
-    return store
+def migrated(migrated_store: Store) -> Store:
+    return migrated_store
 
 
 def span(i: int, trace: str | None = None, **over: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,28 @@ def test_history_durations_are_milliseconds(store: Store) -> None:
     done = [e.duration_ms for e in store.history() if e.state == "applied"]
     assert len(done) == 4 and all(d is not None for d in done)
     assert any(d % 1000 for d in done if d is not None), done  # four whole seconds by chance: ~1 in 10^12
+
+
+def test_a_cloned_database_is_what_migrate_makes(
+    migrated_store: Store, engine: EmbeddedAdapter, engine_url: str, database: str, migrated_template: str
+) -> None:
+    """The suite's fast fixture (conftest.clone_database) stands in for `migrate` only because it makes the same
+    thing: every table's definition, a clean check, the ledger at head."""
+
+    def definitions(db: str) -> dict[str, str]:
+        rows = engine.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = {d:String}", {"d": db}
+        ).rows
+        uuid_text = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+        return {str(n): uuid_text.sub("U", str(q).replace(f" {db}.", " DB.", 1)) for n, q in rows}  # the lock's
+        # generation token is a per-database default
+
+    reference = database + "_ref"
+    try:
+        with Store.from_url(engine_url, database=reference) as real:
+            real.migrate()
+        assert definitions(database) == definitions(reference) == definitions(migrated_template)
+    finally:
+        engine.execute(f"DROP DATABASE IF EXISTS `{reference}` SYNC")
+    assert migrated_store.check() == [] and migrated_store.status().up_to_date
+    assert migrated_store.identify().kind == "store" and migrated_store.migrate().steps == []

@@ -70,12 +70,10 @@ def classes(store: Store, table: str = "traces") -> dict[str, int]:
 
 
 @pytest.fixture
-def migrated(engine_url: str, database: str, tmp_path: Path) -> tuple[Store, Path]:
+def migrated(migrated_store: Store, tmp_path: Path) -> tuple[Store, Path]:
     config = tmp_path / "opik-store.toml"
     config.write_text(CONFIG)
-    store = Store.from_url(engine_url, database=database)
-    store.migrate()
-    return store, config
+    return migrated_store, config
 
 
 def test_plan_apply_then_new_ids_get_their_class(

@@ -75,9 +75,8 @@ def monday(day: date) -> date:
 
 
 @pytest.fixture
-def migrated(store: Store) -> Store:
-    store.migrate()
-    return store
+def migrated(migrated_store: Store) -> Store:
+    return migrated_store
 
 
 # -- no row removed before its time -----------------------------------------------------------

@@ -33,9 +33,8 @@ from opik_store.ingest import BatchWriter, StreamingWriter
 
 
 @pytest.fixture
-def migrated(store: Store) -> Store:
-    store.migrate()
-    return store
+def migrated(migrated_store: Store) -> Store:
+    return migrated_store
 
 
 FAST_RETRY = RetryPolicy(attempts=2, initial_delay=0.01, max_delay=0.02, max_total=0.1)

@@ -18,9 +18,8 @@ from opik_store.tables import metadata, table
 
 
 @pytest.fixture
-def migrated(store: Store) -> Store:
-    store.migrate()
-    return store
+def migrated(migrated_store: Store) -> Store:
+    return migrated_store
 
 
 def test_tables_equal_the_live_system_columns(migrated: Store, engine: EmbeddedAdapter, database: str) -> None:
