@@ -633,3 +633,41 @@ def test_identify_names_a_store_database_an_empty_one_and_a_foreign_one(
     engine.execute(f"DROP TABLE {database}.traces SYNC")
     opik.migrate()
     assert opik.identify().kind == "store" and opik.identify().next_step == "nothing: up to date"
+
+
+def test_a_catch_up_pass_deletes_in_every_window_with_one_statement(
+    engine: EmbeddedAdapter, opik: Store, database: str
+) -> None:
+    """A lightweight DELETE is a mutation the server schedules and waits for (~0.7 s each on the embedded
+    engine): a catch-up pass sent one per window that had deletions; now one per pass, deleting the same."""
+    create_layout(engine, database, "original")
+    Writer(engine, database, "original", seed=11).seed_rows(240)
+    adoption = opik.adoption(Limits(window_rows=60))
+    for name in PREREQUISITES:
+        engine.execute(render_statement(ddl(name), database, Topology()).sql)
+    job = adoption.relayout("traces")
+    windows = job.copy().windows
+    victims = []
+    for window in windows[:4]:  # one id from each of four windows, deleted from the original meanwhile
+        where, params = window.predicate("id")
+        row = engine.query(f"SELECT id FROM `{database}`.traces WHERE {where} ORDER BY id LIMIT 1", params).rows
+        victims += [str(r[0]) for r in row]
+    assert len(victims) == 4
+    engine.execute(f"DELETE FROM `{database}`.traces WHERE id IN {{ids:Array(String)}}", {"ids": victims})
+    engine.execute("SYSTEM FLUSH LOGS")
+    since = engine.query("SELECT now64(6)").scalar()
+    versions = engine.query(
+        f"SELECT count() FROM `{database}`.traces_opik_store_new WHERE id IN {{ids:Array(String)}}", {"ids": victims}
+    ).scalar()
+    assert versions >= 4 and job.sync_windows(windows) == (0, versions)
+    engine.execute("SYSTEM FLUSH LOGS")
+    deletes = engine.query(
+        "SELECT count() FROM system.query_log WHERE type = 'QueryFinish' AND query_kind = 'Delete' "
+        "AND has(databases, {d:String}) AND event_time_microseconds >= {t:DateTime64(6)}",
+        {"d": database, "t": since},
+    ).scalar()
+    assert deletes == 1
+    left = engine.query(
+        f"SELECT count() FROM `{database}`.traces_opik_store_new WHERE id IN {{ids:Array(String)}}", {"ids": victims}
+    ).scalar()
+    assert left == 0

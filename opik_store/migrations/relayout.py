@@ -152,18 +152,19 @@ class Window:
     v7: bool = True
     rows: int = 0  # estimated when planned
 
-    def predicate(self, column: str) -> tuple[str, dict[str, Any]]:
-        """SQL condition on ``column`` (a quoted column name) and its bound parameters."""
+    def predicate(self, column: str, suffix: str = "") -> tuple[str, dict[str, Any]]:
+        """SQL condition on ``column`` (a quoted column name) and its bound parameters (named ``w_lo``/``w_hi``
+        plus ``suffix``, so the conditions of several windows can share one statement)."""
         is_v7 = f"substring({column}, 15, 1) = '7'"
         if not self.v7:
             return f"NOT ({is_v7})", {}
         parts, params = [is_v7], {}
         if self.lo:
-            parts.append(f"{column} >= {{w_lo:String}}")
-            params["w_lo"] = self.lo
+            parts.append(f"{column} >= {{w_lo{suffix}:String}}")
+            params[f"w_lo{suffix}"] = self.lo
         if self.hi:
-            parts.append(f"{column} < {{w_hi:String}}")
-            params["w_hi"] = self.hi
+            parts.append(f"{column} < {{w_hi{suffix}:String}}")
+            params[f"w_hi{suffix}"] = self.hi
         return " AND ".join(parts), params
 
     def describe(self) -> str:
@@ -729,38 +730,55 @@ class Relayout:
         )
         return self._count(dst, window) - before
 
-    def _delete_extra(self, window: Window, source: str) -> int:
-        """On the table ``source`` is copied INTO (which must not be live), delete every version in ``window``
+    def _delete_extra(self, windows: list[Window], source: str) -> int:
+        """On the table ``source`` is copied INTO (which must not be live), delete every version in ``windows``
         that ``source`` no longer has; into a layout without is_deleted, also delete the keys whose newest
-        version in ``source`` is deleted. Returns the versions deleted."""
+        version in ``source`` is deleted. One DELETE covers every window that has such versions (a lightweight
+        DELETE is a mutation the server must schedule and wait for: one per pass, not one per window). Returns
+        the versions deleted."""
         original, new = self._names()
         m = self.mapping(reverse=source == "new")
         src, dst = (original, new) if source == "original" else (new, original)
-        where, params = window.predicate(quote_identifier(self.window_column))
-        only_live = f" AND {quote_identifier(DELETED)} = 0" if m.src_deleted and not m.dst_deleted else ""
-        gone = (
-            f"{self._version_key(None)} NOT IN (SELECT {self._version_key(m)} FROM {self.q(src)} "
-            f"WHERE {where}{only_live})"
-        )
-        if only_live:  # a key whose newest version in ``src`` is deleted goes, whatever versions remain
-            key = "(" + ", ".join(m.expr(k) for k in self.key) + ")"
-            plain = "(" + ", ".join(quote_identifier(k) for k in self.key) + ")"
-            gone = (f"({gone} OR {plain} IN (SELECT {key} FROM {self.q(src)} WHERE {where} GROUP BY {key} "
-                    f"HAVING argMax({quote_identifier(DELETED)}, {m.expr(VERSION)}) = 1))")  # fmt: skip
-        n = int(self.adapter.query(f"SELECT count() FROM {self.q(dst)} WHERE {where} AND {gone}", params).scalar() or 0)
-        if n:
+        conditions: list[str] = []
+        params: dict[str, Any] = {}
+        total = 0
+        for position, window in enumerate(windows):
+            where, bound = window.predicate(quote_identifier(self.window_column), suffix=f"_{position}")
+            only_live = f" AND {quote_identifier(DELETED)} = 0" if m.src_deleted and not m.dst_deleted else ""
+            gone = (
+                f"{self._version_key(None)} NOT IN (SELECT {self._version_key(m)} FROM {self.q(src)} "
+                f"WHERE {where}{only_live})"
+            )
+            if only_live:  # a key whose newest version in ``src`` is deleted goes, whatever versions remain
+                key = "(" + ", ".join(m.expr(k) for k in self.key) + ")"
+                plain = "(" + ", ".join(quote_identifier(k) for k in self.key) + ")"
+                gone = (f"({gone} OR {plain} IN (SELECT {key} FROM {self.q(src)} WHERE {where} GROUP BY {key} "
+                        f"HAVING argMax({quote_identifier(DELETED)}, {m.expr(VERSION)}) = 1))")  # fmt: skip
+            condition = f"{where} AND {gone}"
+            n = int(self.adapter.query(f"SELECT count() FROM {self.q(dst)} WHERE {condition}", bound).scalar() or 0)
+            if n:
+                conditions.append(f"({condition})")
+                params.update(bound)
+                total += n
+        if conditions:
             self.adapter.execute(
-                f"DELETE FROM {self.q(dst)} WHERE {where} AND {gone}",
+                f"DELETE FROM {self.q(dst)} WHERE {' OR '.join(conditions)}",
                 params,
                 settings={**self.limits.settings, "lightweight_deletes_sync": "2"},
             )
-        return n
+        return total
 
     def sync_window(self, window: Window, source: str = "original", live_target: bool = False) -> tuple[int, int]:
         """One catch-up of ``window`` from ``source`` into the other table: (versions inserted, deleted).
         Deletions run only when the receiving table is not live (``live_target`` False)."""
-        deleted = 0 if live_target else self._delete_extra(window, source)
-        inserted = self._insert_missing(window, source)
+        return self.sync_windows([window], source, live_target)
+
+    def sync_windows(
+        self, windows: list[Window], source: str = "original", live_target: bool = False
+    ) -> tuple[int, int]:
+        """:meth:`sync_window` for several windows: their deletions in one statement, then their inserts."""
+        deleted = 0 if live_target else self._delete_extra(windows, source)
+        inserted = sum(self._insert_missing(window, source) for window in windows)
         return inserted, deleted
 
     def _settle(self, window: Window) -> Check:
@@ -875,7 +893,7 @@ class Relayout:
         if not st.swapped:
             st = self.copy()
             for attempt in range(1, self.limits.sync_passes + 1):
-                changed = sum(sum(self.sync_window(w)) for w in st.windows)
+                changed = sum(self.sync_windows(st.windows))
                 self.say(f"{self.table}: catch-up pass {attempt}: {changed:,} versions")
                 if not changed:
                     break
@@ -1225,8 +1243,8 @@ class Relayout:
             self._merges(self.backup_table, stop=False)  # a rollback killed before its EXCHANGE left them stopped
         if st.swapped:
             self._finish_rename(st)
-            for w in st.windows:  # the backup is not live: copy back writes AND deletions made since the swap
-                self.sync_window(w, "new", live_target=False)
+            # the backup is not live: copy back writes AND deletions made since the swap
+            self.sync_windows(st.windows, "new", live_target=False)
             self._cutover(st, forward=False)
             st = self.state()
             self._finish_rename(st)
