@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -650,3 +652,28 @@ def test_a_migrate_that_applies_revisions_checks_the_layout_once(
         {"d": database, "t": since},
     ).scalar()
     assert checks == 1
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_while_the_command_starts_is_one_line_and_its_exit_code(
+    tmp_path: Path, signum: int, code: int
+) -> None:
+    """Ctrl-C in the first ~0.6 s (the imports) printed Python's traceback: the handlers come first now."""
+    script = Path(sys.executable).parent / "opik-store"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
+    outcomes = set()
+    for delay in (0.03, 0.08, 0.15):  # somewhere in the imports, or (on a fast machine) just after them
+        proc = subprocess.Popen([str(script), "status"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(delay)
+        if proc.poll() is not None:  # finished before the signal (a machine faster than this one)
+            proc.communicate()
+            continue
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, (delay, proc.returncode, err)
+        lines = [line for line in err.splitlines() if line.strip() and not line.startswith("target:")]
+        assert len(lines) == 1 and "Traceback" not in err and "interrupted" in lines[0].lower(), (delay, err)
+        outcomes.add(lines[0])
+    assert outcomes, "every run finished before its signal: nothing was tested"
+    assert not (tmp_path / ".opik-store").exists(), "nothing was created"
