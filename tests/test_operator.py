@@ -662,7 +662,9 @@ def test_an_interrupt_while_the_command_starts_is_one_line_and_its_exit_code(
     script = Path(sys.executable).parent / "opik-store"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPIK_STORE_")}
     outcomes = set()
-    for delay in (0.03, 0.08, 0.15):  # somewhere in the imports, or (on a fast machine) just after them
+    # after the interpreter's own start (~50 ms, before any code of ours can run: Python's behaviour there), in
+    # the imports (~0.4 s), or on a fast machine just after them
+    for delay in (0.2, 0.3, 0.45):
         proc = subprocess.Popen([str(script), "status"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         time.sleep(delay)

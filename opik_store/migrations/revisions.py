@@ -15,14 +15,23 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
-
-from alembic.script import Script, ScriptDirectory
-from alembic.script.revision import RevisionError as AlembicRevisionError
-from alembic.util import CommandError
+from typing import TYPE_CHECKING, Any, cast
 
 from opik_store.errors import RevisionError
 from opik_store.resources import data_dir, is_shipped, migrations_dir
+
+if TYPE_CHECKING:
+    from alembic.script import Script
+
+
+def _alembic_errors() -> tuple[type[Exception], ...]:
+    """alembic's errors, imported on first use: alembic (and SQLAlchemy, which it imports) take ~0.3 s, which
+    commands that read no revision (health, profiles, jobs, ``--help``) do not pay."""
+    from alembic.script.revision import RevisionError as AlembicRevisionError
+    from alembic.util import CommandError
+
+    return CommandError, AlembicRevisionError
+
 
 BASE = "base"
 HEAD = "heads"
@@ -60,11 +69,13 @@ class RevisionSet:
     """The revisions found in a migrations folder (default: the shipped one)."""
 
     def __init__(self, directory: str | Path | None = None) -> None:
+        from alembic.script import ScriptDirectory
+
         self.directory = migrations_dir(directory)
         self._script = ScriptDirectory(str(self.directory))
         try:
             scripts = list(self._script.walk_revisions(BASE, HEAD))
-        except (CommandError, AlembicRevisionError) as exc:
+        except _alembic_errors() as exc:
             raise RevisionError(f"invalid revision graph in {self.directory}: {exc}") from None
         self._ordered = [self._wrap(s) for s in reversed(scripts)]
         self._by_id = {r.id: r for r in self._ordered}
@@ -111,7 +122,7 @@ class RevisionSet:
             return heads[0]
         try:
             script = self._script.get_revision(target)
-        except (CommandError, AlembicRevisionError) as exc:
+        except _alembic_errors() as exc:
             raise RevisionError(f"unknown revision {target!r}: {exc}") from None
         if script is None:
             raise RevisionError(f"unknown revision {target!r}")
@@ -194,7 +205,7 @@ class RevisionSet:
         docstring = message.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
         try:
             script = self._script.generate_revision(rev_id, docstring, head="head")
-        except (CommandError, AlembicRevisionError) as exc:
+        except _alembic_errors() as exc:
             raise RevisionError(str(exc)) from None
         if script is None:
             raise RevisionError("alembic did not create the revision")
