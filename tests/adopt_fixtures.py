@@ -107,9 +107,10 @@ def successor_ddl(table: str, db: str) -> str:
 
 def create_layout(engine: Adapter, db: str, layout: str) -> None:
     engine.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
-    if layout == "original":
-        engine.execute(ORIGINAL_TRACES.format(db=f"`{db}`"))
-        engine.execute(ORIGINAL_SPANS.format(db=f"`{db}`"))
+    if layout == "original":  # Opik's tables before its cutover, replayed from its changesets up to 000084
+        from opik_history import replay  # (source without 'evaluator', environment, no id_at yet)
+
+        replay(engine, db, "000084")
     else:
         engine.execute(successor_ddl("traces", f"`{db}`"))
         engine.execute(successor_ddl("spans", f"`{db}`"))

@@ -28,6 +28,7 @@ May import: ``opik_store.errors``, ``opik_store.engine``, ``opik_store.config``,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,13 +69,16 @@ KEYS: dict[str, tuple[tuple[str, ...], str]] = {
 #: Store objects the new tables need first (their class column reads the ``retention`` lookup).
 PREREQUISITES = ("retention_rules", "retention")
 
+#: The columns Opik's first changeset (000001_init_script) gives both tables: every Opik install has them. Columns
+#: added later (error_info, thread_id, slim, environment, ttft, source, id_at, ...) may be missing: the store's
+#: layout gives a missing column its DEFAULT.
 _COMMON = {
     "id", "workspace_id", "project_id", "name", "start_time", "end_time", "input", "output", "metadata", "tags",
-    "created_at", "last_updated_at", "created_by", "last_updated_by", "error_info", "ttft", "source",
+    "created_at", "last_updated_at",
 }  # fmt: skip
 _REQUIRED = {
-    "traces": _COMMON | {"thread_id", "visibility_mode"},
-    "spans": _COMMON | {"trace_id", "parent_span_id", "type", "usage", "model", "provider", "total_estimated_cost"},
+    "traces": _COMMON,
+    "spans": _COMMON | {"trace_id", "parent_span_id", "type", "usage"},
 }
 
 
@@ -88,7 +92,6 @@ def _current_layout(table: str, cols: dict[str, Any], partition_key: str) -> boo
 
 
 _OPIK_WEEK = "toYYYYMMDD(toDate32(id_at) - toIntervalDay(toDayOfWeek(id_at, 1)))"
-_SUCCESSOR_MARKS = {"is_deleted", "input_slim", "output_slim", "environment", "id_at"}
 _SORT_KEYS = {
     (ORIGINAL, "traces"): "workspace_id, project_id, id",
     (ORIGINAL, "spans"): "workspace_id, project_id, trace_id, parent_span_id, id",
@@ -99,6 +102,21 @@ _SORT_KEYS = {
 #: (bench/adopt_cost.py measures the real rate of a server; here it copied ~0.8 KB rows at ~90k rows/s with
 #: verification, so the assumption is on the slow side).
 ASSUMED_SECONDS_PER_GB = 40.0
+
+
+def _wrapped(db: str, table: str, engine_full: str) -> str:
+    """The refusal of a Distributed ``table`` (Opik's runbook wraps its successor table, renamed
+    ``<table>_local``, this way), with the steps that make it adoptable."""
+    found = re.match(r"Distributed\(\s*'([^']*)'\s*,\s*'[^']*'\s*,\s*'([^']*)'", engine_full)
+    cluster, local = (found.group(1), found.group(2)) if found else ("?", f"{table}_local")
+    return (
+        f"{table} is a Distributed table over {local} (cluster {cluster!r}): Opik's wrap after its cutover. The "
+        f"store keeps {table} as the table itself. On a single shard, with Opik's writers stopped, unwrap it on "
+        f"each node: RENAME TABLE `{db}`.`{table}` TO `{db}`.`{table}_opik_wrap`, `{db}`.`{local}` TO "
+        f"`{db}`.`{table}`; then `opik-store adopt plan` (Opik's successor layout is the store's: nothing is "
+        f"copied), and drop `{table}_opik_wrap` once Opik runs without its wrap flag. Several shards are not "
+        "supported by this version"
+    )
 
 
 class AdoptionRefused(OpikStoreError):
@@ -185,7 +203,7 @@ class Adoption:
     # -- recognising ----------------------------------------------------------------------------
     def _tables(self) -> dict[str, dict[str, Any]]:
         rows = self.adapter.query(
-            "SELECT name, engine, sorting_key, partition_key, toString(uuid) AS uuid FROM system.tables "
+            "SELECT name, engine, engine_full, sorting_key, partition_key, toString(uuid) AS uuid FROM system.tables "
             "WHERE database = {d:String}",
             {"d": self.db},
         ).dicts()
@@ -205,13 +223,12 @@ class Adoption:
             return TableFinding(table, STORE, engine, sort)
         problems: list[str] = []
         if engine == "Distributed":
-            problems.append(f"{table} is a Distributed table: adopt the local table of each shard (not supported)")
+            problems.append(_wrapped(self.db, table, str(info.get("engine_full", ""))))
         elif engine.removeprefix("Replicated") != "ReplacingMergeTree":
             problems.append(f"{table} has engine {engine}, not ReplacingMergeTree")
-        layout = SUCCESSOR if set(cols) >= _SUCCESSOR_MARKS else ORIGINAL
-        if layout == ORIGINAL and (_SUCCESSOR_MARKS & set(cols)):
-            problems.append(f"{table} has some successor columns ({', '.join(sorted(_SUCCESSOR_MARKS & set(cols)))}) "
-                            "but not all")  # fmt: skip
+        # Opik's successor tables carry is_deleted (its engine's deletion flag); its live tables before the
+        # cutover never do, whatever columns its changesets added to them since (slim, environment, id_at, ...)
+        layout = SUCCESSOR if "is_deleted" in cols else ORIGINAL
         missing = sorted(_REQUIRED[table] - set(cols))
         if missing:
             problems.append(f"{table} lacks column(s) {', '.join(missing)}")

@@ -240,9 +240,11 @@ class Mapping_:
 
 def map_columns(src: list[Column], dst: list[Column]) -> Mapping_:
     """Columns the destination stores itself (not MATERIALIZED/ALIAS) that the source has, each converted:
-    the same type as it is; a Nullable source into a non-Nullable column through ``ifNull`` with the
-    destination's default (its sentinel: epoch, nan, ...); anything else with CAST. Destination columns the
-    source lacks take their DEFAULT."""
+    the same type as it is; text into FixedString(N) as Opik's cutover does (a value that is not N bytes
+    becomes ''); a Nullable source into a non-Nullable column through ``ifNull`` with the destination's
+    default (its sentinel: epoch, nan, ...); anything else with CAST (DateTime64(9) into (6) truncates, as
+    ClickHouse's CAST does; Int32 into Int64 widens). Destination columns the source lacks take their
+    DEFAULT."""
     by_name = {c.name: c for c in src}
     cols: list[str] = []
     exprs: list[str] = []
@@ -251,8 +253,13 @@ def map_columns(src: list[Column], dst: list[Column]) -> Mapping_:
         if d.default_kind not in {"", "DEFAULT"} or s is None or s.default_kind == "ALIAS":
             continue
         q = quote_identifier(d.name)
+        fixed = re.fullmatch(r"FixedString\((\d+)\)", d.type)
         if s.type == d.type:
             e = q
+        elif fixed and s.type in ("String", "LowCardinality(String)"):
+            # Opik's rule for its successor tables: a value that is not exactly N bytes (its partial span
+            # update writes a 40-character '*' parent_span_id) becomes '' (a CAST would fail the whole copy)
+            e = f"CAST(if(length({q}) = {fixed.group(1)}, {q}, '') AS {d.type})"
         elif s.type.startswith("Nullable(") and not d.type.startswith("Nullable("):
             fallback = d.default_expression or f"defaultValueOfTypeName({quote_string(d.type)})"
             e = f"CAST(ifNull({q}, {fallback}) AS {d.type})"
@@ -761,6 +768,9 @@ class Relayout:
                 params.update(bound)
                 total += n
         if conditions:
+            # a lightweight DELETE waits for its mutation, which never runs while merges are stopped: ``dst`` is
+            # not live and not in a cutover here, so merges a killed run left stopped on it are started again
+            self._merges(dst, stop=False)
             self.adapter.execute(
                 f"DELETE FROM {self.q(dst)} WHERE {' OR '.join(conditions)}",
                 params,
