@@ -190,11 +190,11 @@ def _tables(engine: EmbeddedAdapter, db: str) -> set[str]:
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
-        ("ALTER TABLE `{db}`.traces DROP COLUMN thread_id", "lacks column(s) thread_id"),
+        ("ALTER TABLE `{db}`.traces DROP COLUMN name", "lacks column(s) name"),
         ("ALTER TABLE `{db}`.spans ADD COLUMN secret String", "no column(s) secret"),
         ("CREATE TABLE `{db}`.retention (x UInt8) ENGINE = Memory", "already exist: retention"),
         ("DROP TABLE `{db}`.spans", "spans does not exist"),
-        ("ALTER TABLE `{db}`.traces ADD COLUMN is_deleted UInt8", "some successor columns (is_deleted)"),
+        ("ALTER TABLE `{db}`.traces ADD COLUMN is_deleted UInt8", "traces and spans are in different layouts"),
     ],
 )
 def test_refuses_what_it_does_not_recognise(
