@@ -11,6 +11,7 @@ import pytest
 from adopt_fixtures import Writer, assert_matches
 from opik_history import POINTS, create_at
 
+from opik_store import ServerError
 from opik_store.adopt import AdoptionRefused
 from opik_store.engine.connect import open_adapter
 from opik_store.engine.embedded import EmbeddedAdapter
@@ -97,6 +98,8 @@ def test_opiks_quirks_are_carried_by_stated_rules(
     )
     live = engine.query(f"SELECT count() FROM `{database}`.spans FINAL WHERE id = '{s2}'").scalar()
     assert live == 2, "Opik's old sort key keeps both parents live"
+    said = opik.adoption(Limits(window_rows=50)).plan().steps
+    assert any("spans: 1 row(s) hold a parent_span_id that is not a 36-character id" in step for step in said), said
     opik.adoption(Limits(window_rows=50)).run()
     assert all(c.ok for cs in opik.adoption().verify().values() for c in cs)
     opik.adoption().finish(yes=True)
@@ -126,3 +129,23 @@ def test_opiks_distributed_wrap_is_refused_with_the_steps(engine: EmbeddedAdapte
     engine.execute("RENAME TABLE " + text.split("RENAME TABLE ", 1)[1].split("; then", 1)[0])
     opik.adoption().run()
     assert opik.identify().kind == "store" and opik.check() == []
+
+
+def test_only_adoption_blanks_text_that_does_not_fit_and_a_revision_relayout_fails_instead(
+    engine: EmbeddedAdapter, database: str
+) -> None:
+    """Opik's rule ('' for a parent that is not 36 bytes) is adoption's, named per column; a revision's re-layout
+    of the same columns keeps CAST, which fails on text too long for the FixedString (nothing is lost)."""
+    from opik_store.migrations.relayout import map_columns, read_columns
+
+    engine.execute(f"CREATE DATABASE `{database}`")
+    engine.execute(f"CREATE TABLE `{database}`.a (parent_span_id String) ENGINE = Memory")
+    engine.execute(f"CREATE TABLE `{database}`.b (parent_span_id FixedString(36)) ENGINE = Memory")
+    engine.execute(f"INSERT INTO `{database}`.a VALUES ('{'*' * 40}')")
+    src, dst = read_columns(engine, database, "a"), read_columns(engine, database, "b")
+    plain = map_columns(src, dst).expressions[0]
+    blanked = map_columns(src, dst, ("parent_span_id",)).expressions[0]
+    with pytest.raises(ServerError, match=r"131|too large|too long"):
+        engine.execute(f"INSERT INTO `{database}`.b SELECT {plain} FROM `{database}`.a")
+    engine.execute(f"INSERT INTO `{database}`.b SELECT {blanked} FROM `{database}`.a")
+    assert engine.query(f"SELECT length(toStringCutToZero(parent_span_id)) FROM `{database}`.b").rows == [(0,)]

@@ -34,6 +34,7 @@ from typing import Any
 
 from opik_store.config import StoreConfig
 from opik_store.engine.adapter import Adapter
+from opik_store.engine.quoting import quote_identifier
 from opik_store.errors import DataLossError, OpikStoreError
 from opik_store.migrations.relayout import (
     BACKUP_SUFFIX,
@@ -66,6 +67,11 @@ KEYS: dict[str, tuple[tuple[str, ...], str]] = {
     "traces": (("workspace_id", "project_id", "id"), "id"),
     "spans": (("workspace_id", "project_id", "trace_id", "id"), "trace_id"),
 }
+#: Opik's own cutover rule (runbook spans-local-v2-cutover, its copy and reconciliation statements: ``if(length(
+#: parent_span_id) = 36, ..., '')``): a parent_span_id that is not 36 bytes, such as the 40-character poison value
+#: SpanDAO's partial insert writes, becomes '' (a root span); a CAST would fail the whole copy. ``adopt plan`` counts
+#: them.
+BLANK_IF_MALFORMED: dict[str, tuple[str, ...]] = {"spans": ("parent_span_id",)}
 #: Store objects the new tables need first (their class column reads the ``retention`` lookup).
 PREREQUISITES = ("retention_rules", "retention")
 
@@ -197,7 +203,7 @@ class Adoption:
         return Relayout(
             self.adapter, self.config, table, ddl(table), key, column, self.limits, self.say,
             after_window or self.after_window, prerequisites=tuple(ddl(t) for t in PREREQUISITES),
-            after_step=self.after_step, origin="adopt",
+            after_step=self.after_step, origin="adopt", blank_if_malformed=BLANK_IF_MALFORMED.get(table, ()),
         )  # fmt: skip
 
     # -- recognising ----------------------------------------------------------------------------
@@ -301,6 +307,7 @@ class Adoption:
                   f"{p.window_column} time, verifying each" for p in plans),
                 "catch up writes and deletions made meanwhile; EXCHANGE each table with its new layout "
                 "(the original stays as <table>_opik_store_backup)",
+                *self._blanked(),
                 "then: `adopt verify`, and `adopt finish --yes` (ledger at head, backups dropped) or `adopt rollback`",
             ]  # fmt: skip
         for p in plans:
@@ -309,6 +316,21 @@ class Adoption:
                                       " adopting would drop them; nothing was changed")  # fmt: skip
         creates = [*PREREQUISITES, *(p.new_table for p in plans), PROGRESS_TABLE]
         return AdoptPlan(self.db, layout, state, plans, creates, steps)
+
+    def _blanked(self) -> list[str]:
+        """A step per column where values will be stored as '' (BLANK_IF_MALFORMED), with how many rows hold one
+        now; none when no row does."""
+        out = []
+        for table, columns in BLANK_IF_MALFORMED.items():
+            for column in columns:
+                col = quote_identifier(column)
+                n = int(self.adapter.query(
+                    f"SELECT countIf(length({col}) NOT IN (0, 36)) FROM {quote_identifier(self.db)}.{table}"
+                ).scalar() or 0)  # fmt: skip
+                if n:
+                    out.append(f"{table}: {n:,} row(s) hold a {column} that is not a 36-character id (Opik's "
+                               "partial-insert '*'): stored as '' (a root span), as Opik's cutover does")  # fmt: skip
+        return out
 
     def _in_place_steps(self) -> list[str]:
         """The statements that bring tables of the store's layout without the store's ledger to head (Opik's own

@@ -238,13 +238,14 @@ class Mapping_:
         return self.expressions[self.columns.index(name)]
 
 
-def map_columns(src: list[Column], dst: list[Column]) -> Mapping_:
+def map_columns(src: list[Column], dst: list[Column], blank_if_malformed: tuple[str, ...] = ()) -> Mapping_:
     """Columns the destination stores itself (not MATERIALIZED/ALIAS) that the source has, each converted:
-    the same type as it is; text into FixedString(N) as Opik's cutover does (a value that is not N bytes
-    becomes ''); a Nullable source into a non-Nullable column through ``ifNull`` with the destination's
-    default (its sentinel: epoch, nan, ...); anything else with CAST (DateTime64(9) into (6) truncates, as
-    ClickHouse's CAST does; Int32 into Int64 widens). Destination columns the source lacks take their
-    DEFAULT."""
+    the same type as it is; a Nullable source into a non-Nullable column through ``ifNull`` with the
+    destination's default (its sentinel: epoch, nan, ...); anything else with CAST (DateTime64(9) into (6)
+    truncates, as ClickHouse's CAST does; Int32 into Int64 widens; text longer than a FixedString fails the
+    copy, changing nothing). Only the columns named in ``blank_if_malformed``, text into FixedString(N), take
+    '' for a value that is not N bytes (the caller states why and counts them: see ``adopt``). Destination
+    columns the source lacks take their DEFAULT."""
     by_name = {c.name: c for c in src}
     cols: list[str] = []
     exprs: list[str] = []
@@ -256,9 +257,7 @@ def map_columns(src: list[Column], dst: list[Column]) -> Mapping_:
         fixed = re.fullmatch(r"FixedString\((\d+)\)", d.type)
         if s.type == d.type:
             e = q
-        elif fixed and s.type in ("String", "LowCardinality(String)"):
-            # Opik's rule for its successor tables: a value that is not exactly N bytes (its partial span
-            # update writes a 40-character '*' parent_span_id) becomes '' (a CAST would fail the whole copy)
+        elif fixed and d.name in blank_if_malformed and s.type in ("String", "LowCardinality(String)"):
             e = f"CAST(if(length({q}) = {fixed.group(1)}, {q}, '') AS {d.type})"
         elif s.type.startswith("Nullable(") and not d.type.startswith("Nullable("):
             fallback = d.default_expression or f"defaultValueOfTypeName({quote_string(d.type)})"
@@ -395,8 +394,12 @@ class Relayout:
         prerequisites: tuple[str, ...] = (),
         after_step: StepHook | None = None,
         origin: str = "revision",
+        blank_if_malformed: tuple[str, ...] = (),
     ) -> None:
+        """``blank_if_malformed``: columns whose text that does not fit their FixedString(N) is stored as ''
+        (see :func:`map_columns`); none for a revision's re-layout, where such a value fails the copy."""
         self.adapter = adapter
+        self.blank_if_malformed = blank_if_malformed
         self.origin = origin  # who runs it: "revision" (migrate) or "adopt"; recorded with the plan
         self.config = config
         self.db = config.database
@@ -538,7 +541,7 @@ class Relayout:
         ``target_sql``, created in a scratch database (after ``prerequisites``) and dropped, as ``check`` does."""
         shapes = expected_shapes(self.adapter, [*self.prerequisites, self.target_sql], dict(self.config.ddl_settings))
         dst = [Column(c[0], c[1], c[2], c[3]) for c in shapes[self.table].columns]
-        return map_columns(read_columns(self.adapter, self.db, self.table), dst)
+        return map_columns(read_columns(self.adapter, self.db, self.table), dst, self.blank_if_malformed)
 
     def mapping(self, reverse: bool = False) -> Mapping_:
         """Column mapping original -> new (or new -> original with ``reverse``), from the live tables."""
@@ -552,7 +555,9 @@ class Relayout:
         st_names = self._names()
         original, new = st_names
         src, dst = (new, original) if reverse else (original, new)
-        return map_columns(read_columns(self.adapter, self.db, src), read_columns(self.adapter, self.db, dst))
+        return map_columns(
+            read_columns(self.adapter, self.db, src), read_columns(self.adapter, self.db, dst), self.blank_if_malformed
+        )
 
     def _names(self) -> tuple[str, str]:
         """(table holding the original layout, table holding the new layout), by name, now."""
