@@ -16,6 +16,7 @@ Usage: ``python bench/adopt_cost.py [--rows 200000] [--window-rows 50000] [--upd
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from adopt_fixtures import ORIGINAL_TRACES
+from opik_history import replay
 
 from opik_store.config import StoreConfig, Topology
 from opik_store.engine.embedded import EmbeddedAdapter
@@ -44,15 +45,15 @@ CONFIG = """<clickhouse>
 def id_sql(ms: str, seed: str) -> str:
     """UUIDv7 text for the millisecond ``ms``, random part from ``seed``."""
     h = f"substring(leftPad(hex(toUInt64({ms})), 16, '0'), 5, 12)"  # hex() drops leading zero bytes
-    r = f"hex(cityHash64({seed}))"
+    r = f"leftPad(hex(cityHash64({seed})), 16, '0')"  # (a hash below 2^56 has fewer hex digits)
     return (f"lower(concat(substring({h}, 1, 8), '-', substring({h}, 9, 4), '-7', substring({r}, 1, 3), '-8', "
             f"substring({r}, 4, 3), '-', substring({r}, 7, 10), "
-            f"substring(hex(cityHash64({seed}, 1)), 1, 2)))")  # fmt: skip
+            f"substring(leftPad(hex(cityHash64({seed}, 1)), 16, '0'), 1, 2)))")  # fmt: skip
 
 
 def load(engine: EmbeddedAdapter, rows: int) -> None:
     engine.execute(f"CREATE DATABASE {DB}")
-    engine.execute(ORIGINAL_TRACES.format(db=DB))
+    replay(engine, DB, "000113")  # Opik's traces and spans as an install has them today, before its cutover
     text = "arrayStringConcat(arrayMap(i -> toString(cityHash64(number, i, {s}) % 5000), range(60)), ' ')"
     for start in range(0, rows, 100_000):
         n = min(100_000, rows - start)
@@ -159,6 +160,7 @@ def main() -> None:
         catchup = logged(engine, since, "INSERT INTO %adopt_bench%.%traces%")
     finally:
         engine.close()
+        shutil.rmtree(root, ignore_errors=True)
 
     rows = args.rows
     print(f"{rows:,} original-layout trace rows, windows of {args.window_rows:,} rows, {args.updates:,} updates "

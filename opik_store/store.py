@@ -224,13 +224,14 @@ class Store:
             after_statement=after_statement,
         )
 
-    def identify(self) -> Identity:
+    def identify(self, status: Status | None = None) -> Identity:
         """What the database is (the store's, Opik's in one of its layouts, under adoption, empty, missing or
         unknown) and the command to run next; reads only. ``migrate``, ``stamp``, ``status`` and ``check`` all
-        decide from it."""
+        decide from it. ``status``: one the caller already read (else it is read if needed)."""
         migrator = self.migrator()
-        pending = len(migrator.status().pending) if migrator.ledger.latest() else 0
-        return identify(Adoption(self.adapter, self.config, migrator), pending)
+        return identify(
+            Adoption(self.adapter, self.config, migrator), lambda: len((status or migrator.status()).pending)
+        )
 
     def downgrade(
         self, to: str, allow_data_loss: bool = False, dry_run: bool = False, progress: Progress | None = None

@@ -1,9 +1,7 @@
 """Opik's two layouts and a writer that remembers what it wrote.
 
-ORIGINAL (Opik's first migrations): ReplacingMergeTree(last_updated_at), no
-PARTITION BY, no codecs or skip indexes, DateTime64(9) times with a Nullable
-end_time and ttft, spans sorted with ``parent_span_id`` (a String), ``usage``
-Map(String, Int32), the source enum without 'evaluator', no ``is_deleted``.
+ORIGINAL: Opik's tables before its cutover, replayed from its changesets up to
+000084 (tests/opik_history.py; the source enum without 'evaluator', no id_at).
 
 SUCCESSOR (its changesets 000114-000119): Opik's own definition as typed in
 tests/opik_schema.py (the store's tables are the same since revision 0004).
@@ -27,76 +25,6 @@ from typing import Any
 from opik_schema import opik_create
 
 from opik_store.engine.adapter import Adapter
-
-ORIGINAL_TRACES = """
-CREATE TABLE {db}.traces
-(
-    id FixedString(36),
-    workspace_id String,
-    project_id FixedString(36),
-    name String,
-    start_time DateTime64(9, 'UTC') DEFAULT now64(9),
-    end_time Nullable(DateTime64(9, 'UTC')) DEFAULT NULL,
-    input String,
-    output String,
-    metadata String,
-    tags Array(String),
-    created_at DateTime64(9, 'UTC') DEFAULT now64(9),
-    last_updated_at DateTime64(6, 'UTC') DEFAULT now64(6),
-    created_by String DEFAULT '',
-    last_updated_by String DEFAULT '',
-    error_info String DEFAULT '',
-    thread_id String DEFAULT '',
-    visibility_mode Enum8('unknown' = 0, 'default' = 1, 'hidden' = 2) DEFAULT 'default',
-    ttft Nullable(Float64) DEFAULT NULL,
-    source Enum8('unknown' = 0, 'sdk' = 1, 'experiment' = 2, 'playground' = 3, 'optimization' = 4) DEFAULT 'unknown',
-    input_length UInt64 MATERIALIZED length(input),
-    output_length UInt64 MATERIALIZED length(output),
-    truncated_input Bool MATERIALIZED length(input) >= 10001,
-    truncated_output Bool MATERIALIZED length(output) >= 10001,
-    duration Nullable(Float64) MATERIALIZED
-        if(end_time IS NULL, NULL, dateDiff('microsecond', start_time, end_time) / 1000.)
-)
-ENGINE = ReplacingMergeTree(last_updated_at)
-ORDER BY (workspace_id, project_id, id)
-"""
-
-ORIGINAL_SPANS = """
-CREATE TABLE {db}.spans
-(
-    id FixedString(36),
-    workspace_id String,
-    project_id FixedString(36),
-    trace_id FixedString(36),
-    parent_span_id String DEFAULT '',
-    name String,
-    type Enum8('unknown' = 0, 'general' = 1, 'tool' = 2, 'llm' = 3, 'guardrail' = 4) DEFAULT 'unknown',
-    start_time DateTime64(9, 'UTC') DEFAULT now64(9),
-    end_time Nullable(DateTime64(9, 'UTC')) DEFAULT NULL,
-    input String,
-    output String,
-    metadata String,
-    model String DEFAULT '',
-    provider String DEFAULT '',
-    total_estimated_cost Decimal(38, 12) DEFAULT 0,
-    total_estimated_cost_version String DEFAULT '',
-    tags Array(String),
-    usage Map(String, Int32),
-    created_at DateTime64(9, 'UTC') DEFAULT now64(9),
-    last_updated_at DateTime64(6, 'UTC') DEFAULT now64(6),
-    created_by String DEFAULT '',
-    last_updated_by String DEFAULT '',
-    error_info String DEFAULT '',
-    ttft Nullable(Float64) DEFAULT NULL,
-    source Enum8('unknown' = 0, 'sdk' = 1, 'experiment' = 2, 'playground' = 3, 'optimization' = 4) DEFAULT 'unknown',
-    input_length UInt64 MATERIALIZED length(input),
-    output_length UInt64 MATERIALIZED length(output),
-    duration Nullable(Float64) MATERIALIZED
-        if(end_time IS NULL, NULL, dateDiff('microsecond', start_time, end_time) / 1000.)
-)
-ENGINE = ReplacingMergeTree(last_updated_at)
-ORDER BY (workspace_id, project_id, trace_id, parent_span_id, id)
-"""
 
 
 def successor_ddl(table: str, db: str) -> str:

@@ -189,6 +189,8 @@ STEPS: list[tuple[str, str, list[str]]] = [
     ),
     (
         "000084_add_environment_to_traces_spans_threads",
+        # the stored version at 6593cb85 declares environment String; the one Opik shipped declares
+        # LowCardinality(String) (Opik's CutoverSchemaParity test pins the live type), which is replayed here
         "6593cb858adba922c8aa06b0f99e702540173c6c",
         [
             stmt

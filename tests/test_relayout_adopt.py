@@ -641,7 +641,8 @@ def test_a_catch_up_pass_deletes_in_every_window_with_one_statement(
     engine: EmbeddedAdapter, opik: Store, database: str
 ) -> None:
     """A lightweight DELETE is a mutation the server schedules and waits for (~0.7 s each on the embedded
-    engine): a catch-up pass sent one per window that had deletions; now one per pass, deleting the same."""
+    engine): a catch-up pass sent one per window that had deletions; now one per pass, deleting the same, and
+    it starts merges on its (non-live) target first, so merges a killed cutover left stopped cannot hang it."""
     create_layout(engine, database, "original")
     Writer(engine, database, "original", seed=11).seed_rows(240)
     adoption = opik.adoption(Limits(window_rows=60))
@@ -661,7 +662,18 @@ def test_a_catch_up_pass_deletes_in_every_window_with_one_statement(
     versions = engine.query(
         f"SELECT count() FROM `{database}`.traces_opik_store_new WHERE id IN {{ids:Array(String)}}", {"ids": victims}
     ).scalar()
-    assert versions >= 4 and job.sync_windows(windows) == (0, versions)
+    # a run killed in its cutover leaves merges stopped on the table it was about to swap in: the DELETE's
+    # mutation would then never run and the catch-up would wait for ever
+    engine.execute(f"SYSTEM STOP MERGES `{database}`.traces_opik_store_new")
+    result: list[tuple[int, int]] = []
+    worker = threading.Thread(target=lambda: result.append(job.sync_windows(windows)), daemon=True)
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():
+        engine.execute(f"SYSTEM START MERGES `{database}`.traces_opik_store_new")
+        worker.join(60)
+        pytest.fail("the catch-up DELETE waited on a table whose merges were stopped")
+    assert versions >= 4 and result == [(0, versions)]
     engine.execute("SYSTEM FLUSH LOGS")
     deletes = engine.query(
         "SELECT count() FROM system.query_log WHERE type = 'QueryFinish' AND query_kind = 'Delete' "

@@ -19,6 +19,7 @@ May import: ``opik_store.adopt`` (the layout recognition), ``opik_store.errors``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,15 +64,16 @@ class Identity:
         return {"kind": self.kind, "summary": self.summary, "next_step": self.next_step, "reasons": list(self.reasons)}
 
 
-def identify(adoption: Adoption, pending: int) -> Identity:
-    """What ``adoption``'s database is. ``pending`` is how many revisions the store would still apply (the
-    caller's status; used for the store's own next step). Reads only."""
+def identify(adoption: Adoption, pending: Callable[[], int]) -> Identity:
+    """What ``adoption``'s database is. ``pending`` counts the revisions the store would still apply; it is
+    called only for the store's own database (its next step). Reads only."""
     db = adoption.db
     exists = adoption.adapter.query("SELECT count() FROM system.databases WHERE name = {d:String}", {"d": db})
     if not exists.scalar():
         return Identity(db, MISSING, "does not exist yet", "`opik-store migrate` creates it with the store's tables")
     if adoption.migrator.ledger.latest():
-        step = f"`opik-store migrate` applies {pending} pending revision(s)" if pending else "nothing: up to date"
+        count = pending()
+        step = f"`opik-store migrate` applies {count} pending revision(s)" if count else "nothing: up to date"
         return Identity(db, STORE_DB, "managed by opik-store (its ledger records the revisions)", step)
     tables = adoption.table_names()
     if not any(t in tables for t in TABLES):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from types import FrameType
 
 
@@ -35,4 +34,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -155,7 +155,7 @@ def status(opts: Options, as_json: bool) -> None:
     """
     with opts.store(must_exist="database") as store:
         st = store.status()
-        identity = store.identify()
+        identity = store.identify(st)
         if as_json:
             folder = {"folder": store.revisions.source or None, "recorded_in_ledger": bool(store.revisions_recorded)}
             emit_json({**st.as_json(), "server_version": store.server.version, "identity": identity.as_json(),
